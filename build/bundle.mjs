@@ -1,0 +1,65 @@
+// Bundles rackboot into ONE file, build/out/rackboot.mjs, that runs with plain
+// `node` and no node_modules. Native addons (.node) cannot live inside a JS
+// bundle, so each one is copied beside it and loaded from the bundle's directory.
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync, chmodSync, existsSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const outDir = join(root, 'build', 'out');
+mkdirSync(outDir, { recursive: true });
+
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+let revision = '';
+try {
+  revision = execFileSync('git', ['-C', root, 'describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+} catch {
+  revision = 'unknown';
+}
+
+/** Rewrites `require('./build/Release/x.node')` to load x.node from beside the bundle. */
+const nativeAddons = {
+  name: 'native-addons',
+  setup(b) {
+    b.onResolve({ filter: /\.node$/ }, (args) => ({ path: resolve(args.resolveDir, args.path), namespace: 'native-addon' }));
+    b.onLoad({ filter: /.*/, namespace: 'native-addon' }, (args) => {
+      if (!existsSync(args.path)) throw new Error(`native addon missing: ${args.path} (run make build)`);
+      const name = basename(args.path);
+      copyFileSync(args.path, join(outDir, name));
+      return { contents: `module.exports = require(__rackbootDir + ${JSON.stringify('/' + name)});`, loader: 'js' };
+    });
+  },
+};
+
+await build({
+  entryPoints: [join(root, 'firmware/src/main.ts')],
+  outfile: join(outDir, 'rackboot.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  sourcemap: false,
+  legalComments: 'none',
+  logLevel: 'warning',
+  plugins: [nativeAddons],
+  define: { __RACKBOOT_VERSION__: JSON.stringify(`${pkg.version} (${revision})`) },
+  banner: {
+    js: [
+      '#!/usr/bin/env node',
+      "import { createRequire as __rackbootCreateRequire } from 'node:module';",
+      "import { dirname as __rackbootDirname } from 'node:path';",
+      "import { fileURLToPath as __rackbootFileURLToPath } from 'node:url';",
+      'const require = __rackbootCreateRequire(import.meta.url);',
+      'const __rackbootDir = __rackbootDirname(__rackbootFileURLToPath(import.meta.url));',
+    ].join('\n'),
+  },
+});
+
+// Our own AF_PACKET addon is loaded by firmware/src/net/native.ts from beside the bundle.
+const packetAddon = join(root, 'firmware/native/build/Release/rackboot_packet.node');
+if (!existsSync(packetAddon)) throw new Error(`${packetAddon} is missing: build it first (make build)`);
+copyFileSync(packetAddon, join(outDir, 'rackboot_packet.node'));
+chmodSync(join(outDir, 'rackboot.mjs'), 0o755);
+console.log(`built ${join(outDir, 'rackboot.mjs')} (${pkg.version} ${revision})`);

@@ -1,0 +1,85 @@
+// Who is asking? PXE firmware, iPXE, UEFI HTTP Boot or a plain DHCP client
+// (the node's own OS). Everything rackboot decides about a boot starts here.
+
+import { Opt, type DhcpMessage } from '../dhcp/message.js';
+
+export type ClientKind =
+  | 'bios-pxe'
+  | 'uefi-x64-pxe'
+  | 'uefi-ia32-pxe'
+  | 'uefi-arm64-pxe'
+  | 'uefi-x64-http'
+  | 'uefi-arm64-http'
+  | 'ipxe'
+  | 'plain';
+
+export interface ClientClass {
+  kind: ClientKind;
+  /** RFC 4578 option 93 value, when the client sent one. */
+  arch?: number;
+  /** The client's option 60 as sent ("PXEClient:Arch:00000:UNDI:002001"). */
+  vendorClass?: string;
+  /** True when iPXE is the one asking (option 175 or user class "iPXE"). */
+  isIpxe: boolean;
+  /** For iPXE: the platform it runs on, to pick the right script/binary later. */
+  ipxeArch?: number;
+}
+
+/**
+ * RFC 4578 / IANA "Processor Architecture Types". Only the ones rackboot boots
+ * are mapped; anything else with PXEClient is treated by its vendor class.
+ */
+const ARCH_KIND: Record<number, ClientKind> = {
+  0: 'bios-pxe', // x86 BIOS
+  6: 'uefi-ia32-pxe', // EFI IA32
+  7: 'uefi-x64-pxe', // EFI x86-64 (RFC 4578 erratum: 7 is BC, used by every x64 firmware)
+  9: 'uefi-x64-pxe', // EFI x86-64 (what the RFC text said; some firmware sends it)
+  11: 'uefi-arm64-pxe', // EFI ARM64
+  16: 'uefi-x64-http', // x64 UEFI HTTP Boot
+  19: 'uefi-arm64-http', // arm64 UEFI HTTP Boot
+};
+
+export function classifyClient(msg: DhcpMessage): ClientClass {
+  const vendorClass = optionText(msg, Opt.VendorClass);
+  const arch = firstArch(msg);
+  const userClass = msg.options.get(Opt.UserClass);
+  // iPXE sends option 175 and user class "iPXE" (as a bare string, not the RFC 3004 list).
+  const isIpxe = msg.options.has(Opt.Ipxe) || (userClass !== undefined && userClass.includes(Buffer.from('iPXE')));
+  if (isIpxe) return { kind: 'ipxe', arch, vendorClass, isIpxe, ipxeArch: arch };
+
+  const pxe = vendorClass?.startsWith('PXEClient') ?? false;
+  const http = vendorClass?.startsWith('HTTPClient') ?? false;
+  if (pxe || http) {
+    const archFromVendor = arch ?? parseVendorArch(vendorClass!);
+    const kind = archFromVendor !== undefined ? ARCH_KIND[archFromVendor] : undefined;
+    if (kind) return { kind, arch: archFromVendor, vendorClass, isIpxe };
+    // PXEClient without a known arch: the oldest ROMs are BIOS ones.
+    if (pxe) return { kind: 'bios-pxe', arch: archFromVendor, vendorClass, isIpxe };
+    return { kind: 'uefi-x64-http', arch: archFromVendor, vendorClass, isIpxe };
+  }
+  return { kind: 'plain', arch, vendorClass, isIpxe };
+}
+
+export function isNetworkBootClient(kind: ClientKind): boolean {
+  return kind !== 'plain';
+}
+
+export function isHttpBootClient(kind: ClientKind): boolean {
+  return kind === 'uefi-x64-http' || kind === 'uefi-arm64-http';
+}
+
+function optionText(msg: DhcpMessage, code: number): string | undefined {
+  const raw = msg.options.get(code);
+  return raw ? raw.toString('latin1') : undefined;
+}
+
+function firstArch(msg: DhcpMessage): number | undefined {
+  const raw = msg.options.get(Opt.ClientArch);
+  return raw && raw.length >= 2 ? raw.readUInt16BE(0) : undefined;
+}
+
+/** "PXEClient:Arch:00007:UNDI:003016" -> 7 */
+function parseVendorArch(vendorClass: string): number | undefined {
+  const match = /:Arch:(\d{5})/.exec(vendorClass);
+  return match ? Number(match[1]) : undefined;
+}

@@ -1,0 +1,53 @@
+// Boot policy for the DHCP stage: which file (TFTP) or URL (HTTP) each kind of
+// client is told to load. Plain PXE firmware gets a small iPXE binary over
+// TFTP; iPXE and UEFI HTTP Boot get HTTP URLs, so everything large moves over TCP.
+
+import type { Ipv4 } from '../net/addr.js';
+import type { ClientClass, ClientKind } from './classify.js';
+
+export interface BootAnswer {
+  /** Boot file name (TFTP path) or URL, written to the `file` field and option 67. */
+  bootFile: string;
+  /** Next server (siaddr / option 66): the TFTP server for a TFTP path. */
+  nextServer?: Ipv4;
+  /** Option 60 echoed to the client: PXE firmware only trusts offers that say "PXEClient". */
+  vendorClass?: 'PXEClient' | 'HTTPClient';
+  /** Add PXE vendor options (43) telling the ROM to use the boot file in this offer, with no discovery. */
+  pxeVendorOptions: boolean;
+}
+
+export interface BootPolicyContext {
+  serverAddress: Ipv4;
+  httpPort: number;
+}
+
+/**
+ * One row per firmware family. `file` is relative to the boot root (TFTP);
+ * `http` means the answer is a URL on rackboot's HTTP server.
+ */
+const BOOT_TABLE: Record<Exclude<ClientKind, 'plain'>, { file: string; http: boolean }> = {
+  // Legacy BIOS PXE ROMs: the UNDI iPXE keeps using the ROM's NIC driver.
+  'bios-pxe': { file: 'undionly.kpxe', http: false },
+  // UEFI PXE: snponly.efi uses the firmware's own network stack (SNP), which every UEFI NIC has.
+  'uefi-x64-pxe': { file: 'snponly.efi', http: false },
+  'uefi-ia32-pxe': { file: 'i386/snponly.efi', http: false },
+  'uefi-arm64-pxe': { file: 'arm64/snponly.efi', http: false },
+  // UEFI HTTP Boot (option 60 "HTTPClient") wants a URL and the same vendor class back.
+  'uefi-x64-http': { file: 'snponly.efi', http: true },
+  'uefi-arm64-http': { file: 'arm64/snponly.efi', http: true },
+  // iPXE (chainloaded or native) fetches its per-node script over HTTP.
+  ipxe: { file: 'boot.ipxe', http: true },
+};
+
+export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): BootAnswer | undefined {
+  if (client.kind === 'plain') return undefined;
+  const row = BOOT_TABLE[client.kind];
+  const base = ctx.httpPort === 80 ? `http://${ctx.serverAddress}` : `http://${ctx.serverAddress}:${ctx.httpPort}`;
+  if (client.kind === 'ipxe') {
+    return { bootFile: `${base}/${row.file}`, pxeVendorOptions: false };
+  }
+  if (row.http) {
+    return { bootFile: `${base}/${row.file}`, vendorClass: 'HTTPClient', pxeVendorOptions: false };
+  }
+  return { bootFile: row.file, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: true };
+}

@@ -1,0 +1,54 @@
+// Durations in the configuration: a plain number of seconds, or a compact string
+// with units (90s, 15m, 12h, 7d, 1h30m). Whole seconds only, because every
+// consumer (DHCP lease times, iPXE menu timeouts) counts in whole seconds.
+
+export const DURATION_EXPECTED = 'a duration: seconds as a whole number, or a string with units like 90s, 15m, 12h, 7d, 1h30m';
+
+const UNIT_SECONDS = { d: 86_400, h: 3_600, m: 60, s: 1 } as const;
+
+// Units in descending order, each at most once, so "30m1h" or "1h1h" are refused
+// rather than silently summed.
+const DURATION_PATTERN = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/;
+
+export class DurationError extends Error {
+  readonly expected = DURATION_EXPECTED;
+  constructor(readonly found: string | number) {
+    super(`found ${JSON.stringify(found)}, expected ${DURATION_EXPECTED}`);
+    this.name = 'DurationError';
+  }
+}
+
+/** Seconds in `value`: parseDuration('1h30m') === 5400, parseDuration(90) === 90. Throws DurationError. */
+export function parseDuration(value: string | number): number {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value) || value < 0) throw new DurationError(value);
+    return value;
+  }
+  const text = value.trim();
+  // A bare number in a string ("90") means seconds, as an unquoted number would.
+  if (/^\d+$/.test(text)) return checked(Number(text), value);
+  const match = DURATION_PATTERN.exec(text);
+  if (!match || text === '') throw new DurationError(value);
+  const [, d, h, m, s] = match;
+  const seconds =
+    Number(d ?? 0) * UNIT_SECONDS.d + Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0) * UNIT_SECONDS.s;
+  return checked(seconds, value);
+}
+
+function checked(seconds: number, original: string): number {
+  if (!Number.isSafeInteger(seconds)) throw new DurationError(original);
+  return seconds;
+}
+
+/** The shortest unit string for `seconds` (43200 -> "12h", 5400 -> "1h30m", 0 -> "0s"), for logs and docs. */
+export function formatDuration(seconds: number): string {
+  if (seconds === 0) return '0s';
+  let rest = seconds;
+  let out = '';
+  for (const [unit, size] of Object.entries(UNIT_SECONDS)) {
+    const count = Math.floor(rest / size);
+    if (count > 0) out += `${count}${unit}`;
+    rest -= count * size;
+  }
+  return out;
+}

@@ -1,0 +1,551 @@
+// The DHCP server (RFC 2131) and PXE proxyDHCP responder. It sees decoded
+// requests and answers through a DhcpTransport; sockets, clocks and the lease
+// store come in through small interfaces so every rule below is unit-testable.
+
+import { ZERO_IP, macFromBytes, type Ipv4, type Mac } from '../net/addr.js';
+import type { Logger } from '../util/log.js';
+import type { Counters } from '../util/counters.js';
+import type { Clock } from '../util/clock.js';
+import type { LeaseTable, Lease } from './leases.js';
+import type { PoolConfig, RackbootConfig } from '../config/schema.js';
+import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
+import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
+import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
+import { classifyClient, type ClientClass } from '../boot/classify.js';
+import { bootAnswerFor, type BootAnswer } from '../boot/policy.js';
+import {
+  encapsulatedOption,
+  ipListOption,
+  ipOption,
+  orderByParameterRequestList,
+  stringOption,
+  u32Option,
+} from './options.js';
+
+/** How long an offered address stays reserved for the client that was offered it. */
+const OFFER_HOLD_MS = 60_000;
+/** How long an address reported in use (DECLINE, or a probe answered) is kept out of the pool. */
+const QUARANTINE_SECONDS = 600;
+/** Give up looking for a free address after this many probes found conflicts for one request. */
+const MAX_CONFLICTS_PER_REQUEST = 8;
+
+export interface ConflictProber {
+  /** True when something already answers at `ip` (ARP on a connected subnet, ICMP echo beyond a relay). */
+  inUse(ip: Ipv4): Promise<boolean>;
+}
+
+export interface NeighborSeeder {
+  /** Put ip -> mac into the kernel's neighbour table before the client's first TFTP/HTTP packet. */
+  seed(ip: Ipv4, mac: Mac): void;
+}
+
+export interface BootObserver {
+  /** Called for each reply carrying boot information, so the inventory can track boot stages. */
+  dhcpEvent?(event: DhcpEvent): void;
+}
+
+export interface DhcpEvent {
+  type: 'discover' | 'offer' | 'request' | 'ack' | 'nak' | 'decline' | 'release' | 'inform' | 'proxy-offer' | 'proxy-ack';
+  mac: Mac;
+  ip?: Ipv4;
+  client: ClientClass;
+  bootFile?: string;
+}
+
+export interface DhcpServerOptions {
+  config: Pick<RackbootConfig, 'mode' | 'leaseTime' | 'pools' | 'hosts' | 'options' | 'http'>;
+  serverAddress: Ipv4;
+  leases: LeaseTable;
+  transport: DhcpTransport;
+  prober: ConflictProber;
+  neighbors: NeighborSeeder;
+  clock: Clock;
+  log: Logger;
+  counters: Counters;
+  observer?: BootObserver;
+}
+
+export interface RequestMeta {
+  /** UDP port the request arrived on: 67, or 4011 for PXE boot server requests. */
+  port: number;
+  /** Destination IP of the datagram (255.255.255.255 for broadcasts). */
+  dstIp: Ipv4;
+  /** Source address and port: port 4011 answers go back to exactly these. */
+  srcIp: Ipv4;
+  srcPort: number;
+}
+
+interface Client {
+  mac: Mac;
+  clientId?: string;
+  /** Leases are keyed by MAC: a node's PXE ROM, iPXE and OS send different client ids but are one machine. */
+  key: string;
+}
+
+export class DhcpServer {
+  private readonly plan: AddressPlan;
+  /** One allocation at a time per client: retransmitted DISCOVERs must not race each other's probes. */
+  private readonly inFlight = new Map<string, Promise<void>>();
+
+  constructor(private readonly opts: DhcpServerOptions) {
+    this.plan = new AddressPlan(opts.config.pools, opts.config.hosts, [opts.serverAddress]);
+  }
+
+  /** Handles one decoded request. Never throws: failures are logged and counted. */
+  async handle(msg: DhcpMessage, meta: RequestMeta): Promise<void> {
+    const { counters, log } = this.opts;
+    if (msg.op !== 1 || msg.htype !== 1 || msg.hlen !== 6) {
+      counters.inc('dhcp.dropped.not_ethernet_request');
+      return;
+    }
+    const type = messageTypeOf(msg);
+    if (type === undefined) {
+      counters.inc('dhcp.dropped.bootp');
+      return;
+    }
+    const client = clientOf(msg);
+    counters.inc(`dhcp.in.${MessageType[type]?.toLowerCase() ?? type}`);
+    const previous = this.inFlight.get(client.key) ?? Promise.resolve();
+    const current = previous
+      .then(() => this.dispatch(msg, type, client, meta))
+      .catch((error: unknown) => {
+        counters.inc('dhcp.errors');
+        log.error('dhcp request failed', { mac: client.mac, type: MessageType[type], error: error as Error });
+      });
+    this.inFlight.set(client.key, current);
+    await current;
+    if (this.inFlight.get(client.key) === current) this.inFlight.delete(client.key);
+  }
+
+  private async dispatch(msg: DhcpMessage, type: MessageType, client: Client, meta: RequestMeta): Promise<void> {
+    const boot = classifyClient(msg);
+    if (meta.port === PXE_PROXY_PORT) return this.answerBootServerRequest(msg, type, client, boot, meta);
+    if (this.opts.config.mode === 'proxy') return this.answerProxy(msg, type, client, boot);
+    switch (type) {
+      case MessageType.Discover:
+        return this.onDiscover(msg, client, boot);
+      case MessageType.Request:
+        return this.onRequest(msg, client, boot);
+      case MessageType.Decline:
+        return this.onDecline(msg, client);
+      case MessageType.Release:
+        return this.onRelease(msg, client);
+      case MessageType.Inform:
+        return this.onInform(msg, client, boot);
+      default:
+        this.opts.counters.inc('dhcp.dropped.unexpected_type');
+    }
+  }
+
+  // ---- full DHCP -----------------------------------------------------------
+
+  private async onDiscover(msg: DhcpMessage, client: Client, boot: ClientClass): Promise<void> {
+    this.emit({ type: 'discover', mac: client.mac, client: boot });
+    const link = this.linkAddress(msg);
+    const ip = await this.chooseAddress(msg, client, link);
+    if (!ip) {
+      this.opts.counters.inc('dhcp.pool_exhausted');
+      this.opts.log.warn('no free address to offer', { mac: client.mac, link });
+      return;
+    }
+    const pool = this.plan.subnetOf(ip)!;
+    const reply = this.buildReply(msg, MessageType.Offer, { yiaddr: ip, pool, client, boot });
+    this.send(msg, reply, MessageType.Offer, client);
+    this.opts.log.debug('offered', { mac: client.mac, ip, client: boot.kind });
+    this.emit({ type: 'offer', mac: client.mac, ip, client: boot, bootFile: reply.file || undefined });
+  }
+
+  /** RFC 2131 4.3.2: SELECTING, INIT-REBOOT, RENEWING and REBINDING are told apart by which fields are set. */
+  private async onRequest(msg: DhcpMessage, client: Client, boot: ClientClass): Promise<void> {
+    const options = msg.options;
+    const serverId = ipOf(options, Opt.ServerId);
+    const requested = ipOf(options, Opt.RequestedIp);
+    this.emit({ type: 'request', mac: client.mac, ip: requested ?? msg.ciaddr, client: boot });
+
+    if (serverId !== undefined) {
+      // SELECTING: the client picked an offer. If it was not ours, free what we held for it.
+      if (serverId !== this.opts.serverAddress) {
+        this.opts.leases.withdrawOffer(client.key);
+        this.opts.counters.inc('dhcp.request.other_server');
+        return;
+      }
+      if (!requested || msg.ciaddr !== ZERO_IP) return this.nak(msg, client, boot, 'SELECTING request without requested address');
+      return this.ackIfAllowed(msg, client, boot, requested);
+    }
+    if (requested !== undefined && msg.ciaddr === ZERO_IP) {
+      // INIT-REBOOT: the client remembers an address (after a reboot). rackboot is the
+      // authoritative server of its segment, so it confirms or NAKs.
+      return this.ackIfAllowed(msg, client, boot, requested);
+    }
+    if (msg.ciaddr !== ZERO_IP) {
+      // RENEWING (unicast to us) or REBINDING (broadcast): extend if the address is the client's.
+      return this.ackIfAllowed(msg, client, boot, msg.ciaddr);
+    }
+    this.opts.counters.inc('dhcp.dropped.request_without_address');
+  }
+
+  private async ackIfAllowed(msg: DhcpMessage, client: Client, boot: ClientClass, ip: Ipv4): Promise<void> {
+    const verdict = this.mayBind(msg, client, ip);
+    if (verdict !== true) return this.nak(msg, client, boot, verdict);
+    const pool = this.plan.subnetOf(ip)!;
+    const host = this.plan.hostFor(client.mac);
+    const leaseSeconds = pool.leaseTime ?? this.opts.config.leaseTime;
+    // Durable before the ACK leaves: an acknowledged lease survives kill -9 and power loss.
+    await this.opts.leases.bind(ip, client, leaseSeconds, host?.hostname ?? hostnameOf(msg));
+    if (msg.giaddr === ZERO_IP) this.seedNeighbor(ip, client.mac);
+    const reply = this.buildReply(msg, MessageType.Ack, { yiaddr: ip, pool, client, boot, leaseSeconds });
+    this.send(msg, reply, MessageType.Ack, client);
+    this.opts.log.info('lease bound', { mac: client.mac, ip, leaseSeconds, client: boot.kind, bootFile: reply.file || undefined });
+    this.emit({ type: 'ack', mac: client.mac, ip, client: boot, bootFile: reply.file || undefined });
+  }
+
+  /** True, or the reason the client may not have `ip` (logged with the NAK). */
+  private mayBind(msg: DhcpMessage, client: Client, ip: Ipv4): true | string {
+    const link = this.linkAddress(msg);
+    const pool = this.plan.subnetOf(ip);
+    // RFC 2131 4.3.2: NAK an address that is not on the client's network.
+    if (!pool || !this.plan.poolsForLink(link).some((p) => p.subnet === pool.subnet && p.prefix === pool.prefix)) {
+      return `address ${ip} is not on the client's network`;
+    }
+    const owner = this.plan.staticOwner(ip);
+    if (owner) return owner.mac === client.mac ? true : `address ${ip} is reserved for ${owner.mac}`;
+    const host = this.plan.hostFor(client.mac);
+    if (host?.ip && host.ip !== ip) return `client has the static address ${host.ip}`;
+    if (!this.plan.isAssignable(pool, ip)) return `address ${ip} is outside the dynamic range`;
+    const lease = this.opts.leases.byIp(ip);
+    if (lease && lease.mac !== client.mac && !this.opts.leases.isFree(ip, this.opts.clock.now())) {
+      return `address ${ip} is leased to ${lease.mac}`;
+    }
+    if (lease?.state === 'declined' && !this.opts.leases.isFree(ip, this.opts.clock.now())) return `address ${ip} is quarantined`;
+    return true;
+  }
+
+  private nak(msg: DhcpMessage, client: Client, boot: ClientClass, reason: string): void {
+    this.opts.counters.inc('dhcp.out.nak');
+    this.opts.log.info('NAK', { mac: client.mac, reason });
+    const reply = this.baseReply(msg, ZERO_IP);
+    reply.options = new Map([
+      [Opt.MessageType, Buffer.from([MessageType.Nak])],
+      [Opt.ServerId, ipOption(this.opts.serverAddress)],
+      [Opt.Message, stringOption(reason.slice(0, 250))],
+    ]);
+    this.copyRelayInfo(msg, reply.options);
+    this.send(msg, reply, MessageType.Nak, client);
+    this.emit({ type: 'nak', mac: client.mac, client: boot });
+  }
+
+  private async onDecline(msg: DhcpMessage, client: Client): Promise<void> {
+    const requested = ipOf(msg.options, Opt.RequestedIp);
+    if (!requested || ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
+    const lease = this.opts.leases.byIp(requested);
+    if (!lease || lease.mac !== client.mac) return;
+    this.opts.log.warn('client declined address: in use by another host', { mac: client.mac, ip: requested });
+    await this.opts.leases.decline(requested, QUARANTINE_SECONDS);
+    this.emit({ type: 'decline', mac: client.mac, ip: requested, client: classifyClient(msg) });
+  }
+
+  private async onRelease(msg: DhcpMessage, client: Client): Promise<void> {
+    if (ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
+    const lease = this.opts.leases.byIp(msg.ciaddr);
+    if (!lease || lease.mac !== client.mac || lease.state !== 'bound') return;
+    await this.opts.leases.release(msg.ciaddr);
+    this.opts.log.info('lease released', { mac: client.mac, ip: msg.ciaddr });
+    this.emit({ type: 'release', mac: client.mac, ip: msg.ciaddr, client: classifyClient(msg) });
+  }
+
+  /** RFC 2131 4.3.5: configuration only, no lease, unicast to ciaddr. */
+  private onInform(msg: DhcpMessage, client: Client, boot: ClientClass): void {
+    if (msg.ciaddr === ZERO_IP) return;
+    const pool = this.plan.subnetOf(msg.ciaddr);
+    if (!pool) return;
+    const reply = this.buildReply(msg, MessageType.Ack, { yiaddr: ZERO_IP, pool, client, boot, inform: true });
+    this.send(msg, reply, MessageType.Ack, client);
+    this.emit({ type: 'inform', mac: client.mac, ip: msg.ciaddr, client: boot });
+  }
+
+  // ---- proxyDHCP (PXE spec 2.1) --------------------------------------------
+
+  /** Proxy mode on port 67: answer PXE DISCOVERs with boot information and no address. */
+  private answerProxy(msg: DhcpMessage, type: MessageType, client: Client, boot: ClientClass): void {
+    if (type !== MessageType.Discover && type !== MessageType.Request) return;
+    const answer = this.bootAnswer(boot);
+    if (!answer) {
+      this.opts.counters.inc('dhcp.proxy.ignored_non_pxe');
+      return;
+    }
+    // The PXE ROM takes its address from the site's DHCP server and merges our
+    // boot information; a REQUEST on 67 is for the site server, not us, unless it is iPXE's.
+    if (type === MessageType.Request && !boot.isIpxe) return;
+    const reply = this.proxyReply(msg, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, answer, boot);
+    this.send(msg, reply, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, client);
+    this.opts.counters.inc('dhcp.proxy.out');
+    this.opts.log.info('proxy offer', { mac: client.mac, client: boot.kind, bootFile: answer.bootFile });
+    this.emit({ type: 'proxy-offer', mac: client.mac, client: boot, bootFile: answer.bootFile });
+  }
+
+  /**
+   * Port 4011 (PXE boot server discovery): the ROM unicasts a REQUEST and expects
+   * an ACK with the boot file. Answered in both modes, since ROMs that saw
+   * "PXEClient" in an offer may ask here before loading anything.
+   */
+  private answerBootServerRequest(msg: DhcpMessage, type: MessageType, client: Client, boot: ClientClass, meta: RequestMeta): void {
+    if (type !== MessageType.Request && type !== MessageType.Inform) return;
+    const answer = this.bootAnswer(boot);
+    if (!answer) return;
+    const reply = this.proxyReply(msg, MessageType.Ack, answer, boot);
+    // The ROM has its address by now: answer to the source address and port it used
+    // (a frame to its MAC, since it may not answer ARP from inside the ROM).
+    const destination: Destination =
+      meta.srcIp !== ZERO_IP
+        ? { via: 'frame', mac: client.mac, ip: meta.srcIp, port: meta.srcPort }
+        : replyDestination(msg, reply, MessageType.Ack, client.mac);
+    this.opts.transport.send(this.encode(msg, reply), destination, PXE_PROXY_PORT);
+    this.opts.counters.inc('dhcp.proxy.out_4011');
+    this.opts.log.info('boot server ack', { mac: client.mac, ip: meta.srcIp, client: boot.kind, bootFile: answer.bootFile });
+    this.emit({ type: 'proxy-ack', mac: client.mac, client: boot, bootFile: answer.bootFile });
+  }
+
+  private proxyReply(msg: DhcpMessage, type: MessageType, answer: BootAnswer, boot: ClientClass): DhcpMessage {
+    const reply = this.baseReply(msg, ZERO_IP);
+    reply.ciaddr = msg.ciaddr;
+    const options: DhcpOptions = new Map([
+      [Opt.MessageType, Buffer.from([type])],
+      [Opt.ServerId, ipOption(this.opts.serverAddress)],
+    ]);
+    this.addBootOptions(msg, reply, options, answer, boot);
+    // A proxy reply is recognised by "PXEClient" in option 60 (PXE spec 2.2.5;
+    // iPXE's dhcp.c checks the same), whatever firmware is asking.
+    if (!options.has(Opt.VendorClass)) options.set(Opt.VendorClass, stringOption('PXEClient'));
+    this.copyRelayInfo(msg, options);
+    reply.options = orderByParameterRequestList(options, parameterRequestListOf(msg));
+    return reply;
+  }
+
+  // ---- address choice ------------------------------------------------------
+
+  /**
+   * Picks and reserves an address for a DISCOVER, in this order: the client's
+   * static address; the address it holds or held (stickiness, RFC 2131 4.3.1);
+   * the address it asks for (option 50) if free; a never-used address; the least
+   * recently used released or expired one. Dynamic candidates are probed first
+   * (RFC 5227 ARP on a connected subnet, ICMP echo beyond a relay); a hit is
+   * quarantined and skipped.
+   */
+  private async chooseAddress(msg: DhcpMessage, client: Client, link: Ipv4): Promise<Ipv4 | undefined> {
+    const host = this.plan.hostFor(client.mac);
+    if (host?.ip) return this.plan.subnetOf(host.ip) ? host.ip : undefined;
+    const pools = this.plan.poolsForLink(link);
+    if (pools.length === 0) return undefined;
+    const leases = this.opts.leases;
+    const assignable = (ip: Ipv4) => pools.some((p) => this.plan.isAssignable(p, ip));
+
+    const held = leases.byClient(client.key);
+    if (held && held.state !== 'declined' && assignable(held.ip)) {
+      // An address we already offered or bound to this client was checked then.
+      const checked = held.state === 'offered' || held.state === 'bound';
+      if (await this.reserve(held.ip, client, !checked)) return held.ip;
+    }
+    const requested = ipOf(msg.options, Opt.RequestedIp);
+    if (requested && assignable(requested) && (await this.reserve(requested, client, true))) return requested;
+    let conflicts = 0;
+    for (const ip of this.freeCandidates(pools, this.opts.clock.now())) {
+      if (await this.reserve(ip, client, true)) return ip;
+      if (this.opts.leases.byIp(ip)?.state === 'declined' && ++conflicts >= MAX_CONFLICTS_PER_REQUEST) break;
+    }
+    return undefined;
+  }
+
+  /**
+   * Holds `ip` for the client (an in-memory offer) before probing it, in the same
+   * tick as the free check, so concurrent DISCOVERs from other clients skip it
+   * instead of racing for it. False when it is taken or answered the probe.
+   */
+  private async reserve(ip: Ipv4, client: Client, probe: boolean): Promise<boolean> {
+    if (!this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
+    this.opts.leases.offer(ip, client, OFFER_HOLD_MS);
+    if (!probe) return true;
+    return !(await this.probeAndQuarantine(ip));
+  }
+
+  /** Never-used addresses first, then released/expired ones, oldest first. */
+  private *freeCandidates(pools: PoolConfig[], now: number): Generator<Ipv4> {
+    const reusable: Lease[] = [];
+    for (const pool of pools) {
+      for (const ip of this.plan.assignable(pool)) {
+        const lease = this.opts.leases.byIp(ip);
+        if (!lease) {
+          yield ip;
+          continue;
+        }
+        if (this.opts.leases.isFree(ip, now)) reusable.push(lease);
+      }
+    }
+    reusable.sort((a, b) => a.expires - b.expires);
+    for (const lease of reusable) yield lease.ip;
+  }
+
+  private async probeAndQuarantine(ip: Ipv4): Promise<boolean> {
+    const inUse = await this.opts.prober.inUse(ip);
+    if (inUse) {
+      this.opts.counters.inc('dhcp.conflict_detected');
+      this.opts.log.warn('address answered a conflict probe; quarantined', { ip, quarantineSeconds: QUARANTINE_SECONDS });
+      await this.opts.leases.decline(ip, QUARANTINE_SECONDS);
+    }
+    return inUse;
+  }
+
+  // ---- reply building ------------------------------------------------------
+
+  private buildReply(
+    msg: DhcpMessage,
+    type: MessageType.Offer | MessageType.Ack,
+    args: { yiaddr: Ipv4; pool: PoolConfig; client: Client; boot: ClientClass; leaseSeconds?: number; inform?: boolean },
+  ): DhcpMessage {
+    const { config, serverAddress } = this.opts;
+    const reply = this.baseReply(msg, args.yiaddr);
+    if (args.inform) reply.ciaddr = msg.ciaddr;
+    const options: DhcpOptions = new Map();
+    options.set(Opt.MessageType, Buffer.from([type]));
+    options.set(Opt.ServerId, ipOption(serverAddress));
+    if (!args.inform) {
+      const leaseSeconds = args.leaseSeconds ?? args.pool.leaseTime ?? config.leaseTime;
+      options.set(Opt.LeaseTime, u32Option(leaseSeconds));
+      options.set(Opt.RenewalTime, u32Option(Math.floor(leaseSeconds * 0.5)));
+      options.set(Opt.RebindingTime, u32Option(Math.floor(leaseSeconds * 0.875)));
+    }
+    options.set(Opt.SubnetMask, ipOption(netmaskOf(args.pool.prefix)));
+    options.set(Opt.BroadcastAddress, ipOption(broadcastOf(args.pool)));
+    const router = args.pool.router ?? config.options.router;
+    if (router) options.set(Opt.Router, ipOption(router));
+    if (config.options.dns.length > 0) options.set(Opt.DnsServers, ipListOption(config.options.dns));
+    if (config.options.domain) options.set(Opt.DomainName, stringOption(config.options.domain));
+    if (config.options.ntp.length > 0) options.set(Opt.NtpServers, ipListOption(config.options.ntp));
+    const hostname = this.plan.hostFor(args.client.mac)?.hostname;
+    if (hostname) options.set(Opt.HostName, stringOption(hostname));
+    const answer = this.bootAnswer(args.boot);
+    if (answer) this.addBootOptions(msg, reply, options, answer, args.boot);
+    this.copyRelayInfo(msg, options);
+    reply.options = orderByParameterRequestList(options, parameterRequestListOf(msg));
+    return reply;
+  }
+
+  private addBootOptions(msg: DhcpMessage, reply: DhcpMessage, options: DhcpOptions, answer: BootAnswer, boot: ClientClass): void {
+    reply.file = answer.bootFile;
+    if (answer.nextServer) {
+      reply.siaddr = answer.nextServer;
+      options.set(Opt.TftpServerName, stringOption(answer.nextServer));
+    }
+    options.set(Opt.BootfileName, stringOption(answer.bootFile));
+    if (answer.vendorClass) options.set(Opt.VendorClass, stringOption(answer.vendorClass));
+    // PXE spec: echo the client's UUID/GUID (97) in PXE replies.
+    const uuid = msg.options.get(Opt.ClientUuid);
+    if (uuid && boot.vendorClass) options.set(Opt.ClientUuid, uuid);
+    if (answer.pxeVendorOptions) {
+      // PXE_DISCOVERY_CONTROL = 8: use the boot file in this reply, skip boot server discovery.
+      options.set(Opt.VendorSpecific, encapsulatedOption(new Map([[6, Buffer.from([8])]]), { terminate: true }));
+    }
+  }
+
+  private bootAnswer(boot: ClientClass): BootAnswer | undefined {
+    return bootAnswerFor(boot, { serverAddress: this.opts.serverAddress, httpPort: this.opts.config.http.port });
+  }
+
+  private baseReply(msg: DhcpMessage, yiaddr: Ipv4): DhcpMessage {
+    return {
+      op: BOOTREPLY,
+      htype: msg.htype,
+      hlen: msg.hlen,
+      hops: 0,
+      xid: msg.xid,
+      secs: 0,
+      flags: msg.flags,
+      ciaddr: ZERO_IP,
+      yiaddr,
+      siaddr: ZERO_IP,
+      giaddr: msg.giaddr,
+      chaddr: Buffer.from(msg.chaddr),
+      sname: '',
+      file: '',
+      options: new Map(),
+    };
+  }
+
+  /** RFC 3046 2.2: a server echoes the relay agent information option unchanged. */
+  private copyRelayInfo(msg: DhcpMessage, options: DhcpOptions): void {
+    const relayInfo = msg.options.get(Opt.RelayAgentInfo);
+    if (relayInfo && msg.giaddr !== ZERO_IP) options.set(Opt.RelayAgentInfo, relayInfo);
+  }
+
+  private send(msg: DhcpMessage, reply: DhcpMessage, type: MessageType, client: Client): void {
+    const destination = replyDestination(msg, reply, type, client.mac);
+    this.opts.transport.send(this.encode(msg, reply), destination, DHCP_SERVER_PORT);
+    this.opts.counters.inc(`dhcp.out.${MessageType[type]!.toLowerCase()}`);
+  }
+
+  private encode(msg: DhcpMessage, reply: DhcpMessage): Buffer {
+    const maxSize = maxMessageSizeOf(msg);
+    return encodeReply(reply, maxSize);
+  }
+
+  private seedNeighbor(ip: Ipv4, mac: Mac): void {
+    try {
+      this.opts.neighbors.seed(ip, mac);
+    } catch (error) {
+      this.opts.counters.inc('dhcp.neighbor_seed_failed');
+      this.opts.log.warn('could not pre-seed the neighbour table', { ip, mac, error: error as Error });
+    }
+  }
+
+  /** The address identifying the client's network: the relay's, or ours for local clients. */
+  private linkAddress(msg: DhcpMessage): Ipv4 {
+    return msg.giaddr !== ZERO_IP ? msg.giaddr : this.opts.serverAddress;
+  }
+
+  private emit(event: DhcpEvent): void {
+    try {
+      this.opts.observer?.dhcpEvent?.(event);
+    } catch (error) {
+      this.opts.log.error('boot observer failed', { error: error as Error });
+    }
+  }
+}
+
+// ---- small readers ---------------------------------------------------------
+
+import { encodeDhcp } from './codec.js';
+import { ipFromBytes } from '../net/addr.js';
+
+function encodeReply(reply: DhcpMessage, maxSize: number | undefined): Buffer {
+  return encodeDhcp(reply, maxSize === undefined ? {} : { maxSize });
+}
+
+function clientOf(msg: DhcpMessage): Client {
+  const mac = macFromBytes(msg.chaddr, 0, 6);
+  const id = msg.options.get(Opt.ClientId);
+  return { mac, key: mac, clientId: id ? id.toString('hex') : undefined };
+}
+
+function messageTypeOf(msg: DhcpMessage): MessageType | undefined {
+  const raw = msg.options.get(Opt.MessageType);
+  return raw && raw.length === 1 ? (raw[0] as MessageType) : undefined;
+}
+
+function ipOf(options: DhcpOptions, code: number): Ipv4 | undefined {
+  const raw = options.get(code);
+  return raw && raw.length === 4 ? ipFromBytes(raw) : undefined;
+}
+
+function hostnameOf(msg: DhcpMessage): string | undefined {
+  const raw = msg.options.get(Opt.HostName);
+  return raw ? raw.toString('latin1').replace(/\0+$/, '') : undefined;
+}
+
+function parameterRequestListOf(msg: DhcpMessage): number[] {
+  const raw = msg.options.get(Opt.ParameterRequestList);
+  return raw ? [...raw] : [];
+}
+
+function maxMessageSizeOf(msg: DhcpMessage): number | undefined {
+  const raw = msg.options.get(Opt.MaxMessageSize);
+  return raw && raw.length === 2 ? raw.readUInt16BE(0) : undefined;
+}
