@@ -2,7 +2,7 @@
 // runs until SIGTERM/SIGINT, then shuts down in order so no acknowledged
 // change is lost.
 
-import { mkdir } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
 import { defaultConfigForInterface } from './config/defaults.js';
 import { ConfigError } from './config/errors.js';
@@ -44,6 +44,11 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     return 1;
   }
   const log = createLogger({ level: args.logLevel ?? config.log.level, format: args.logFormat ?? config.log.format });
+  const rootProblem = await checkBootRoot(config.boot.root);
+  if (rootProblem) {
+    log.error(rootProblem, { config: config.source });
+    return 1;
+  }
   const counters = new Counters();
 
   let link: PacketLink;
@@ -109,6 +114,15 @@ async function resolveConfig(args: ServeArgs): Promise<RackbootConfig> {
   if (!address) throw new Error(`interface ${ifname} has no IPv4 address; rackboot derives its DHCP pool from it`);
   const config = defaultConfigForInterface(ifname, address, args.root!, { kernelArgs: args.kernelArgs });
   return args.stateDir ? { ...config, stateDir: args.stateDir } : config;
+}
+
+async function checkBootRoot(root: string): Promise<string | undefined> {
+  try {
+    const info = await stat(root);
+    return info.isDirectory() ? undefined : `boot root ${root} is not a directory`;
+  } catch {
+    return `boot root ${root} does not exist (set boot.root, or --root DIR)`;
+  }
 }
 
 function waitForStopSignal(): Promise<string> {
