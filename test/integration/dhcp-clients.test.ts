@@ -118,6 +118,9 @@ describe('DHCP with real clients', () => {
     expect(ip).toMatch(/^10\.77\.0\.1\d\d$/);
     const binds = () => server.lines.filter((l) => l.msg === 'lease bound' && l.ip === ip).length;
     await server.waitFor((l) => l.msg === 'lease bound' && l.ip === ip);
+    // Pre-seeded before the ACK: the server never has to ARP for a node mid-boot.
+    const mac = (await ns.exec(['cat', '/sys/class/net/eth0/address'])).trim();
+    expect(await lab.server.exec(['ip', '-4', 'neigh', 'show', ip, 'dev', 'eth0'])).toContain(`lladdr ${mac}`);
     const before = binds();
     udhcpc.kill('SIGUSR1');
     await waitForEvent(events, /^renew /);
