@@ -2,6 +2,7 @@
 #   make setup   system packages + npm ci
 #   make build   native addon + single-file bundle in build/out/
 #   make test    type check + all tests (unit, integration in network namespaces)
+#   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -17,7 +18,7 @@ NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")
 STAMP := node_modules/.rackboot-setup
 
-.PHONY: setup apt build native bundle test typecheck unit integration clean
+.PHONY: setup apt build native bundle test typecheck unit integration clean serve
 
 setup: $(STAMP)
 
@@ -47,6 +48,11 @@ typecheck: $(STAMP)
 
 test: build typecheck
 	node_modules/.bin/vitest run
+
+# The main job in one command: make serve INTERFACE=eth1 ROOT=/srv/boot [KERNEL_ARGS='console=ttyS0']
+serve: build
+	@test -n "$(INTERFACE)" -a -n "$(ROOT)" || { echo "usage: make serve INTERFACE=eth1 ROOT=/srv/boot [KERNEL_ARGS=...]"; exit 2; }
+	node build/out/rackboot.mjs serve --interface "$(INTERFACE)" --root "$(ROOT)" $(if $(KERNEL_ARGS),--kernel-args "$(KERNEL_ARGS)")
 
 clean:
 	rm -rf build/out firmware/native/build
