@@ -138,7 +138,7 @@ describe('valid files', () => {
         },
       },
       http: { port: 8080 },
-      tftp: { port: 6969 },
+      tftp: { port: 6969, maxTransfers: 32, maxRateMbit: 200, transferRateMbit: 50 },
       log: { level: 'debug', format: 'json' },
     };
     expect(config).toStrictEqual(expected);
@@ -161,7 +161,7 @@ describe('valid files', () => {
         profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: ['initrd.img'], cmdline: '' } },
       },
       http: { port: 80 },
-      tftp: { port: 69 },
+      tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
       log: { level: 'info', format: 'auto' },
     } satisfies RackbootConfig);
   });
@@ -510,7 +510,7 @@ describe('defaultConfigForInterface', () => {
       options: { dns: [], ntp: [] },
       hosts: [],
       http: { port: 80 },
-      tftp: { port: 69 },
+      tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
       log: { level: 'info', format: 'auto' },
     });
     expect(config.options.router).toBeUndefined();

@@ -37,7 +37,7 @@ function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
     hosts: [{ mac: '52:54:00:00:00:99', ip: '10.9.0.10', hostname: 'node99', profile: 'default' }],
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
     http: { port: 80 },
-    tftp: { port: 69 },
+    tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     log: { level: 'info', format: 'json' },
     ...overrides,
   };

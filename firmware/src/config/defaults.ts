@@ -13,6 +13,10 @@ export const DEFAULTS = {
   stateDir: '/var/lib/rackboot',
   httpPort: 80,
   tftpPort: 69,
+  // A Pi 4's gigabit port: leave headroom for DHCP/ARP and HTTP.
+  tftpMaxTransfers: 128,
+  tftpMaxRateMbit: 400,
+  tftpTransferRateMbit: 100,
   logLevel: 'info',
   logFormat: 'auto',
   defaultProfile: 'default',
@@ -98,7 +102,12 @@ export function defaultConfigForInterface(
       profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: initrd ? [initrd] : [], cmdline: opts.kernelArgs ?? '' } },
     },
     http: { port: DEFAULTS.httpPort },
-    tftp: { port: DEFAULTS.tftpPort },
+    tftp: {
+      port: DEFAULTS.tftpPort,
+      maxTransfers: DEFAULTS.tftpMaxTransfers,
+      maxRateMbit: DEFAULTS.tftpMaxRateMbit,
+      transferRateMbit: DEFAULTS.tftpTransferRateMbit,
+    },
     log: { level: DEFAULTS.logLevel, format: DEFAULTS.logFormat },
   };
 }

@@ -33,6 +33,7 @@ import {
   lineSpec,
   macSpec,
   portSpec,
+  integerSpec,
   profileNameSpec,
   rangeSpec,
   subnetSpec,
@@ -148,7 +149,7 @@ interface Draft {
     menuRefs: { keyPath: string; profile: string; menu: string }[];
   };
   http?: number;
-  tftp?: number;
+  tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
   log: { level?: (typeof LOG_LEVELS)[number]; format?: (typeof LOG_FORMATS)[number] };
 }
 
@@ -204,7 +205,12 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
   draft.http = http.getOr('port', portSpec, DEFAULTS.httpPort);
   const tftp = section(r, top, 'tftp');
   tftp.rejectUnknown(KEYS.tftp);
-  draft.tftp = tftp.getOr('port', portSpec, DEFAULTS.tftpPort);
+  draft.tftp = {
+    port: tftp.getOr('port', portSpec, DEFAULTS.tftpPort),
+    maxTransfers: tftp.getOr('max_transfers', integerSpec(1, 4096, 'a whole number of transfers from 1 to 4096'), DEFAULTS.tftpMaxTransfers),
+    maxRateMbit: tftp.getOr('max_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpMaxRateMbit),
+    transferRateMbit: tftp.getOr('transfer_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpTransferRateMbit),
+  };
 
   const log = section(r, top, 'log');
   log.rejectUnknown(KEYS.log);
@@ -594,7 +600,12 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       profiles: draft.boot.profiles,
     },
     http: { port: draft.http! },
-    tftp: { port: draft.tftp! },
+    tftp: {
+      port: draft.tftp!.port!,
+      maxTransfers: draft.tftp!.maxTransfers!,
+      maxRateMbit: draft.tftp!.maxRateMbit!,
+      transferRateMbit: draft.tftp!.transferRateMbit!,
+    },
     log: { level: draft.log.level!, format: draft.log.format! },
   };
   if (draft.serverAddress !== undefined) config.serverAddress = draft.serverAddress;

@@ -32,11 +32,23 @@ export interface RackbootConfig {
   hosts: HostConfig[];
   boot: { root: string /* absolute */; defaultProfile: string; profiles: Record<string, ProfileConfig> };
   http: { port: number };
-  tftp: { port: number };
+  tftp: TftpConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'auto' | 'json' | 'text' };
 }
 
 export const MODES = ['dhcp', 'proxy'] as const;
+/**
+ * TFTP under load: transfers beyond max_transfers wait (never refused); all
+ * TFTP data is paced below max_rate_mbit so DHCP and ARP replies never queue
+ * behind it, and one transfer never takes more than transfer_rate_mbit.
+ */
+export interface TftpConfig {
+  port: number;
+  maxTransfers: number;
+  maxRateMbit: number;
+  transferRateMbit: number;
+}
+
 export const PROFILE_KINDS = ['linux', 'chain', 'local', 'menu'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
@@ -56,7 +68,7 @@ export const KEYS = {
   },
   menuItem: ['profile', 'label'],
   http: ['port'],
-  tftp: ['port'],
+  tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
   log: ['level', 'format'],
 } as const;
 
