@@ -62,7 +62,7 @@ describe('proxyDHCP beside dnsmasq', () => {
       '-device', `e1000,netdev=n0,mac=${VM_MAC},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom`,
     ]);
     const offer = await server.waitFor((l) => l.msg === 'proxy offer' && l.mac === VM_MAC, 90_000);
-    expect(offer.bootFile).toBe('http://10.78.0.1/boot.ipxe');
+    expect(offer.bootFile).toBe('http://10.78.0.1/boot.ipxe?mac=${netX/mac}');
     const ack = await server.waitFor((l) => l.msg === 'boot server ack' && l.mac === VM_MAC, 60_000);
     expect(ack.ip).toMatch(/^10\.78\.0\.1[0-5]\d$/);
     // The address came from dnsmasq; rackboot leased nothing.

@@ -316,7 +316,7 @@ describe('DhcpServer', () => {
   it('gives iPXE an HTTP URL', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [[Opt.UserClass, Buffer.from('iPXE')]]), LOCAL);
-    expect(sent[0]!.msg.file).toBe(`http://${SERVER}/boot.ipxe`);
+    expect(sent[0]!.msg.file).toBe(`http://${SERVER}/boot.ipxe?mac=\${netX/mac}`);
   });
 
   describe('proxy mode', () => {

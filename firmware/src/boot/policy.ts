@@ -44,7 +44,9 @@ export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): Boot
   const row = BOOT_TABLE[client.kind];
   const base = ctx.httpPort === 80 ? `http://${ctx.serverAddress}` : `http://${ctx.serverAddress}:${ctx.httpPort}`;
   if (client.kind === 'ipxe') {
-    return { bootFile: `${base}/${row.file}`, pxeVendorOptions: false };
+    // iPXE expands ${...} in the filename it is given; netX is the device it booted from,
+    // so the script request names the node even where rackboot leased no address (proxy mode).
+    return { bootFile: `${base}/${row.file}?mac=\${netX/mac}`, pxeVendorOptions: false };
   }
   if (row.http) {
     return { bootFile: `${base}/${row.file}`, vendorClass: 'HTTPClient', pxeVendorOptions: false };
