@@ -16,6 +16,9 @@ import { LeaseTable } from './dhcp/leases.js';
 import { DhcpService } from './dhcp/service.js';
 import { DHCP_SERVER_PORT, PXE_PROXY_PORT } from './dhcp/message.js';
 import type { Ipv4 } from './net/addr.js';
+import { TftpServer } from './tftp/server.js';
+import { createHttpServer } from './http/server.js';
+import { NodeResolver } from './boot/nodes.js';
 
 export interface ServeArgs {
   configFile?: string;
@@ -82,6 +85,40 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   });
   const sweep = setInterval(() => leases.sweep(systemClock.now()), LEASE_SWEEP_MS);
 
+  const tftp = new TftpServer({
+    root: config.boot.root,
+    address: serverAddress,
+    port: config.tftp.port,
+    mtu: link.mtu,
+    maxTransfers: config.tftp.maxTransfers,
+    maxRateMbit: config.tftp.maxRateMbit,
+    transferRateMbit: config.tftp.transferRateMbit,
+    log: log.child({ component: 'tftp' }),
+    counters,
+  });
+  const nodes = new NodeResolver({ hosts: config.hosts, defaultProfile: config.boot.defaultProfile, leases });
+  const http = createHttpServer({
+    root: config.boot.root,
+    resolveNode: (query) => nodes.resolve(query),
+    profiles: config.boot.profiles,
+    defaultProfile: config.boot.defaultProfile,
+    serverBase: config.http.port === 80 ? `http://${serverAddress}` : `http://${serverAddress}:${config.http.port}`,
+    log,
+    counters,
+  });
+  try {
+    await tftp.start();
+    await http.listen(config.http.port);
+  } catch (error) {
+    log.error(`cannot listen: ${(error as Error).message}`, { tftpPort: config.tftp.port, httpPort: config.http.port });
+    clearInterval(sweep);
+    link.close();
+    await tftp.close();
+    await dhcp.close();
+    await leases.close();
+    return 1;
+  }
+
   log.info('rackboot ready', {
     version,
     config: config.source,
@@ -91,12 +128,17 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     pools: config.pools.map((p) => `${p.start}-${p.end}`).join(','),
     leases: leases.all().length,
     stateDir: config.stateDir,
+    root: config.boot.root,
+    tftpPort: config.tftp.port,
+    httpPort: config.http.port,
   });
 
   const signal = await waitForStopSignal();
   log.info('stopping', { signal });
   clearInterval(sweep);
   link.close();
+  await tftp.close();
+  await http.close();
   await dhcp.close();
   await leases.close();
   log.info('stopped', { counters: counters.snapshot() });

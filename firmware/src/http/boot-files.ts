@@ -1,0 +1,272 @@
+// Boot files (kernels, initrds, iPXE binaries, scripts) from the boot root over
+// HTTP: GET and HEAD, one byte range, conditional requests, keep-alive.
+//
+// Memory: every body is streamed from the file with backpressure (pipeline),
+// so a download holds at most one read buffer plus what the socket has not
+// taken, whatever the file size or the number of clients; a client that goes
+// away destroys its stream and closes its file.
+//
+// Confinement: the request path is decoded once and checked segment by
+// segment before it touches the file system (confinePath), and the file's
+// real path, symlinks resolved, must still be inside the root's real path.
+// Symlinks within the root are fine (vmlinuz -> vmlinuz-6.1.0-18-amd64 is the
+// usual layout); one that leads out of it is refused like `..`.
+
+import { constants } from 'node:fs';
+import { open, realpath, type FileHandle } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { extname, join, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { systemClock, type Clock } from '../util/clock.js';
+import type { Counters } from '../util/counters.js';
+import type { Logger } from '../util/log.js';
+import {
+  contentRange,
+  decideRange,
+  evaluatePreconditions,
+  formatHttpDate,
+  ifRangeAllowsRange,
+  unsatisfiedRange,
+  type ConditionalHeaders,
+  type Validators,
+} from './range.js';
+import { sendText, truncate, type RequestContext, type RouteHandler } from './router.js';
+
+/** One per boot-file request, when its response is over (sent, refused or cut off). */
+export interface HttpDownloadEvent {
+  type: 'http-download';
+  /** Decoded path under the root, "/images/vmlinuz"; the raw request path (shortened) when refused. */
+  path: string;
+  method: string;
+  /** 200, 206, 304, 403, 404, 412, 416... */
+  status: number;
+  /** Body bytes handed to the connection. */
+  bytes: number;
+  /** Whether the whole body (the file, or the range) was sent: a GET that "fetched the kernel". */
+  complete: boolean;
+  ms: number;
+  remote: string;
+}
+
+export interface BootFilesOptions {
+  /** The boot root; only files under its real path are served. */
+  root: string;
+  log: Logger;
+  counters: Counters;
+  onEvent?: (event: HttpDownloadEvent) => void;
+  clock?: Clock;
+  /** Read buffer per download (default 64 KiB): the per-client memory cost. */
+  highWaterMark?: number;
+}
+
+const DEFAULT_HIGH_WATER_MARK = 64 * 1024;
+
+/** Boot scripts and configuration files are text; everything else is opaque to us. */
+const TEXT_EXTENSIONS = new Set(['.ipxe', '.cfg', '.txt']);
+
+export function contentTypeFor(name: string): string {
+  return TEXT_EXTENSIONS.has(extname(name).toLowerCase()) ? 'text/plain; charset=utf-8' : 'application/octet-stream';
+}
+
+/**
+ * A strong entity tag from inode, size and modification time in nanoseconds
+ * (RFC 9110 8.8.3). Strong because a boot file changes by being rewritten or
+ * replaced, and any rewrite moves mtime (nanosecond resolution on ext4, xfs,
+ * tmpfs) and a rename-into-place changes the inode; a weak tag would also make
+ * If-Range useless (13.1.5 requires strong comparison), and If-Range is what
+ * lets an interrupted download resume safely.
+ */
+export function makeEtag(stat: { ino: bigint; size: bigint; mtimeNs: bigint }): string {
+  return `"${stat.ino.toString(16)}-${stat.size.toString(16)}-${stat.mtimeNs.toString(16)}"`;
+}
+
+export type ConfinedPath = { ok: true; segments: string[]; directory: boolean } | { ok: false; status: 400 | 403; reason: string };
+
+/**
+ * Checks a raw request path (as sent, starting with "/") and decodes it once.
+ * Refused with 403: empty segments ("//", which some path joins read as
+ * absolute), encoded "/" or "\" inside a segment (%2f, %5c), and after decoding:
+ * "." or ".." segments, NUL, backslashes, other control characters. Bad
+ * percent-encoding is 400. A path ending in "/" names a directory (`directory`),
+ * which is never listed. "%252e" decodes to the literal name "%2e" — decoding
+ * happens exactly once.
+ */
+export function confinePath(rawPath: string): ConfinedPath {
+  if (!rawPath.startsWith('/')) return { ok: false, status: 400, reason: 'path does not start with /' };
+  const raw = rawPath.slice(1).split('/');
+  const directory = raw[raw.length - 1] === '';
+  if (directory) raw.pop();
+  const segments: string[] = [];
+  for (const segment of raw) {
+    if (segment === '') return { ok: false, status: 403, reason: 'empty path segment (//)' };
+    if (/%(2f|5c)/i.test(segment)) return { ok: false, status: 403, reason: 'encoded slash or backslash in a path segment' };
+    let decoded: string;
+    try {
+      decoded = decodeURIComponent(segment);
+    } catch {
+      return { ok: false, status: 400, reason: 'malformed percent-encoding' };
+    }
+    if (decoded === '.' || decoded === '..') return { ok: false, status: 403, reason: 'dot segment' };
+    if (decoded.includes('\u0000')) return { ok: false, status: 403, reason: 'NUL in path' };
+    if (decoded.includes('\\')) return { ok: false, status: 403, reason: 'backslash in path' };
+    if (decoded.includes('/')) return { ok: false, status: 403, reason: 'slash in a path segment' };
+    if (/[\u0001-\u001f\u007f]/.test(decoded)) return { ok: false, status: 403, reason: 'control character in path' };
+    segments.push(decoded);
+  }
+  return { ok: true, segments, directory };
+}
+
+/** The route handler serving files under `opts.root`, for GET and HEAD. */
+export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
+  const clock = opts.clock ?? systemClock;
+  const highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  const { log, counters } = opts;
+
+  return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const started = clock.now();
+    let eventPath = truncate(ctx.path, 200);
+    const finish = (status: number, bytes: number, complete: boolean) => {
+      if (bytes > 0) counters.inc('http.bytes_sent', bytes);
+      opts.onEvent?.({ type: 'http-download', path: eventPath, method: ctx.method, status, bytes, complete, ms: clock.now() - started, remote: ctx.remote });
+    };
+    const refuse = (status: 400 | 403 | 404, reason: string) => {
+      if (status === 403) {
+        counters.inc('http.refused');
+        log.warn('refused boot file request', { remote: ctx.remote, path: truncate(ctx.path, 200), reason });
+      }
+      sendText(res, status, status === 400 ? 'Bad Request' : status === 403 ? 'Forbidden' : 'Not Found');
+      finish(status, 0, false);
+    };
+
+    const confined = confinePath(ctx.path);
+    if (!confined.ok) return refuse(confined.status, confined.reason);
+    eventPath = truncate(`/${confined.segments.join('/')}`, 200);
+    if (confined.directory || confined.segments.length === 0) return refuse(404, 'directory');
+
+    let rootReal: string;
+    try {
+      rootReal = await realpath(opts.root);
+    } catch (error) {
+      log.error('boot root is not accessible', { root: opts.root, error: error as Error });
+      return refuse(404, 'no boot root');
+    }
+    let fileReal: string;
+    try {
+      fileReal = await realpath(join(rootReal, ...confined.segments));
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES') return refuse(403, 'permission denied');
+      return refuse(404, code ?? 'not found');
+    }
+    if (!fileReal.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) return refuse(403, 'resolves outside the boot root (symlink)');
+
+    // O_NONBLOCK: opening a FIFO someone left in the root must not hang a libuv thread.
+    // O_NOFOLLOW: the real path has no symlinks; if one appeared since, refuse rather than follow it.
+    let file: FileHandle;
+    try {
+      file = await open(fileReal, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EACCES' || code === 'ELOOP') return refuse(403, code);
+      return refuse(404, code ?? 'cannot open');
+    }
+    let streaming = false;
+    try {
+      // Size, dates and tag come from the open file, so they describe exactly the bytes streamed.
+      const stat = await file.stat({ bigint: true });
+      if (!stat.isFile()) return refuse(404, stat.isDirectory() ? 'directory' : 'not a regular file');
+      const size = Number(stat.size);
+      const nowSeconds = Math.floor(clock.now() / 1000);
+      // RFC 9110 8.8.2.1: Last-Modified is never later than the response's Date.
+      const validators: Validators = {
+        etag: makeEtag(stat),
+        lastModified: Math.min(Number(stat.mtimeNs / 1_000_000_000n), nowSeconds),
+      };
+      const common = {
+        ETag: validators.etag,
+        'Last-Modified': formatHttpDate(validators.lastModified),
+        // Boot files change in place (a new kernel): caches may keep them but must revalidate.
+        'Cache-Control': 'no-cache',
+        'Accept-Ranges': 'bytes',
+      };
+
+      const precondition = evaluatePreconditions(ctx.method, conditionalHeaders(req), validators);
+      if (precondition === 'not-modified') {
+        // RFC 9110 15.4.5: a 304 carries the validator, no content metadata.
+        res.writeHead(304, { ETag: common.ETag, 'Cache-Control': common['Cache-Control'] });
+        res.end();
+        return finish(304, 0, true);
+      }
+      if (precondition === 'precondition-failed') {
+        sendText(res, 412, 'Precondition Failed', { ETag: common.ETag });
+        return finish(412, 0, false);
+      }
+
+      // RFC 9110 14.2: Range is only defined for GET; If-Range gates it (13.1.5).
+      const rangeHeader = ctx.method === 'GET' ? req.headers.range : undefined;
+      const range =
+        rangeHeader !== undefined && ifRangeAllowsRange(single(req.headers['if-range']), validators, nowSeconds)
+          ? decideRange(rangeHeader, size)
+          : decideRange(undefined, size);
+      if (range.kind === 'unsatisfiable') {
+        counters.inc('http.range_unsatisfiable');
+        sendText(res, 416, 'Range Not Satisfiable', { 'Content-Range': unsatisfiedRange(size), 'Accept-Ranges': 'bytes' });
+        return finish(416, 0, false);
+      }
+      const start = range.kind === 'partial' ? range.start : 0;
+      const end = range.kind === 'partial' ? range.end : size - 1;
+      const length = end - start + 1;
+      const status = range.kind === 'partial' ? 206 : 200;
+      res.writeHead(status, {
+        ...common,
+        'Content-Type': contentTypeFor(confined.segments[confined.segments.length - 1]!),
+        'Content-Length': String(length),
+        ...(status === 206 && { 'Content-Range': contentRange(start, end, size) }),
+      });
+      if (ctx.method === 'HEAD' || length === 0) {
+        res.end();
+        return finish(status, 0, ctx.method !== 'HEAD');
+      }
+
+      // The stream owns the file from here: it closes it at the end, on error, and when destroyed.
+      const stream = file.createReadStream({ start, end, highWaterMark, autoClose: true });
+      streaming = true;
+      let handed = 0;
+      stream.on('data', (chunk: Buffer | string) => {
+        handed += chunk.length;
+      });
+      try {
+        // pipeline: backpressure from the socket pauses the file reads; if the
+        // client goes away, the response closes and pipeline destroys the stream.
+        await pipeline(stream, res);
+        return finish(status, handed, handed === length);
+      } catch (error) {
+        const sent = Math.max(0, handed - res.writableLength);
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE') {
+          counters.inc('http.aborted');
+          log.debug('client went away during download', { remote: ctx.remote, path: eventPath, sent, length });
+        } else {
+          counters.inc('http.read_errors');
+          log.warn('boot file read failed during download', { remote: ctx.remote, path: eventPath, error: error as Error });
+        }
+        return finish(status, sent, false);
+      }
+    } finally {
+      if (!streaming) await file.close().catch(() => undefined);
+    }
+  };
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function conditionalHeaders(req: IncomingMessage): ConditionalHeaders {
+  return {
+    ifMatch: single(req.headers['if-match']),
+    ifNoneMatch: single(req.headers['if-none-match']),
+    ifModifiedSince: single(req.headers['if-modified-since']),
+    ifUnmodifiedSince: single(req.headers['if-unmodified-since']),
+  };
+}

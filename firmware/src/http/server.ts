@@ -1,0 +1,306 @@
+// rackboot's HTTP server: per-node iPXE scripts at /boot.ipxe and boot files
+// from the boot root, on one node:http server built to be leaned on by a rack
+// booting at once from a small box.
+//
+// - Keep-alive: iPXE fetches script, kernel and initrds back to back on one
+//   connection, and a menu may sit for its timeout before the next request, so
+//   idle connections are kept 20 s (Node's default of 5 s would cut most menus).
+// - Slow clients: the request head must arrive within 10 s and the whole
+//   request within 30 s (slowloris), and a connection with no progress in
+//   either direction for 60 s is closed (a client that stopped reading its
+//   download). Node checks these every second instead of every 30.
+// - Too many clients: past maxConnections, new connections are answered 503
+//   with Retry-After and closed — iPXE reports it and the script's retry loop
+//   tries again — and past maxConnections + 64 they are dropped outright, so
+//   file descriptors and memory stay bounded however many nodes arrive.
+//
+// Counters: http.requests, http.bytes_sent (bodies), http.errors.<status>
+// (every response >= 400), http.refused (paths outside the root), http.aborted
+// (client left mid-download), http.read_errors, http.range_unsatisfiable,
+// http.scripts, http.connections, http.busy (503), http.dropped,
+// http.client_errors (unparseable or too slow requests).
+
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import type { ProfileConfig } from '../config/schema.js';
+import { isMac, normalizeMac } from '../net/addr.js';
+import type { Clock } from '../util/clock.js';
+import type { Counters } from '../util/counters.js';
+import type { Logger } from '../util/log.js';
+import { createBootFilesHandler, type HttpDownloadEvent } from './boot-files.js';
+import { buildIpxeScript, type IpxeScriptContext } from './ipxe-script.js';
+import { Router, sendText, type RequestContext, type Route } from './router.js';
+
+export interface NodeQuery {
+  /** From `?mac=` when it is a MAC address (normalised: lower case, colons). */
+  mac?: string;
+  /** The client's address. */
+  ip: string;
+  /** From `?profile=` (a menu choice), when it names a defined profile. */
+  profile?: string;
+}
+
+export interface ResolvedNode {
+  name: string;
+  mac: string;
+  ip: string;
+  /** The node's profile; a `?profile=` in the request takes precedence over it (see serveBootScript). */
+  profile: string;
+}
+
+/** One per /boot.ipxe request answered with a script (or refused). */
+export interface IpxeScriptEvent {
+  type: 'ipxe-script';
+  status: number;
+  profile?: string;
+  mac?: string;
+  name?: string;
+  remote: string;
+}
+
+export type HttpEvent = HttpDownloadEvent | IpxeScriptEvent;
+
+export interface HttpLimits {
+  /** Connections served at once; further ones get 503 (and past this + 64, are dropped). */
+  maxConnections: number;
+  /** How long an idle keep-alive connection is kept between requests. */
+  keepAliveTimeoutMs: number;
+  /** Time allowed for the request head (Node's headersTimeout). */
+  headersTimeoutMs: number;
+  /** Time allowed for the whole request, head and body (Node's requestTimeout); not the response. */
+  requestTimeoutMs: number;
+  /** A connection with no I/O either way for this long is closed (a stalled download). */
+  idleTimeoutMs: number;
+  /** How often Node checks headersTimeout and requestTimeout. */
+  checkIntervalMs: number;
+  /** close(): how long running downloads may finish before connections are cut. */
+  closeGraceMs: number;
+}
+
+export const DEFAULT_HTTP_LIMITS: HttpLimits = {
+  maxConnections: 1024,
+  keepAliveTimeoutMs: 20_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  idleTimeoutMs: 60_000,
+  checkIntervalMs: 1_000,
+  closeGraceMs: 5_000,
+};
+
+/** Connections past maxConnections that still get a 503 rather than being dropped. */
+const BUSY_ANSWER_ALLOWANCE = 64;
+const BUSY_LOG_INTERVAL_MS = 5_000;
+
+export interface HttpServerOptions {
+  /** The boot root (absolute). */
+  root: string;
+  /** Looks up the node behind a script request: by MAC when given, else by IP. Undefined: an unknown node, which boots the default profile. */
+  resolveNode(req: NodeQuery): Promise<ResolvedNode | undefined>;
+  profiles: Record<string, ProfileConfig>;
+  defaultProfile: string;
+  /** `http://10.0.0.1` or `http://10.0.0.1:8080`: what scripts use to reach this server. */
+  serverBase: string;
+  log: Logger;
+  counters: Counters;
+  onEvent?(event: HttpEvent): void;
+  /** More rows for the routing table (API, SSE, UI). Rows win over built-in ones with the same prefix. */
+  extraRoutes?: Route[];
+  /** The boot server's serial number, `{serial}` in templates. */
+  bootServerSerial?: string;
+  limits?: Partial<HttpLimits>;
+  clock?: Clock;
+}
+
+export interface RackbootHttpServer {
+  server: Server;
+  router: Router;
+  listen(port: number, host?: string): Promise<void>;
+  /** Stops accepting, lets running responses finish for closeGraceMs, then cuts what is left. */
+  close(): Promise<void>;
+  /** The bound address (after listen). */
+  address(): AddressInfo;
+  activeConnections(): number;
+}
+
+export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
+  const limits: HttpLimits = { ...DEFAULT_HTTP_LIMITS, ...opts.limits };
+  const log = opts.log.child({ component: 'http' });
+  const { counters } = opts;
+
+  const router = new Router(log, counters);
+  for (const route of opts.extraRoutes ?? []) router.add(route);
+  router.add({ name: 'boot-script', methods: ['GET', 'HEAD'], prefix: '/boot.ipxe', exact: true, handler: bootScriptHandler(opts, log) });
+  router.add({
+    name: 'boot-files',
+    methods: ['GET', 'HEAD'],
+    prefix: '/',
+    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock }),
+  });
+
+  const server = createServer({
+    keepAliveTimeout: limits.keepAliveTimeoutMs,
+    headersTimeout: limits.headersTimeoutMs,
+    requestTimeout: limits.requestTimeoutMs,
+    connectionsCheckingInterval: limits.checkIntervalMs,
+  });
+  server.maxConnections = limits.maxConnections + BUSY_ANSWER_ALLOWANCE;
+  // No progress either way for this long: destroy (Node destroys on 'timeout' when the server has no listener).
+  server.setTimeout(limits.idleTimeoutMs);
+
+  let active = 0;
+  const overLimit = new WeakSet<Socket>();
+  // During a storm every refused connection would log a line; one every few seconds says the same.
+  let busyLoggedAt = -Infinity;
+  let busySinceLog = 0;
+  server.on('connection', (socket: Socket) => {
+    active++;
+    counters.inc('http.connections');
+    socket.once('close', () => active--);
+    if (active > limits.maxConnections) {
+      overLimit.add(socket);
+      counters.inc('http.busy');
+    }
+  });
+  server.on('drop', () => counters.inc('http.dropped'));
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (overLimit.has(req.socket)) {
+      counters.inc('http.requests');
+      counters.inc('http.errors.503');
+      busySinceLog++;
+      const now = Date.now();
+      if (now - busyLoggedAt >= BUSY_LOG_INTERVAL_MS) {
+        log.warn('too many connections, answering 503', { active, max: limits.maxConnections, refused: busySinceLog });
+        busyLoggedAt = now;
+        busySinceLog = 0;
+      }
+      sendText(res, 503, 'Service Unavailable: too many connections, try again shortly', { 'Retry-After': '2', Connection: 'close' });
+      return;
+    }
+    void router.handle(req, res);
+  });
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    counters.inc('http.client_errors');
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+    if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const status =
+      error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? '408 Request Timeout'
+        : error.code === 'HPE_HEADER_OVERFLOW'
+          ? '431 Request Header Fields Too Large'
+          : '400 Bad Request';
+    log.debug('bad or slow request', { remote: socket.remoteAddress, error: error.code ?? error.message });
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+  });
+
+  return {
+    server,
+    router,
+    listen(port: number, host?: string) {
+      return new Promise<void>((resolve, reject) => {
+        const onError = (error: Error) => reject(error);
+        server.once('error', onError);
+        server.listen(port, host, () => {
+          server.off('error', onError);
+          const address = server.address() as AddressInfo;
+          log.info('http listening', { address: address.address, port: address.port, root: opts.root });
+          resolve();
+        });
+      });
+    },
+    close() {
+      return new Promise<void>((resolve) => {
+        if (!server.listening) {
+          server.closeAllConnections();
+          resolve();
+          return;
+        }
+        const cut = setTimeout(() => server.closeAllConnections(), limits.closeGraceMs);
+        server.close(() => {
+          clearTimeout(cut);
+          resolve();
+        });
+        server.closeIdleConnections();
+      });
+    },
+    address() {
+      const address = server.address();
+      if (address === null || typeof address === 'string') throw new Error('http server is not listening on a TCP port');
+      return address;
+    },
+    activeConnections: () => active,
+  };
+}
+
+/**
+ * GET /boot.ipxe?mac=<mac>&profile=<name>&platform=efi|pcbios
+ *
+ * The DHCP answer points iPXE at `/boot.ipxe?mac=${netX/mac}` (iPXE expands
+ * the setting in the URL it is given). Without a usable mac the node is looked
+ * up by the client's address. The profile is `?profile=` when given (a menu
+ * choice; unknown names are 404), else the node's, else the default. A
+ * profile is not a security boundary — any client on the boot network can
+ * fetch any boot file anyway — so the request's choice wins over the
+ * inventory's; resolveNode sees it and can record it.
+ */
+function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler'] {
+  const reported = new Set<string>();
+  return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
+    const macParam = ctx.query.get('mac') ?? '';
+    const mac = isMac(macParam) ? normalizeMac(macParam) : undefined;
+    const requested = ctx.query.get('profile') || undefined;
+    const platformParam = ctx.query.get('platform');
+    const platform = platformParam === 'efi' || platformParam === 'pcbios' ? platformParam : undefined;
+    const event = (status: number, fields: Partial<IpxeScriptEvent> = {}) =>
+      opts.onEvent?.({ type: 'ipxe-script', status, remote: ctx.remote, ...(mac !== undefined && { mac }), ...fields });
+
+    if (requested !== undefined && !Object.hasOwn(opts.profiles, requested)) {
+      log.warn('script requested for an unknown profile', { remote: ctx.remote, mac, profile: requested.slice(0, 64) });
+      sendText(res, 404, `Not Found: no profile ${JSON.stringify(requested.slice(0, 64))}`);
+      return event(404);
+    }
+    const node = await opts.resolveNode({ ...(mac !== undefined && { mac }), ip: ctx.remote, ...(requested !== undefined && { profile: requested }) });
+    const profileName = requested ?? node?.profile ?? opts.defaultProfile;
+    const profile = Object.hasOwn(opts.profiles, profileName) ? opts.profiles[profileName] : undefined;
+    if (!profile) {
+      log.error('node has a profile that is not defined', { remote: ctx.remote, mac, node: node?.name, profile: profileName });
+      sendText(res, 500, 'Internal Server Error: profile not defined');
+      return event(500, { profile: profileName });
+    }
+
+    const scriptCtx: IpxeScriptContext = {
+      profiles: opts.profiles,
+      node: node ? { name: node.name, mac: node.mac, ip: node.ip || ctx.remote } : { name: '', mac: mac ?? '', ip: ctx.remote },
+      serverBase: opts.serverBase,
+      profileName,
+      ...(opts.bootServerSerial !== undefined && { bootServerSerial: opts.bootServerSerial }),
+      ...(platform !== undefined && { platform }),
+      ...(requested !== undefined && { requestedProfile: requested }),
+    };
+    const built = buildIpxeScript(profile, scriptCtx);
+    // Once per profile: the same template problem would otherwise fill the log during a rack boot.
+    if ((built.unknownPlaceholders.length > 0 || built.warnings.length > 0) && !reported.has(profileName)) {
+      reported.add(profileName);
+      if (built.unknownPlaceholders.length > 0) {
+        log.warn('profile uses placeholders with no value; left as written', {
+          profile: profileName,
+          placeholders: built.unknownPlaceholders.map((name) => `{${name}}`).join(' '),
+          known: '{mac} {ip} {name} {server} {server_url} {profile}' + (opts.bootServerSerial !== undefined ? ' {serial}' : ''),
+        });
+      }
+      for (const warning of built.warnings) log.warn(warning, { profile: profileName });
+    }
+
+    const body = Buffer.from(built.script, 'utf8');
+    res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(body.length), 'Cache-Control': 'no-store' });
+    res.end(ctx.method === 'HEAD' ? undefined : body);
+    if (ctx.method !== 'HEAD') opts.counters.inc('http.bytes_sent', body.length);
+    opts.counters.inc('http.scripts');
+    log.debug('served boot script', { remote: ctx.remote, mac: scriptCtx.node.mac, node: scriptCtx.node.name, profile: profileName });
+    event(200, { profile: profileName, ...(node && { name: node.name, mac: node.mac }) });
+  };
+}

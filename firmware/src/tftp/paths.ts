@@ -1,0 +1,111 @@
+// Boot-root confinement for requested file names.
+//
+// resolveBootPath() is pure string checking; openWithinRoot() then resolves
+// symlinks on disk. Decisions (TFTP error codes from RFC 1350 section 5):
+// - Empty name -> 1 (file not found). PXE ROMs send it when DHCP gave them no
+//   boot file; "file not found" on the ROM's screen points at the DHCP filename,
+//   which is what needs fixing.
+// - One leading '/' is stripped and the rest taken relative to the root, as
+//   tftp-hpa -s does: many PXE configs say "/pxelinux.0" meaning the root's
+//   file. A name still absolute after that ("//etc/passwd") -> 2.
+// - '..' segments -> 2, even when they would stay inside the root: no client
+//   needs them and refusing them needs no path arithmetic to audit. '.' and
+//   empty segments ("a//b") are dropped. A trailing '/' names a directory -> 2.
+// - Backslashes -> 2, not translated: '\' is an ordinary byte in a Linux file
+//   name, and translating it would open a second spelling of '..' to audit.
+//   Windows-style clients (WDS) are not rackboot's clients.
+// - NUL, control characters (0x00-0x1f, 0x7f) and bytes above 0x7e -> 2: RFC
+//   1350 names are netascii, and a boot file name needs none of these.
+// - Names over 255 bytes -> 2 (a Linux file name component's limit; boot
+//   names are short).
+// - Directories and anything that is not a regular file (devices, FIFOs,
+//   sockets) -> 2: only regular files are served. Missing -> 1.
+// - Symlinks are followed when they stay inside the root (pxelinux.cfg/01-<mac>
+//   -> ../profiles/compute is common); one that leads outside -> 2.
+// PXELINUX lookups (pxelinux.cfg/01-aa-bb-cc-dd-ee-ff, pxelinux.cfg/C0A8010A,
+// pxelinux.cfg/default) are plain relative names and need nothing special.
+//
+// The root is the administrator's; a network client cannot create files in it
+// (rackboot refuses WRQ), so the gap between these checks and the open is not
+// a race a client can use.
+
+import { realpath, stat } from 'node:fs/promises';
+import { join, sep } from 'node:path';
+import { TftpError } from './codec.js';
+
+export const MAX_NAME_BYTES = 255;
+
+export type ResolvedPath = { ok: true; path: string; relative: string } | { ok: false; code: number; reason: string };
+export type OpenedPath = { ok: true; path: string; size: number; mtimeMs: number } | { ok: false; code: number; reason: string };
+
+export function resolveBootPath(root: string, requested: string): ResolvedPath {
+  const refuse = (reason: string): ResolvedPath => ({ ok: false, code: TftpError.AccessViolation, reason });
+  if (requested.length === 0) return { ok: false, code: TftpError.FileNotFound, reason: 'empty file name (no boot file name from DHCP?)' };
+  if (requested.length > MAX_NAME_BYTES) return refuse(`file name of ${requested.length} bytes is longer than ${MAX_NAME_BYTES}`);
+  for (let i = 0; i < requested.length; i++) {
+    const code = requested.charCodeAt(i);
+    if (code === 0) return refuse(`file name contains a NUL byte at ${i}`);
+    if (code < 0x20 || code === 0x7f) return refuse(`file name contains control character 0x${code.toString(16).padStart(2, '0')} at ${i}`);
+    if (code > 0x7e) return refuse(`file name contains a non-ASCII byte at ${i}`);
+    if (code === 0x5c) return refuse('file name contains a backslash');
+  }
+  // tftp-hpa -s: "/pxelinux.0" is the root's pxelinux.0.
+  const name = requested.startsWith('/') ? requested.slice(1) : requested;
+  if (name.startsWith('/')) return refuse('absolute file name');
+  if (name.endsWith('/') || name === '') return refuse('file name names a directory');
+  const segments: string[] = [];
+  for (const segment of name.split('/')) {
+    if (segment === '..') return refuse("file name contains a '..' segment");
+    if (segment === '' || segment === '.') continue;
+    segments.push(segment);
+  }
+  if (segments.length === 0) return refuse('file name names the boot root directory');
+  const relative = segments.join('/');
+  return { ok: true, path: join(root, relative), relative };
+}
+
+/**
+ * Resolves `relative` (from resolveBootPath) under `root` through any symlinks
+ * and checks that the result is a regular file inside the root. `path` is the
+ * real path, for the file cache.
+ */
+export async function openWithinRoot(root: string, relative: string): Promise<OpenedPath> {
+  const rootReal = await realpath(root);
+  let real: string;
+  try {
+    real = await realpath(join(rootReal, relative));
+  } catch (error) {
+    return fsRefusal(error, relative);
+  }
+  const prefix = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
+  if (real !== rootReal && !real.startsWith(prefix)) {
+    return { ok: false, code: TftpError.AccessViolation, reason: `${relative} leads outside the boot root (symlink)` };
+  }
+  let info;
+  try {
+    info = await stat(real);
+  } catch (error) {
+    return fsRefusal(error, relative);
+  }
+  if (info.isDirectory()) return { ok: false, code: TftpError.AccessViolation, reason: `${relative} is a directory` };
+  if (!info.isFile()) return { ok: false, code: TftpError.AccessViolation, reason: `${relative} is not a regular file` };
+  return { ok: true, path: real, size: info.size, mtimeMs: info.mtimeMs };
+}
+
+function fsRefusal(error: unknown, relative: string): OpenedPath {
+  const code = (error as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return { ok: false, code: TftpError.FileNotFound, reason: `${relative}: file not found` };
+    case 'EACCES':
+    case 'EPERM':
+      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: permission denied` };
+    case 'ELOOP':
+      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: too many symlinks` };
+    case 'ENAMETOOLONG':
+      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: name too long` };
+    default:
+      throw error;
+  }
+}

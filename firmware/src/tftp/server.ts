@@ -1,0 +1,264 @@
+// The TFTP server on real sockets: one process, one listening socket on port 69,
+// and one ephemeral socket per transfer (its TID, RFC 1350 section 4). The
+// protocol rules live in transfer.ts; this file only moves datagrams, resolves
+// paths, limits concurrency and paces data.
+
+import dgram from 'node:dgram';
+import type { Ipv4 } from '../net/addr.js';
+import { DecodeError } from '../net/decode-error.js';
+import type { Logger } from '../util/log.js';
+import type { Counters } from '../util/counters.js';
+import { decodeTftp, encodeTftp, TftpError, type TftpPacket } from './codec.js';
+import { ReadTransfer, type TransferEvent, type TransferLimits, type FileSource } from './transfer.js';
+import { resolveBootPath, openWithinRoot } from './paths.js';
+import { FileCache } from './file-cache.js';
+import { SendScheduler, TransferSlots } from './scheduler.js';
+import { toNetascii } from './netascii.js';
+
+/** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
+const DATA_OVERHEAD = 32;
+
+export interface TftpServerOptions {
+  root: string;
+  /** Address to serve from: the listening socket and every transfer socket bind to it. */
+  address: Ipv4;
+  port: number;
+  mtu: number;
+  maxTransfers: number;
+  maxRateMbit: number;
+  transferRateMbit: number;
+  log: Logger;
+  counters: Counters;
+  onEvent?(event: TftpEvent): void;
+  /** Retransmission limits; tests shorten them. */
+  limits?: Partial<TransferLimits>;
+}
+
+export type TftpEvent = TransferEvent & { client: Ipv4; port: number; filename: string };
+
+interface ActiveTransfer {
+  transfer?: ReadTransfer;
+  socket?: dgram.Socket;
+  filename: string;
+}
+
+export class TftpServer {
+  private listener?: dgram.Socket;
+  private readonly active = new Map<string, ActiveTransfer>();
+  private readonly cache: FileCache;
+  private readonly scheduler: SendScheduler;
+  private readonly slots: TransferSlots;
+  private readonly limits: TransferLimits;
+  private nextTransferId = 0;
+
+  constructor(private readonly opts: TftpServerOptions) {
+    this.cache = new FileCache();
+    this.scheduler = new SendScheduler({
+      rateBytesPerSecond: (opts.maxRateMbit * 1_000_000) / 8,
+      perTransferBytesPerSecond: (opts.transferRateMbit * 1_000_000) / 8,
+    });
+    this.slots = new TransferSlots(opts.maxTransfers);
+    this.limits = {
+      maxBlksize: Math.max(512, opts.mtu - DATA_OVERHEAD),
+      maxWindow: 64,
+      // ~40 s of silence before giving up: clients such as atftp wait 5 s before repeating an ACK.
+      maxRetries: 12,
+      minRtoMs: 200,
+      maxRtoMs: 5000,
+      initialRtoMs: 1000,
+      ...opts.limits,
+    };
+  }
+
+  async start(): Promise<void> {
+    const socket = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    socket.on('message', (msg, rinfo) => this.onRequest(msg, rinfo.address, rinfo.port));
+    socket.on('error', (error) => this.opts.log.warn('tftp socket error', { error }));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(this.opts.port, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.listener = socket;
+  }
+
+  /** Transfers in progress or waiting for a slot. */
+  get activeCount(): number {
+    return this.active.size;
+  }
+
+  async close(): Promise<void> {
+    this.listener?.close();
+    this.listener = undefined;
+    for (const entry of this.active.values()) {
+      entry.transfer?.abort('server stopping');
+      entry.socket?.close();
+    }
+    this.active.clear();
+    this.cache.clear();
+  }
+
+  private onRequest(buf: Buffer, ip: Ipv4, port: number): void {
+    const { counters, log } = this.opts;
+    let packet: TftpPacket;
+    try {
+      packet = decodeTftp(buf);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      counters.inc('malformed.tftp');
+      log.debug('malformed tftp request', { client: ip, reason: error.message });
+      // A request we cannot read still gets an answer, so the client stops waiting.
+      if (buf.length >= 2 && (buf.readUInt16BE(0) === 1 || buf.readUInt16BE(0) === 2)) {
+        this.replyError(ip, port, TftpError.IllegalOperation, `malformed request: ${error.reason}`);
+      }
+      return;
+    }
+    if (packet.op === 'wrq') {
+      counters.inc('tftp.refused.write');
+      log.info('tftp write refused', { client: ip, filename: packet.filename });
+      this.replyError(ip, port, TftpError.AccessViolation, 'rackboot serves files; it does not accept uploads');
+      return;
+    }
+    if (packet.op !== 'rrq') {
+      // Stray DATA/ACK/ERROR on port 69 (a client that lost its TID): not a request.
+      counters.inc('tftp.dropped.not_a_request');
+      return;
+    }
+    const key = `${ip}:${port}`;
+    const existing = this.active.get(key);
+    if (existing) {
+      // The client repeated its RRQ: our first answer was lost, or it is one of the
+      // PXE ROMs that send it twice. Never a second transfer; answer again if started.
+      counters.inc('tftp.duplicate_request');
+      existing.transfer?.requestRepeated();
+      return;
+    }
+    counters.inc('tftp.requests');
+    const entry: ActiveTransfer = { filename: packet.filename };
+    this.active.set(key, entry);
+    void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
+      counters.inc('tftp.errors');
+      log.error('tftp transfer failed to start', { client: ip, filename: packet.filename, error: error as Error });
+      this.finish(key);
+    });
+  }
+
+  private async serve(key: string, entry: ActiveTransfer, request: Extract<TftpPacket, { op: 'rrq' }>, ip: Ipv4, port: number): Promise<void> {
+    const { log, counters } = this.opts;
+    const mode = request.mode.toLowerCase();
+    if (mode !== 'octet' && mode !== 'netascii') {
+      this.replyError(ip, port, TftpError.IllegalOperation, `transfer mode ${request.mode} is not supported (use octet)`);
+      return this.finish(key);
+    }
+    const resolved = resolveBootPath(this.opts.root, request.filename);
+    if (!resolved.ok) {
+      counters.inc(resolved.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
+      log.warn('tftp request refused', { client: ip, filename: request.filename, reason: resolved.reason });
+      this.replyError(ip, port, resolved.code, resolved.reason);
+      return this.finish(key);
+    }
+    // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
+    const release = await this.slots.acquire(key);
+    if (!this.active.has(key)) return release();
+    let file: FileSource & { close?(): void };
+    try {
+      const opened = await openWithinRoot(this.opts.root, resolved.relative);
+      if (!opened.ok) {
+        counters.inc(opened.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
+        log.warn('tftp request refused', { client: ip, filename: request.filename, reason: opened.reason });
+        this.replyError(ip, port, opened.code, opened.reason);
+        release();
+        return this.finish(key);
+      }
+      file = await this.cache.get(opened.path);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    if (mode === 'netascii') file = toNetascii(file);
+
+    const socket = dgram.createSocket('udp4');
+    entry.socket = socket;
+    await new Promise<void>((resolve) => socket.bind(0, this.opts.address, resolve));
+    const gate = this.scheduler.gate(`t${this.nextTransferId++}`);
+    let finished = false;
+    const end = () => {
+      if (finished) return;
+      finished = true;
+      gate.release();
+      file.close?.();
+      release();
+      this.finish(key);
+    };
+    const transfer = new ReadTransfer({
+      request,
+      file,
+      env: {
+        send: (packet) => socket.send(packet, port, ip),
+        now: () => Date.now(),
+        setTimer: (ms, fn) => setTimeout(fn, ms),
+        clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+      },
+      limits: this.limits,
+      gate,
+      onEvent: (event) => {
+        this.emit({ ...event, client: ip, port, filename: request.filename });
+        if (event.type === 'done' || event.type === 'failed') end();
+      },
+    });
+    entry.transfer = transfer;
+    socket.on('message', (msg, rinfo) => {
+      if (rinfo.address !== ip || rinfo.port !== port) {
+        // RFC 1350 section 4: a packet from a foreign TID gets error 5 and does not disturb the transfer.
+        counters.inc('tftp.unknown_tid');
+        socket.send(encodeTftp({ op: 'error', code: TftpError.UnknownTid, message: 'unknown transfer ID' }), rinfo.port, rinfo.address);
+        return;
+      }
+      let packet: TftpPacket;
+      try {
+        packet = decodeTftp(msg);
+      } catch (error) {
+        if (!(error instanceof DecodeError)) throw error;
+        counters.inc('malformed.tftp');
+        return;
+      }
+      transfer.receive(packet);
+    });
+    socket.on('error', (error) => log.warn('tftp transfer socket error', { client: ip, error }));
+    transfer.start();
+  }
+
+  private finish(key: string): void {
+    const entry = this.active.get(key);
+    if (!entry) return;
+    this.active.delete(key);
+    entry.socket?.close();
+  }
+
+  /** Errors answering a request come from a fresh port, as the transfer would (RFC 1350 section 4). */
+  private replyError(ip: Ipv4, port: number, code: number, message: string): void {
+    const socket = dgram.createSocket('udp4');
+    socket.bind(0, this.opts.address, () => {
+      socket.send(encodeTftp({ op: 'error', code, message }), port, ip, () => socket.close());
+    });
+    this.opts.counters.inc('tftp.out.error');
+  }
+
+  private emit(event: TftpEvent): void {
+    const { log, counters } = this.opts;
+    if (event.type === 'done') {
+      counters.inc('tftp.done');
+      log.info('tftp transfer done', { client: event.client, filename: event.filename, bytes: event.bytes, ms: event.ms, retransmits: event.retransmits });
+    } else if (event.type === 'failed') {
+      counters.inc(`tftp.failed.${event.reason}`);
+      log.info('tftp transfer ended', { client: event.client, filename: event.filename, reason: event.reason, detail: event.detail, retransmits: event.retransmits });
+    }
+    try {
+      this.opts.onEvent?.(event);
+    } catch (error) {
+      log.error('tftp event handler failed', { error: error as Error });
+    }
+  }
+}

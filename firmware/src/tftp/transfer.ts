@@ -1,0 +1,464 @@
+// One TFTP read transfer (RRQ): an explicit state machine with its clock,
+// timers and socket injected, so every rule below runs under a fake clock.
+//
+//   idle --start()--> oack-sent --ACK 0--> sending --final ACK--> done
+//     \                   \                  \
+//      \--(no options)-----\-------------------> sending
+//                           \                    \
+//                            any state but done: ERROR from client, timeout,
+//                            illegal packet, abort() -----------> failed
+//
+// Rules:
+// - Options (RFC 2347): accepted options are sent in an OACK, which the client
+//   must answer with ACK 0 (RFC 2347 "Negotiation Protocol"); DATA, a request
+//   or an OACK in answer is an illegal operation (ERROR 4, failed). With no
+//   accepted option the transfer starts with DATA 1 and RFC 1350 defaults.
+// - Blocks are numbered 1..N internally (absolute); on the wire the number is
+//   taken mod 65536, rolling over from 65535 to 0 as tftp-hpa, atftp and curl
+//   expect, so files of 65,536 blocks and more work. The last block is shorter
+//   than blksize: 0 bytes when the size is an exact multiple (RFC 1350 sec. 6).
+// - Window (RFC 7440): up to windowsize blocks beyond the last ACKed one are in
+//   flight. The client ACKs the last block it received in order; an ACK for a
+//   block before the newest sent means the rest was lost, so sending goes back
+//   to the block after it (go-back-N). One go-back per window: ACKs for blocks
+//   sent before the last go-back (or timeout) only move the window, so a client
+//   that ACKs every block cannot make us resend a window per ACK.
+// - Sorcerer's Apprentice (RFC 1123 4.2.3.1): a duplicate ACK never causes a
+//   retransmission; only the timer does. ACKs for blocks not yet sent, or older
+//   than the last ACKed one, are ignored silently (never answered with ERROR).
+// - Retransmission timer: RFC 6298 SRTT/RTTVAR from ACKs of blocks sent once
+//   (Karn's rule: a retransmitted block's ACK is ambiguous), RTO bounded by
+//   minRtoMs..maxRtoMs. The first RTO is initialRtoMs, or the client's
+//   negotiated timeout (RFC 2349), bounded the same way. On expiry the RTO
+//   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
+//   again; after maxRetries retransmissions without progress the transfer fails
+//   with 'timeout' and tells the client with ERROR 0.
+// - An ERROR from the client ends the transfer ('client-error'), and is never
+//   answered (RFC 1350 section 7). Except the PXE tsize probe: many PXE ROMs
+//   send an RRQ with tsize, read the size from the OACK, then end with ERROR 8
+//   (RFC 2347) or ERROR 0 "TFTP Aborted" and send a new RRQ. That ERROR in
+//   answer to the OACK ends the transfer as 'aborted', detail 'tsize probe'.
+// - A lost OACK is recovered by the client, which repeats its RRQ: the server
+//   passes the repeat to requestRepeated() and the OACK goes out again at once.
+//   A lost ACK 0 is recovered by the client repeating ACK 0. Our own OACK
+//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS):
+//   atftp 0.8 aborts with "unexpected OACK" when a second OACK arrives after
+//   it has sent ACK 0, which an early server retransmission causes under loss.
+// - Packets other than ACK and ERROR while sending are ignored (as tftp-hpa
+//   does): a stray packet must not end a transfer.
+// - The file is sent as it is: for mode netascii the caller passes the
+//   converted file (netascii.ts toNetascii), so tsize and blocks agree.
+// - Pacing: with a gate, each DATA packet (first sends and retransmissions)
+//   waits for the gate's grant, one request outstanding at a time; which block
+//   goes is decided when the grant arrives, so a go-back or the end of the
+//   transfer never leaves stale packets queued. OACK and ERROR are not paced.
+
+import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
+
+/** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
+const OACK_BACKSTOP_MS = 6000;
+import { negotiate, type TransferParams } from './options.js';
+import type { SendGate } from './scheduler.js';
+
+export interface TransferEnv {
+  /** To the client's TID (the server owns the socket). */
+  send(packet: Buffer): void;
+  /** Milliseconds. */
+  now(): number;
+  setTimer(ms: number, fn: () => void): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+/** The bytes to send; read() returns exactly `length` bytes unless the range ends at `size`. */
+export interface FileSource {
+  size: number;
+  read(offset: number, length: number): Buffer;
+}
+
+export interface TransferLimits {
+  /** Largest blksize granted: MTU - 20 - 8 - 4. */
+  maxBlksize: number;
+  maxWindow: number;
+  /** Retransmissions without progress before giving up, e.g. 6. */
+  maxRetries: number;
+  minRtoMs: number;
+  maxRtoMs: number;
+  initialRtoMs: number;
+}
+
+export type TransferFailure = 'timeout' | 'client-error' | 'aborted' | 'illegal-operation';
+
+export type TransferEvent =
+  | { type: 'start'; filename: string; size: number }
+  | { type: 'options'; accepted: Record<string, string> }
+  | { type: 'retransmit'; block: number; count: number; rtoMs: number }
+  | { type: 'done'; bytes: number; ms: number; retransmits: number }
+  | { type: 'failed'; reason: TransferFailure; detail: string; lastBlockAcked: number; retransmits: number };
+
+export type TransferState = 'idle' | 'oack-sent' | 'sending' | 'done' | 'failed';
+
+export interface ReadTransferOptions {
+  request: { filename: string; mode: string; options: Map<string, string> };
+  file: FileSource;
+  env: TransferEnv;
+  limits: TransferLimits;
+  onEvent(e: TransferEvent): void;
+  gate?: SendGate;
+}
+
+const TFTP_DATA_HEADER = 4;
+const MODES = new Set(['octet', 'netascii']);
+
+export class ReadTransfer {
+  private currentState: TransferState = 'idle';
+  private readonly request: ReadTransferOptions['request'];
+  private readonly file: FileSource;
+  private readonly env: TransferEnv;
+  private readonly limits: TransferLimits;
+  private readonly onEvent: (e: TransferEvent) => void;
+  private readonly gate?: SendGate;
+
+  private params: TransferParams = { blksize: 512, windowsize: 1 };
+  private oack?: Buffer;
+  private oackSentAt = 0;
+  private oackResent = false;
+  private totalBlocks = 1;
+  private startedAt = 0;
+
+  /** Highest block the client has ACKed in order (absolute). */
+  private acked = 0;
+  /** Next block to send (absolute); goes back on loss. */
+  private nextToSend = 1;
+  private highestSent = 0;
+  /** ACKs up to here may follow a go-back or timeout and do not trigger another go-back. */
+  private recoverUntil = 0;
+  /** Highest block ever sent more than once: ACKs up to it give no RTT sample (Karn). */
+  private retransmittedUpTo = 0;
+  private readonly sentAt = new Map<number, number>();
+
+  private rtoMs: number;
+  private srtt?: number;
+  private rttvar?: number;
+  private timer: unknown;
+  private timerArmed = false;
+  /** Consecutive timeouts without progress. */
+  private retries = 0;
+  private retransmits = 0;
+
+  private pumping = false;
+  private awaitingGrant = false;
+
+  constructor(opts: ReadTransferOptions) {
+    this.request = opts.request;
+    this.file = opts.file;
+    this.env = opts.env;
+    this.limits = opts.limits;
+    this.onEvent = opts.onEvent;
+    this.gate = opts.gate;
+    this.rtoMs = this.boundRto(opts.limits.initialRtoMs);
+  }
+
+  get state(): TransferState {
+    return this.currentState;
+  }
+
+  /** Effective blksize and windowsize (and the client's timeout and tsize) after negotiation. */
+  get parameters(): Readonly<TransferParams> {
+    return this.params;
+  }
+
+  /** Highest block the client has acknowledged, absolute (not wrapped). */
+  get lastBlockAcked(): number {
+    return this.acked;
+  }
+
+  /** Sends the OACK when options were accepted, else DATA 1. */
+  start(): void {
+    if (this.currentState !== 'idle') return;
+    this.startedAt = this.env.now();
+    const mode = this.request.mode.toLowerCase();
+    if (!MODES.has(mode)) {
+      this.fail('illegal-operation', `transfer mode ${this.request.mode} is not supported`, TftpError.IllegalOperation, `transfer mode ${this.request.mode} is not supported`);
+      return;
+    }
+    const negotiation = negotiate(this.request.options, {
+      maxBlksize: this.limits.maxBlksize,
+      maxWindow: this.limits.maxWindow,
+      fileSize: this.file.size,
+      op: 'rrq',
+    });
+    this.params = negotiation.params;
+    this.totalBlocks = Math.floor(this.file.size / this.params.blksize) + 1;
+    if (this.params.timeoutMs !== undefined) this.rtoMs = this.boundRto(this.params.timeoutMs);
+    this.onEvent({ type: 'start', filename: this.request.filename, size: this.file.size });
+    if (negotiation.accepted.size > 0) {
+      this.onEvent({ type: 'options', accepted: Object.fromEntries(negotiation.accepted) });
+      this.oack = encodeTftp({ op: 'oack', options: negotiation.accepted });
+      this.currentState = 'oack-sent';
+      this.oackSentAt = this.env.now();
+      this.env.send(this.oack);
+      this.armTimer();
+    } else {
+      this.currentState = 'sending';
+      this.pump();
+    }
+  }
+
+  /**
+   * The client sent its RRQ again (same address and port): our first answer was
+   * lost. Answer again now rather than waiting for a timer.
+   */
+  requestRepeated(): void {
+    if (this.currentState === 'oack-sent') {
+      this.oackResent = true;
+      this.retransmits++;
+      this.env.send(this.oack!);
+      this.armTimer();
+    } else if (this.currentState === 'sending' && this.acked === 0 && this.highestSent > 0) {
+      this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
+      this.nextToSend = 1;
+      this.pump();
+    }
+  }
+
+  /** An ACK or ERROR from the client's TID (the server has checked the TID). */
+  receive(packet: TftpPacket): void {
+    switch (this.currentState) {
+      case 'oack-sent':
+        return this.receiveInOack(packet);
+      case 'sending':
+        return this.receiveWhileSending(packet);
+      default:
+        return; // idle, done, failed: nothing to answer
+    }
+  }
+
+  /** Ends the transfer from the server's side (shutdown, client gone): ERROR 0 to the client. */
+  abort(reason: string): void {
+    if (this.isOver()) return;
+    this.fail('aborted', reason, TftpError.NotDefined, reason);
+  }
+
+  // ---- transitions ---------------------------------------------------------------
+
+  private receiveInOack(packet: TftpPacket): void {
+    switch (packet.op) {
+      case 'ack':
+        if (packet.block !== 0) return; // out of range: ignored, never answered
+        if (!this.oackResent) this.sampleRtt(this.env.now() - this.oackSentAt);
+        this.retries = 0;
+        this.currentState = 'sending';
+        this.disarmTimer();
+        this.pump();
+        return;
+      case 'error':
+        if (isOptionAbort(packet.code, packet.message)) {
+          const probe = this.request.options.has('tsize');
+          this.finishFailed('aborted', probe ? 'tsize probe' : `client ended the transfer after the OACK (error ${packet.code}: ${packet.message})`);
+        } else {
+          this.finishFailed('client-error', `error ${packet.code}: ${packet.message}`);
+        }
+        return;
+      default:
+        this.fail('illegal-operation', `${packet.op.toUpperCase()} in answer to the OACK`, TftpError.IllegalOperation, 'expected ACK 0 for the OACK');
+    }
+  }
+
+  private receiveWhileSending(packet: TftpPacket): void {
+    if (packet.op === 'error') {
+      this.finishFailed('client-error', `error ${packet.code}: ${packet.message}`);
+      return;
+    }
+    if (packet.op !== 'ack') return;
+    // The wire number is the absolute one mod 65536: find it in (acked, highestSent].
+    const distance = (packet.block - (this.acked & 0xffff)) & 0xffff;
+    if (distance === 0) return; // duplicate ACK: never resend on it (RFC 1123 4.2.3.1)
+    const block = this.acked + distance;
+    if (block > this.highestSent) return; // not sent yet, or from long ago: ignore silently
+
+    if (block > this.retransmittedUpTo) {
+      const sent = this.sentAt.get(block);
+      if (sent !== undefined) this.sampleRtt(this.env.now() - sent);
+    }
+    for (let b = this.acked + 1; b <= block; b++) this.sentAt.delete(b);
+    this.acked = block;
+    this.retries = 0;
+
+    if (block >= this.totalBlocks) {
+      this.disarmTimer();
+      this.currentState = 'done';
+      this.gate?.release();
+      this.onEvent({ type: 'done', bytes: this.file.size, ms: this.env.now() - this.startedAt, retransmits: this.retransmits });
+      return;
+    }
+    if (block < this.highestSent && block > this.recoverUntil) {
+      // RFC 7440 section 4: the client saw a gap after `block`; start the window again there.
+      this.recoverUntil = this.highestSent;
+      this.nextToSend = block + 1;
+    }
+    if (this.nextToSend <= block) this.nextToSend = block + 1;
+    if (this.highestSent > this.acked) this.armTimer();
+    else this.disarmTimer();
+    this.pump();
+  }
+
+  private onTimeout(): void {
+    this.timerArmed = false;
+    if (this.isOver()) return;
+    if (this.retries >= this.limits.maxRetries) {
+      const waitingFor = this.currentState === 'oack-sent' ? 'ACK 0 for the OACK' : `ACK for block ${this.acked + 1}`;
+      this.fail('timeout', `no ${waitingFor} after ${this.retries} retransmissions`, TftpError.NotDefined, 'transfer timed out');
+      return;
+    }
+    this.retries++;
+    this.rtoMs = Math.min(this.rtoMs * 2, this.limits.maxRtoMs); // RFC 6298 5.5
+    if (this.currentState === 'oack-sent') {
+      this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.rtoMs });
+      this.oackResent = true;
+      this.retransmits++;
+      this.env.send(this.oack!);
+      this.armTimer();
+      return;
+    }
+    this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.rtoMs });
+    this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
+    this.nextToSend = this.acked + 1;
+    this.armTimer(); // runs even while the gate holds the resend back
+    this.pump();
+  }
+
+  // ---- sending --------------------------------------------------------------------
+
+  private canSend(): boolean {
+    return this.currentState === 'sending' && this.nextToSend <= this.totalBlocks && this.nextToSend <= this.acked + this.params.windowsize;
+  }
+
+  /** Sends what the window allows, asking the gate before each block. Never recurses. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.canSend() && !this.awaitingGrant) {
+        if (!this.gate) {
+          this.sendNextBlock();
+          continue;
+        }
+        let inside = true;
+        let grantedInside = false;
+        this.awaitingGrant = true;
+        this.gate.request(TFTP_DATA_HEADER + this.blockLength(this.nextToSend), () => {
+          this.awaitingGrant = false;
+          if (inside) {
+            grantedInside = true;
+            return;
+          }
+          if (this.canSend()) this.sendNextBlock();
+          this.pump();
+        });
+        inside = false;
+        if (!grantedInside) break;
+        this.sendNextBlock();
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private sendNextBlock(): void {
+    const block = this.nextToSend;
+    const offset = (block - 1) * this.params.blksize;
+    const length = this.blockLength(block);
+    let data: Buffer;
+    try {
+      data = this.file.read(offset, length);
+    } catch (error) {
+      this.fail('aborted', `read error at offset ${offset}: ${(error as Error).message}`, TftpError.NotDefined, 'read error');
+      return;
+    }
+    if (data.length !== length) {
+      // A short block would tell the client the file ended: never send one early.
+      this.fail('aborted', `file changed during the transfer: read ${data.length} of ${length} bytes at offset ${offset}`, TftpError.NotDefined, 'read error');
+      return;
+    }
+    if (block <= this.highestSent) {
+      this.retransmits++;
+      this.retransmittedUpTo = Math.max(this.retransmittedUpTo, block);
+    }
+    this.sentAt.set(block, this.env.now());
+    this.highestSent = Math.max(this.highestSent, block);
+    this.nextToSend = block + 1;
+    this.env.send(encodeTftp({ op: 'data', block: block & 0xffff, data }));
+    this.armTimer(); // the client answers after the newest block: time from it
+  }
+
+  private blockLength(block: number): number {
+    const offset = (block - 1) * this.params.blksize;
+    return Math.max(0, Math.min(this.params.blksize, this.file.size - offset));
+  }
+
+  // ---- timer and RTT ------------------------------------------------------------
+
+  /** RFC 6298 section 2: SRTT, RTTVAR and RTO from one sample. */
+  private sampleRtt(sample: number): void {
+    const r = Math.max(0, sample);
+    if (this.srtt === undefined || this.rttvar === undefined) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
+    }
+    this.rtoMs = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
+  }
+
+  private boundRto(ms: number): number {
+    return Math.min(this.limits.maxRtoMs, Math.max(this.limits.minRtoMs, ms));
+  }
+
+  /** Current retransmission timeout, ms. */
+  get rto(): number {
+    return this.rtoMs;
+  }
+
+  private armTimer(): void {
+    this.disarmTimer();
+    this.timerArmed = true;
+    // A client that negotiated `timeout` agreed to that interval; otherwise the OACK waits longer than clients do.
+    const backstop = this.currentState === 'oack-sent' && this.params.timeoutMs === undefined;
+    const wait = backstop ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.rtoMs;
+    this.timer = this.env.setTimer(wait, () => this.onTimeout());
+  }
+
+  private disarmTimer(): void {
+    if (this.timerArmed) this.env.clearTimer(this.timer);
+    this.timerArmed = false;
+    this.timer = undefined;
+  }
+
+  // ---- endings ------------------------------------------------------------------
+
+  private isOver(): boolean {
+    return this.currentState === 'done' || this.currentState === 'failed';
+  }
+
+  /** Fails and tells the client with an ERROR packet. */
+  private fail(reason: TransferFailure, detail: string, code: number, message: string): void {
+    if (this.isOver()) return;
+    this.env.send(encodeTftp({ op: 'error', code, message }));
+    this.finishFailed(reason, detail);
+  }
+
+  /** Fails without a word to the client (it sent the ERROR). */
+  private finishFailed(reason: TransferFailure, detail: string): void {
+    if (this.isOver()) return;
+    this.disarmTimer();
+    this.currentState = 'failed';
+    this.gate?.release();
+    this.onEvent({ type: 'failed', reason, detail, lastBlockAcked: this.acked, retransmits: this.retransmits });
+  }
+}
+
+/** RFC 2347 code 8, or the "TFTP Aborted" text PXE ROMs (Intel's among them) send with code 0. */
+function isOptionAbort(code: number, message: string): boolean {
+  return code === TftpError.OptionRefused || (code === TftpError.NotDefined && /^\s*tftp aborted\s*$/i.test(message));
+}

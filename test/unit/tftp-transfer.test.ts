@@ -1,0 +1,785 @@
+// The RRQ state machine under a fake clock: sizes at block boundaries, options,
+// windows with loss, lost and duplicate ACKs, rollover, the retransmission
+// timer, client errors and PXE's tsize probe, netascii, pacing gates.
+import { describe, expect, it } from 'vitest';
+import { decodeTftp, TftpError, type TftpPacket } from '../../firmware/src/tftp/codec.js';
+import { ReadTransfer, type TransferEvent, type TransferLimits } from '../../firmware/src/tftp/transfer.js';
+import type { SendGate } from '../../firmware/src/tftp/scheduler.js';
+import { decodeNetascii, toNetascii } from '../../firmware/src/tftp/netascii.js';
+
+class FakeClock {
+  now = 0;
+  private seq = 0;
+  private readonly timers = new Map<number, { at: number; fn: () => void }>();
+
+  setTimer = (ms: number, fn: () => void): unknown => {
+    const id = ++this.seq;
+    this.timers.set(id, { at: this.now + ms, fn });
+    return id;
+  };
+
+  clearTimer = (handle: unknown): void => {
+    this.timers.delete(handle as number);
+  };
+
+  get pending(): number {
+    return this.timers.size;
+  }
+
+  /** Fires the earliest timer; false when there is none. */
+  next(): boolean {
+    let first: [number, { at: number; fn: () => void }] | undefined;
+    for (const entry of this.timers) if (!first || entry[1].at < first[1].at) first = entry;
+    if (!first) return false;
+    this.timers.delete(first[0]);
+    this.now = Math.max(this.now, first[1].at);
+    first[1].fn();
+    return true;
+  }
+
+  advance(ms: number): void {
+    const target = this.now + ms;
+    for (;;) {
+      let due: [number, { at: number; fn: () => void }] | undefined;
+      for (const entry of this.timers) if (entry[1].at <= target && (!due || entry[1].at < due[1].at)) due = entry;
+      if (!due) break;
+      this.timers.delete(due[0]);
+      this.now = due[1].at;
+      due[1].fn();
+    }
+    this.now = target;
+  }
+}
+
+const LIMITS: TransferLimits = { maxBlksize: 1468, maxWindow: 64, maxRetries: 6, minRtoMs: 200, maxRtoMs: 5000, initialRtoMs: 1000 };
+
+function pattern(size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) buf[i] = (i * 31 + (i >> 8)) & 0xff;
+  return buf;
+}
+
+interface Harness {
+  clock: FakeClock;
+  transfer: ReadTransfer;
+  events: TransferEvent[];
+  /** Packets sent since the last take(). */
+  take(): TftpPacket[];
+  ack(block: number): void;
+  data: Buffer;
+}
+
+function harness(opts: { size?: number; data?: Buffer; options?: [string, string][]; mode?: string; limits?: Partial<TransferLimits>; gate?: SendGate } = {}): Harness {
+  const clock = new FakeClock();
+  const data = opts.data ?? pattern(opts.size ?? 0);
+  const sent: TftpPacket[] = [];
+  const events: TransferEvent[] = [];
+  const transfer = new ReadTransfer({
+    request: { filename: 'boot/undionly.kpxe', mode: opts.mode ?? 'octet', options: new Map(opts.options ?? []) },
+    file: { size: data.length, read: (offset, length) => data.subarray(offset, offset + length) },
+    env: { send: (packet) => sent.push(decodeTftp(packet)), now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer },
+    limits: { ...LIMITS, ...opts.limits },
+    onEvent: (e) => events.push(e),
+    gate: opts.gate,
+  });
+  return {
+    clock,
+    transfer,
+    events,
+    data,
+    take: () => sent.splice(0),
+    ack: (block) => transfer.receive({ op: 'ack', block }),
+  };
+}
+
+const blocks = (packets: TftpPacket[]): number[] => packets.map((p) => (p.op === 'data' ? p.block : -1));
+const dataOf = (packets: TftpPacket[]): Buffer[] => packets.flatMap((p) => (p.op === 'data' ? [p.data] : []));
+const last = <T>(items: T[]): T => items[items.length - 1]!;
+
+/**
+ * A client that ACKs the last in-order block: every `window` blocks, at the
+ * short final block, and whenever a block arrives out of order (RFC 7440
+ * section 4). `lose` drops DATA on the way (n counts every DATA sent).
+ * `delayMs` passes between each batch and its ACKs.
+ */
+function runClient(h: Harness, opts: { window?: number; blksize?: number; lose?: (n: number, block: number) => boolean; delayMs?: number; from?: number } = {}): Buffer {
+  const window = opts.window ?? 1;
+  const blksize = opts.blksize ?? 512;
+  const got: Buffer[] = [];
+  let expected = opts.from ?? 1; // absolute
+  let sinceAck = 0;
+  let n = 0;
+  for (let rounds = 0; h.transfer.state !== 'done' && h.transfer.state !== 'failed'; rounds++) {
+    if (rounds > 1_000_000) throw new Error('client loop did not finish');
+    const packets = h.take();
+    if (packets.length === 0) {
+      if (!h.clock.next()) throw new Error('transfer stalled: nothing sent and no timer');
+      continue;
+    }
+    const acks: number[] = [];
+    for (const p of packets) {
+      if (p.op === 'oack') acks.push(0);
+      if (p.op !== 'data') continue;
+      if (opts.lose?.(n++, p.block)) continue;
+      if (p.block === (expected & 0xffff)) {
+        got.push(p.data);
+        expected++;
+        sinceAck++;
+        if (sinceAck >= window || p.data.length < blksize) {
+          acks.push((expected - 1) & 0xffff);
+          sinceAck = 0;
+        }
+      } else {
+        acks.push((expected - 1) & 0xffff); // gap or duplicate: ACK the last in-order block
+        sinceAck = 0;
+      }
+    }
+    if (opts.delayMs) h.clock.advance(opts.delayMs);
+    for (const block of acks) h.ack(block);
+  }
+  return Buffer.concat(got);
+}
+
+describe('ReadTransfer: plain octet transfers (RFC 1350)', () => {
+  it('0 bytes: one empty DATA, done after its ACK', () => {
+    const h = harness({ size: 0 });
+    h.transfer.start();
+    expect(h.take()).toEqual([{ op: 'data', block: 1, data: Buffer.alloc(0) }]);
+    expect(h.transfer.state).toBe('sending');
+    h.ack(1);
+    expect(h.transfer.state).toBe('done');
+    expect(h.events).toEqual([
+      { type: 'start', filename: 'boot/undionly.kpxe', size: 0 },
+      { type: 'done', bytes: 0, ms: 0, retransmits: 0 },
+    ]);
+    expect(h.clock.pending).toBe(0);
+  });
+
+  it('exactly one block (512): two DATA packets, the second empty', () => {
+    const h = harness({ size: 512 });
+    h.transfer.start();
+    const first = h.take();
+    expect(blocks(first)).toEqual([1]);
+    expect(dataOf(first)[0]).toEqual(h.data);
+    h.ack(1);
+    expect(h.take()).toEqual([{ op: 'data', block: 2, data: Buffer.alloc(0) }]);
+    h.ack(2);
+    expect(h.transfer.state).toBe('done');
+  });
+
+  it('several blocks, the last one short, in lock-step', () => {
+    const h = harness({ size: 3 * 512 + 100 });
+    h.transfer.start();
+    const seen: number[] = [];
+    for (let block = 1; block <= 4; block++) {
+      const packets = h.take();
+      seen.push(...blocks(packets));
+      expect(packets).toHaveLength(1); // never ahead of the ACKs without a window
+      h.ack(block);
+    }
+    expect(seen).toEqual([1, 2, 3, 4]);
+    expect(h.transfer.state).toBe('done');
+  });
+
+  it('delivers the file byte for byte', () => {
+    const h = harness({ size: 10_000 });
+    h.transfer.start();
+    expect(runClient(h)).toEqual(h.data);
+    expect(last(h.events)).toMatchObject({ type: 'done', bytes: 10_000, retransmits: 0 });
+  });
+
+  it('ignores ACKs and ERRORs after the end, and packets before start', () => {
+    const h = harness({ size: 10 });
+    h.ack(1);
+    expect(h.take()).toEqual([]);
+    h.transfer.start();
+    h.transfer.start(); // a second start is a no-op
+    expect(blocks(h.take())).toEqual([1]);
+    h.ack(1);
+    h.ack(1);
+    h.transfer.receive({ op: 'error', code: 0, message: 'late' });
+    h.transfer.abort('late');
+    expect(h.take()).toEqual([]);
+    expect(h.events.filter((e) => e.type === 'done' || e.type === 'failed')).toHaveLength(1);
+  });
+
+  it('a short read (file shrank underneath) fails the transfer instead of ending the file early', () => {
+    const clock = new FakeClock();
+    const sent: TftpPacket[] = [];
+    const events: TransferEvent[] = [];
+    const transfer = new ReadTransfer({
+      request: { filename: 'big.img', mode: 'octet', options: new Map() },
+      file: { size: 5000, read: (offset, length) => Buffer.alloc(offset >= 1024 ? length - 1 : length) },
+      env: { send: (b) => sent.push(decodeTftp(b)), now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer },
+      limits: LIMITS,
+      onEvent: (e) => events.push(e),
+    });
+    transfer.start();
+    transfer.receive({ op: 'ack', block: 1 });
+    transfer.receive({ op: 'ack', block: 2 });
+    expect(sent.map((p) => p.op)).toEqual(['data', 'data', 'error']);
+    expect(sent[2]).toEqual({ op: 'error', code: 0, message: 'read error' });
+    expect(last(events)).toMatchObject({ type: 'failed', reason: 'aborted', detail: 'file changed during the transfer: read 511 of 512 bytes at offset 1024', lastBlockAcked: 2 });
+    expect(clock.pending).toBe(0);
+  });
+
+  it('a read that throws (closed fd, I/O error) fails the transfer the same way', () => {
+    const events: TransferEvent[] = [];
+    const sent: TftpPacket[] = [];
+    const clock = new FakeClock();
+    const transfer = new ReadTransfer({
+      request: { filename: 'x', mode: 'octet', options: new Map() },
+      file: {
+        size: 10,
+        read: () => {
+          throw new Error('EIO: i/o error');
+        },
+      },
+      env: { send: (b) => sent.push(decodeTftp(b)), now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer },
+      limits: LIMITS,
+      onEvent: (e) => events.push(e),
+    });
+    transfer.start();
+    expect(sent).toEqual([{ op: 'error', code: 0, message: 'read error' }]);
+    expect(last(events)).toMatchObject({ type: 'failed', reason: 'aborted', detail: 'read error at offset 0: EIO: i/o error' });
+  });
+
+  it('refuses a mode other than octet and netascii with ERROR 4', () => {
+    const h = harness({ size: 10, mode: 'mail' });
+    h.transfer.start();
+    expect(h.take()).toEqual([{ op: 'error', code: TftpError.IllegalOperation, message: 'transfer mode mail is not supported' }]);
+    expect(h.transfer.state).toBe('failed');
+    expect(last(h.events)).toMatchObject({ type: 'failed', reason: 'illegal-operation' });
+  });
+
+  it('takes the mode case-insensitively', () => {
+    const h = harness({ size: 10, mode: 'OCTET' });
+    h.transfer.start();
+    expect(blocks(h.take())).toEqual([1]);
+  });
+});
+
+describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
+  it('sends an OACK, waits for ACK 0, then DATA in the negotiated blksize', () => {
+    const h = harness({ size: 4000, options: [['tsize', '0'], ['blksize', '9000']] });
+    h.transfer.start();
+    expect(h.transfer.state).toBe('oack-sent');
+    expect(h.take()).toEqual([{ op: 'oack', options: new Map([['tsize', '4000'], ['blksize', '1468']]) }]);
+    expect(h.events.slice(0, 2)).toEqual([
+      { type: 'start', filename: 'boot/undionly.kpxe', size: 4000 },
+      { type: 'options', accepted: { tsize: '4000', blksize: '1468' } },
+    ]);
+    expect(h.transfer.parameters).toMatchObject({ blksize: 1468, windowsize: 1, tsize: 4000 });
+    h.ack(0);
+    expect(h.transfer.state).toBe('sending');
+    const first = h.take();
+    expect(blocks(first)).toEqual([1]);
+    expect(dataOf(first)[0]).toEqual(h.data.subarray(0, 1468));
+    h.ack(1);
+    expect(runClient(h, { blksize: 1468, from: 2 })).toEqual(h.data.subarray(1468));
+  });
+
+  it('no accepted option: no OACK, DATA 1 with RFC 1350 defaults', () => {
+    const h = harness({ size: 600, options: [['blksize', '70000'], ['multicast', '']] });
+    h.transfer.start();
+    expect(blocks(h.take())).toEqual([1]);
+    expect(h.transfer.parameters).toEqual({ blksize: 512, windowsize: 1 });
+    expect(h.events.some((e) => e.type === 'options')).toBe(false);
+  });
+
+  it('resends the OACK on timeout and fails after maxRetries', () => {
+    const h = harness({ size: 10, options: [['blksize', '1024']], limits: { maxRetries: 2 } });
+    h.transfer.start();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    // Without a negotiated timeout the OACK backstop waits 6 s (longer than clients' own 5 s).
+    h.clock.advance(5999);
+    expect(h.take()).toEqual([]);
+    h.clock.advance(1);
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    expect(last(h.events)).toEqual({ type: 'retransmit', block: 0, count: 1, rtoMs: 2000 });
+    h.clock.advance(6000);
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.clock.advance(6000);
+    expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]);
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK 0 for the OACK after 2 retransmissions', lastBlockAcked: 0, retransmits: 2 });
+  });
+
+  it('answers a repeated RRQ (lost OACK) with the OACK at once, and a repeat after DATA 1 with DATA 1', () => {
+    const h = harness({ size: 10, options: [['blksize', '1024']] });
+    h.transfer.start();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.transfer.requestRepeated();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1]);
+
+    const plain = harness({ size: 10 });
+    plain.transfer.start();
+    expect(blocks(plain.take())).toEqual([1]);
+    plain.transfer.requestRepeated();
+    expect(blocks(plain.take())).toEqual([1]);
+  });
+
+  it('OACK answered with DATA: ERROR 4 and illegal-operation', () => {
+    const h = harness({ size: 10, options: [['tsize', '0']] });
+    h.transfer.start();
+    h.take();
+    h.transfer.receive({ op: 'data', block: 1, data: Buffer.from('x') });
+    expect(h.take()).toEqual([{ op: 'error', code: TftpError.IllegalOperation, message: 'expected ACK 0 for the OACK' }]);
+    expect(h.transfer.state).toBe('failed');
+    expect(last(h.events)).toMatchObject({ type: 'failed', reason: 'illegal-operation', detail: 'DATA in answer to the OACK' });
+  });
+
+  it('OACK answered with a request or an OACK: illegal operation too', () => {
+    for (const packet of [
+      { op: 'rrq', filename: 'f', mode: 'octet', options: new Map() },
+      { op: 'oack', options: new Map([['blksize', '512']]) },
+    ] as TftpPacket[]) {
+      const h = harness({ size: 10, options: [['tsize', '0']] });
+      h.transfer.start();
+      h.take();
+      h.transfer.receive(packet);
+      expect(h.take()[0]).toMatchObject({ op: 'error', code: 4 });
+      expect(h.transfer.state).toBe('failed');
+    }
+  });
+
+  it('an ACK other than 0 in answer to the OACK is ignored silently', () => {
+    const h = harness({ size: 10, options: [['tsize', '0']] });
+    h.transfer.start();
+    h.take();
+    h.ack(1);
+    h.ack(65535);
+    expect(h.take()).toEqual([]);
+    expect(h.transfer.state).toBe('oack-sent');
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1]);
+  });
+
+  it("uses the client's timeout option as the first RTO, bounded by maxRtoMs", () => {
+    const three = harness({ size: 10, options: [['timeout', '3']] });
+    three.transfer.start();
+    three.take();
+    three.clock.advance(2999);
+    expect(three.take()).toEqual([]);
+    three.clock.advance(1);
+    expect(three.take().map((p) => p.op)).toEqual(['oack']);
+
+    const long = harness({ size: 10, options: [['timeout', '30']] });
+    long.transfer.start();
+    expect(long.transfer.rto).toBe(5000);
+  });
+});
+
+describe('ReadTransfer: tsize probe and client errors', () => {
+  for (const [name, code, message] of [
+    ['ERROR 8', 8, 'Option negotiation failed'],
+    ['ERROR 0 "TFTP Aborted"', 0, 'TFTP Aborted'],
+  ] as const) {
+    it(`PXE tsize probe ending with ${name}: aborted quietly, no answer`, () => {
+      const h = harness({ size: 70_000, options: [['tsize', '0']] });
+      h.transfer.start();
+      expect(h.take()).toEqual([{ op: 'oack', options: new Map([['tsize', '70000']]) }]);
+      h.transfer.receive({ op: 'error', code, message });
+      expect(h.take()).toEqual([]);
+      expect(h.transfer.state).toBe('failed');
+      expect(last(h.events)).toEqual({ type: 'failed', reason: 'aborted', detail: 'tsize probe', lastBlockAcked: 0, retransmits: 0 });
+      expect(h.clock.pending).toBe(0);
+    });
+  }
+
+  it('ERROR 8 after an OACK without tsize: aborted, not a probe', () => {
+    const h = harness({ size: 10, options: [['blksize', '1024']] });
+    h.transfer.start();
+    h.transfer.receive({ op: 'error', code: 8, message: 'no' });
+    expect(last(h.events)).toMatchObject({ type: 'failed', reason: 'aborted', detail: 'client ended the transfer after the OACK (error 8: no)' });
+  });
+
+  it('another ERROR in answer to the OACK is a client error', () => {
+    const h = harness({ size: 10, options: [['tsize', '0']] });
+    h.transfer.start();
+    h.transfer.receive({ op: 'error', code: 0, message: 'out of memory' });
+    expect(last(h.events)).toMatchObject({ type: 'failed', reason: 'client-error', detail: 'error 0: out of memory' });
+  });
+
+  it('a client ERROR mid-transfer ends it: no answer, no more DATA, no timer', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.ack(1);
+    h.ack(2);
+    h.take();
+    h.transfer.receive({ op: 'error', code: TftpError.DiskFull, message: 'Disk full' });
+    expect(h.transfer.state).toBe('failed');
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'client-error', detail: 'error 3: Disk full', lastBlockAcked: 2, retransmits: 0 });
+    h.clock.advance(60_000);
+    expect(h.take()).toEqual([]);
+    h.ack(3);
+    expect(h.take()).toEqual([]);
+  });
+
+  it('abort() tells the client with ERROR 0 and reports aborted', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.take();
+    h.transfer.abort('server stopping');
+    expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'server stopping' }]);
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'aborted', detail: 'server stopping', lastBlockAcked: 0, retransmits: 0 });
+    expect(h.clock.pending).toBe(0);
+  });
+});
+
+describe('ReadTransfer: loss, duplicates and the timer', () => {
+  it('lost ACK: the timer resends the block, the RTO doubles', () => {
+    const h = harness({ size: 2000 });
+    h.transfer.start();
+    expect(blocks(h.take())).toEqual([1]);
+    h.clock.advance(999);
+    expect(h.take()).toEqual([]);
+    h.clock.advance(1);
+    expect(blocks(h.take())).toEqual([1]);
+    expect(last(h.events)).toEqual({ type: 'retransmit', block: 1, count: 1, rtoMs: 2000 });
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2]);
+    expect(h.transfer.rto).toBe(2000); // Karn: the ACK of a resent block is no sample
+  });
+
+  it('duplicate ACKs never cause DATA (Sorcerer\'s Apprentice, RFC 1123 4.2.3.1)', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([1, 2]);
+    for (let i = 0; i < 5; i++) h.ack(1);
+    h.ack(0);
+    expect(h.take()).toEqual([]);
+    h.ack(2);
+    expect(blocks(h.take())).toEqual([3]);
+  });
+
+  it('ACKs for blocks not sent yet are ignored silently, never answered with ERROR', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.take();
+    for (const block of [2, 9, 40000, 65535]) h.ack(block);
+    expect(h.take()).toEqual([]);
+    expect(h.transfer.state).toBe('sending');
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2]);
+  });
+
+  it('stray packets while sending are ignored', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.take();
+    h.transfer.receive({ op: 'data', block: 1, data: Buffer.alloc(3) });
+    h.transfer.receive({ op: 'oack', options: new Map() });
+    expect(h.take()).toEqual([]);
+    expect(h.transfer.state).toBe('sending');
+  });
+
+  it('gives up after maxRetries with an exponentially growing RTO', () => {
+    const h = harness({ size: 5000, limits: { maxRtoMs: 100_000 } });
+    h.transfer.start();
+    h.take();
+    const times: number[] = [];
+    let packets: TftpPacket[] = [];
+    while (h.transfer.state === 'sending') {
+      h.clock.next();
+      packets = h.take();
+      if (packets.some((p) => p.op === 'data')) times.push(h.clock.now);
+    }
+    expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
+    const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]!));
+    expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
+    const retransmits = h.events.filter((e) => e.type === 'retransmit');
+    expect(retransmits.map((e) => e.type === 'retransmit' && [e.block, e.count, e.rtoMs])).toEqual([
+      [1, 1, 2000],
+      [1, 2, 4000],
+      [1, 3, 8000],
+      [1, 4, 16000],
+      [1, 5, 32000],
+      [1, 6, 64000],
+    ]);
+    expect(h.clock.now - times[5]!).toBe(64000);
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 6 });
+  });
+
+  it('after a measured round trip, backs off from the adapted RTO', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    h.clock.advance(50);
+    h.ack(1); // sample 50 ms: RTO = 50 + 4 * 25 = 150, bounded to minRtoMs
+    expect(h.transfer.rto).toBe(200);
+    h.take();
+    while (h.transfer.state === 'sending') h.clock.next();
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([400, 800, 1600, 3200, 5000, 5000]);
+  });
+
+  it('caps the backed-off RTO at maxRtoMs', () => {
+    const h = harness({ size: 5000 });
+    h.transfer.start();
+    while (h.transfer.state === 'sending') h.clock.next();
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 4000, 5000, 5000, 5000, 5000]);
+  });
+
+  it('adapts the RTO to the measured round trip (RFC 6298), within minRtoMs', () => {
+    const h = harness({ size: 100 * 512 });
+    h.transfer.start();
+    runClient(h, { delayMs: 30 });
+    expect(h.transfer.state).toBe('done');
+    expect(h.transfer.rto).toBeGreaterThanOrEqual(200);
+    expect(h.transfer.rto).toBeLessThan(300);
+
+    const slow = harness({ size: 30 * 512 });
+    slow.transfer.start();
+    runClient(slow, { delayMs: 400 });
+    expect(slow.transfer.rto).toBeGreaterThan(400);
+    expect(slow.transfer.rto).toBeLessThan(1000);
+    expect(last(slow.events)).toMatchObject({ type: 'done', retransmits: 0 });
+  });
+
+  it('recovers from random loss with the right bytes', () => {
+    let seed = 7;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const h = harness({ size: 200 * 512 + 5, limits: { maxRetries: 20 } });
+    h.transfer.start();
+    expect(runClient(h, { lose: () => random() < 0.1 })).toEqual(h.data);
+    expect(h.transfer.state).toBe('done');
+  });
+});
+
+describe('ReadTransfer: windowsize (RFC 7440)', () => {
+  it('sends a window of 4, then the next on the ACK of its last block', () => {
+    const h = harness({ size: 20 * 512, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.take();
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    h.ack(4);
+    expect(blocks(h.take())).toEqual([5, 6, 7, 8]);
+  });
+
+  it('a DATA lost inside the window: resend from the block after the ACKed one', () => {
+    const h = harness({ size: 10 * 512 + 1, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.take();
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    // Block 2 lost: the client got 1, then 3 out of order, and ACKs 1.
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2, 3, 4, 5]);
+    h.ack(1); // the same ACK again (the client saw 4 out of order too): a duplicate, nothing
+    expect(h.take()).toEqual([]);
+    h.ack(5);
+    expect(blocks(h.take())).toEqual([6, 7, 8, 9]);
+    h.ack(9);
+    expect(blocks(h.take())).toEqual([10, 11]);
+    h.ack(11);
+    expect(last(h.events)).toMatchObject({ type: 'done', retransmits: 3 });
+  });
+
+  it('the ACK of a window lost: the timer resends the whole window', () => {
+    const h = harness({ size: 10 * 512, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.take();
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    h.clock.advance(h.transfer.rto);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    h.ack(4);
+    expect(blocks(h.take())).toEqual([5, 6, 7, 8]);
+  });
+
+  it('duplicate window ACKs send nothing', () => {
+    const h = harness({ size: 10 * 512, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.ack(0);
+    h.ack(4);
+    h.take();
+    h.ack(4);
+    h.ack(4);
+    h.ack(3);
+    expect(h.take()).toEqual([]);
+  });
+
+  it('goes back once per window: later ACKs for blocks already resent only move the window', () => {
+    const h = harness({ size: 40 * 512, options: [['windowsize', '8']] });
+    h.transfer.start();
+    h.take();
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    h.ack(2); // 3 lost
+    expect(blocks(h.take())).toEqual([3, 4, 5, 6, 7, 8, 9, 10]);
+    h.ack(5); // a second gap in the old window: 6..8 went out again already
+    expect(blocks(h.take())).toEqual([11, 12, 13]);
+    h.ack(13);
+    expect(blocks(h.take())).toEqual([14, 15, 16, 17, 18, 19, 20, 21]);
+    h.ack(15); // a gap in a new window goes back again
+    expect(blocks(h.take())).toEqual([16, 17, 18, 19, 20, 21, 22, 23]);
+  });
+
+  it('completes with random loss with the right bytes', () => {
+    let seed = 11;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const lossy = harness({ size: 300 * 512 + 77, options: [['windowsize', '8']], limits: { maxRetries: 20 } });
+    lossy.transfer.start();
+    expect(runClient(lossy, { window: 8, lose: () => random() < 0.05 })).toEqual(lossy.data);
+    expect(lossy.transfer.state).toBe('done');
+  });
+});
+
+describe('ReadTransfer: block number rollover', () => {
+  it('rolls over from 65535 to 0 for a file of 65,536 * 8 + 3 bytes at blksize 8', () => {
+    const size = 65_536 * 8 + 3;
+    const h = harness({ size, options: [['blksize', '8']] });
+    h.transfer.start();
+    expect(h.take()[0]).toEqual({ op: 'oack', options: new Map([['blksize', '8']]) });
+    h.ack(0);
+    const got: Buffer[] = [];
+    const wire: number[] = [];
+    let expected = 1;
+    while (h.transfer.state === 'sending') {
+      // Plain checks in this 65,537-round loop: expect() per packet would take seconds.
+      const packets = h.take();
+      const p = packets[0]!;
+      if (packets.length !== 1 || p.op !== 'data') throw new Error(`expected one DATA, got ${JSON.stringify(packets)}`);
+      if (expected >= 65_534) wire.push(p.block);
+      if (p.block !== (expected & 0xffff)) throw new Error(`block ${p.block} where ${expected & 0xffff} was due`);
+      got.push(p.data);
+      h.ack(p.block);
+      expected++;
+    }
+    expect(wire).toEqual([65534, 65535, 0, 1]);
+    expect(got.at(-1)).toHaveLength(3);
+    expect(Buffer.concat(got)).toEqual(h.data);
+    expect(last(h.events)).toMatchObject({ type: 'done', bytes: size, retransmits: 0 });
+    expect(h.transfer.lastBlockAcked).toBe(65_537);
+  });
+
+  it('after the rollover, an ACK 65535 is stale and an ACK for block 0 moves on', () => {
+    const size = 65_540 * 8;
+    const h = harness({ size, options: [['blksize', '8'], ['windowsize', '4']] });
+    h.transfer.start();
+    h.ack(0);
+    let acked = 0;
+    while (acked < 65_532) {
+      acked += 4;
+      h.ack(acked & 0xffff);
+    }
+    h.take();
+    h.ack(65_535); // block 65535 is in the window just sent (65533..65536): goes back
+    expect(blocks(h.take())).toEqual([0, 1, 2, 3]);
+    h.ack(0); // absolute 65536
+    expect(h.transfer.lastBlockAcked).toBe(65_536);
+    h.take();
+    h.ack(65_535); // stale now
+    h.ack(65_534);
+    expect(h.take()).toEqual([]);
+    expect(h.transfer.lastBlockAcked).toBe(65_536);
+  });
+});
+
+describe('ReadTransfer: netascii', () => {
+  it('sends the converted file; tsize is the converted size', () => {
+    const text = Buffer.from('DEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\r\n'.repeat(20));
+    const clock = new FakeClock();
+    const sent: TftpPacket[] = [];
+    const events: TransferEvent[] = [];
+    const file = toNetascii({ size: text.length, read: (o, l) => text.subarray(o, o + l) });
+    const transfer = new ReadTransfer({
+      request: { filename: 'pxelinux.cfg/default', mode: 'netascii', options: new Map([['tsize', '0']]) },
+      file,
+      env: { send: (b) => sent.push(decodeTftp(b)), now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer },
+      limits: LIMITS,
+      onEvent: (e) => events.push(e),
+    });
+    const h: Harness = { clock, transfer, events, data: text, take: () => sent.splice(0), ack: (block) => transfer.receive({ op: 'ack', block }) };
+    transfer.start();
+    const oack = h.take()[0];
+    expect(oack).toEqual({ op: 'oack', options: new Map([['tsize', String(file.size)]]) });
+    expect(file.size).toBe(text.length + 80);
+    h.ack(0);
+    const wire = runClient(h);
+    expect(wire.length).toBe(file.size);
+    expect(decodeNetascii(wire)).toEqual(text);
+  });
+});
+
+describe('ReadTransfer: pacing gate', () => {
+  /** A gate that holds every request until the test grants it. */
+  function manualGate() {
+    const queue: { bytes: number; send: () => void }[] = [];
+    let released = 0;
+    const gate: SendGate = {
+      request: (bytes, send) => queue.push({ bytes, send }),
+      release: () => released++,
+    };
+    return {
+      gate,
+      queue,
+      grant: () => queue.shift()!.send(),
+      get released() {
+        return released;
+      },
+    };
+  }
+
+  it('asks before each DATA, one request at a time, with the packet size', () => {
+    const g = manualGate();
+    const h = harness({ size: 3 * 512 + 10, options: [['windowsize', '8']], gate: g.gate });
+    h.transfer.start();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']); // the OACK is not paced
+    h.ack(0);
+    expect(h.take()).toEqual([]);
+    expect(g.queue.map((r) => r.bytes)).toEqual([516]);
+    g.grant();
+    expect(blocks(h.take())).toEqual([1]);
+    expect(g.queue).toHaveLength(1);
+    g.grant();
+    g.grant();
+    expect(g.queue.map((r) => r.bytes)).toEqual([14]);
+    g.grant();
+    expect(blocks(h.take())).toEqual([2, 3, 4]);
+    expect(g.queue).toHaveLength(0);
+    h.ack(4);
+    expect(h.transfer.state).toBe('done');
+    expect(g.released).toBeGreaterThanOrEqual(1);
+  });
+
+  it('decides which block to send when the grant comes: a go-back while waiting sends the right one', () => {
+    const g = manualGate();
+    const h = harness({ size: 10 * 512, options: [['windowsize', '4']], gate: g.gate });
+    h.transfer.start();
+    h.ack(0);
+    h.take();
+    g.grant();
+    g.grant();
+    g.grant();
+    expect(blocks(h.take())).toEqual([1, 2, 3]);
+    h.ack(1); // loss of 2 reported while block 4 waits for its grant
+    g.grant();
+    expect(blocks(h.take())).toEqual([2]);
+  });
+
+  it('a timer retransmission waits for the gate too; the end drops pending grants', () => {
+    const g = manualGate();
+    const h = harness({ size: 100, gate: g.gate });
+    h.transfer.start();
+    g.grant();
+    expect(blocks(h.take())).toEqual([1]);
+    h.clock.advance(1000);
+    expect(h.take()).toEqual([]);
+    expect(g.queue).toHaveLength(1);
+    g.grant();
+    expect(blocks(h.take())).toEqual([1]);
+    h.transfer.abort('stop');
+    h.take();
+    expect(g.released).toBe(1);
+  });
+
+  it('a gate that grants at once behaves like no gate', () => {
+    const gate: SendGate = { request: (_bytes, send) => send(), release: () => {} };
+    const h = harness({ size: 50 * 512, options: [['windowsize', '16']], gate });
+    h.transfer.start();
+    expect(runClient(h, { window: 16 })).toEqual(h.data);
+  });
+});
