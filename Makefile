@@ -11,14 +11,18 @@ SHELL := /bin/bash
 # peers the integration tests run against (tests need root for network namespaces).
 APT_PACKAGES := make g++ python3 iproute2 nftables tcpdump socat curl \
 	isc-dhcp-client udhcpc busybox kea-admin dnsmasq-base tftp-hpa atftp iputils-ping ethtool \
-	qemu-system-x86 ipxe-qemu
+	qemu-system-x86 ipxe-qemu ipxe ovmf
 
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs rackboot (Debian's are in /usr/include/node).
 NODEDIR := $(shell dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")
 STAMP := node_modules/.rackboot-setup
 
-.PHONY: setup apt build native bundle test typecheck unit integration clean serve
+.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload
+
+# The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries),
+# downloaded with apt-get download, never installed on this machine.
+PAYLOAD_DIR := node_modules/.cache/rackboot-payload
 
 setup: $(STAMP)
 
@@ -46,7 +50,11 @@ build: bundle
 typecheck: $(STAMP)
 	node_modules/.bin/tsc --noEmit -p .
 
-test: build typecheck
+payload: $(STAMP)
+	@mkdir -p node_modules/.cache
+	flock node_modules/.cache/rackboot-payload.lock bash build/payload.sh $(PAYLOAD_DIR)
+
+test: build typecheck payload
 	node_modules/.bin/vitest run
 
 # The main job in one command: make serve INTERFACE=eth1 ROOT=/srv/boot [KERNEL_ARGS='console=ttyS0']

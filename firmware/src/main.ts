@@ -87,8 +87,13 @@ export async function main(argv: string[]): Promise<number> {
   }
   try {
     switch (command) {
-      case 'serve':
-        return await serveCommand(rest);
+      case 'serve': {
+        // Everything that matters (leases) is durable once serve returns; exit even if
+        // some library left a handle open, so a stop never hangs under systemd.
+        const code = await serveCommand(rest);
+        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+        process.exit(code);
+      }
       case 'check-config':
         return await checkConfigCommand(rest);
       case 'leases':

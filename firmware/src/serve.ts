@@ -136,13 +136,24 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const signal = await waitForStopSignal();
   log.info('stopping', { signal });
   clearInterval(sweep);
-  link.close();
-  await tftp.close();
-  await http.close();
-  await dhcp.close();
-  await leases.close();
+  // Each step runs even if an earlier one fails: the lease store must always be closed last.
+  let clean = true;
+  for (const [name, step] of [
+    ['packet link', async () => link.close()],
+    ['tftp', () => tftp.close()],
+    ['http', () => http.close()],
+    ['dhcp', () => dhcp.close()],
+    ['lease store', () => leases.close()],
+  ] as const) {
+    try {
+      await step();
+    } catch (error) {
+      clean = false;
+      log.error(`stopping ${name} failed`, { error: error as Error });
+    }
+  }
   log.info('stopped', { counters: counters.snapshot() });
-  return 0;
+  return clean ? 0 : 1;
 }
 
 async function resolveConfig(args: ServeArgs): Promise<RackbootConfig> {

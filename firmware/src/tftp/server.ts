@@ -92,11 +92,12 @@ export class TftpServer {
   async close(): Promise<void> {
     this.listener?.close();
     this.listener = undefined;
-    for (const entry of this.active.values()) {
-      entry.transfer?.abort('server stopping');
-      entry.socket?.close();
-    }
+    const entries = [...this.active.values()];
     this.active.clear();
+    for (const entry of entries) {
+      entry.transfer?.abort('server stopping');
+      closeQuietly(entry.socket);
+    }
     this.cache.clear();
   }
 
@@ -196,7 +197,13 @@ export class TftpServer {
       request,
       file,
       env: {
-        send: (packet) => socket.send(packet, port, ip),
+        send: (packet) => {
+          try {
+            socket.send(packet, port, ip);
+          } catch {
+            // The transfer's socket is already closed (server stopping): nothing to send on.
+          }
+        },
         now: () => Date.now(),
         setTimer: (ms, fn) => setTimeout(fn, ms),
         clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
@@ -234,7 +241,7 @@ export class TftpServer {
     const entry = this.active.get(key);
     if (!entry) return;
     this.active.delete(key);
-    entry.socket?.close();
+    closeQuietly(entry.socket);
   }
 
   /** Errors answering a request come from a fresh port, as the transfer would (RFC 1350 section 4). */
@@ -260,5 +267,14 @@ export class TftpServer {
     } catch (error) {
       log.error('tftp event handler failed', { error: error as Error });
     }
+  }
+}
+
+/** Closing twice (the transfer ended while the server stops) must not throw out of shutdown. */
+function closeQuietly(socket: dgram.Socket | undefined): void {
+  try {
+    socket?.close();
+  } catch {
+    // already closed
   }
 }

@@ -1,0 +1,188 @@
+#!/bin/bash
+# Builds the boot payload the firmware tests boot over the network:
+#
+#   $1/vmlinuz         Debian's kernel (package linux-image-<abi>-amd64, the one linux-image-amd64 points at)
+#   $1/initrd.img      gzip'ed newc cpio: static busybox and an /init that prints
+#                        RACKBOOT-NODE-UP cmdline=<contents of /proc/cmdline>
+#                      on the console (and ttyS0), then powers the machine off
+#   $1/undionly.kpxe, $1/ipxe.efi, $1/snponly.efi
+#                      Debian's iPXE builds (package ipxe), so the directory is a complete boot root
+#   $1/.payload-stamp  what it was built from; when it still matches, nothing is rebuilt
+#
+# Nothing is installed on the host: the kernel and busybox packages are fetched with
+# `apt-get download` and unpacked with `dpkg-deb -x` in a temporary directory. The
+# cpio archive is written by the unpacked busybox itself, so no cpio package is needed.
+# The kernel needs no network drivers: the initrd never touches the network.
+#
+# Usage: build/payload.sh DIR        (FORCE=1 rebuilds regardless of the stamp)
+
+set -euo pipefail
+
+fail() {
+  echo "payload: error: $*" >&2
+  exit 1
+}
+say() { echo "payload: $*"; }
+
+[ $# -eq 1 ] && [ -n "$1" ] || fail "usage: $0 OUTPUT_DIR"
+OUT=$1
+IPXE_DIR=${IPXE_DIR:-/usr/lib/ipxe}
+IPXE_FILES=(undionly.kpxe ipxe.efi snponly.efi)
+MARKER=RACKBOOT-NODE-UP
+
+for tool in apt-cache apt-get dpkg-deb gzip sha256sum; do
+  command -v "$tool" >/dev/null || fail "'$tool' not found (this script expects a Debian host)"
+done
+
+# --- What would we build? ---------------------------------------------------------
+# linux-image-amd64 is a metapackage; its dependency names the real, versioned kernel.
+resolve_kernel() { apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-amd64\)$/\1/p' | head -n1 || true; }
+candidate() { apt-cache policy "$1" 2>/dev/null | sed -n 's/^ *Candidate: //p' | head -n1 || true; }
+KERNEL_PKG=$(resolve_kernel)
+if [ -z "$KERNEL_PKG" ] && [ "$(id -u)" = 0 ] && ! [ -s "$OUT/vmlinuz" ]; then
+  # A fresh machine may have no package lists yet.
+  say "apt knows no linux-image-amd64; running apt-get update"
+  apt-get update -qq >/dev/null 2>&1 || true
+  KERNEL_PKG=$(resolve_kernel)
+fi
+KERNEL_VERSION=""
+BUSYBOX_VERSION=""
+if [ -n "$KERNEL_PKG" ]; then
+  KERNEL_VERSION=$(candidate "$KERNEL_PKG")
+  BUSYBOX_VERSION=$(candidate busybox-static)
+fi
+
+ipxe_sums() {
+  local f
+  for f in "${IPXE_FILES[@]}"; do
+    if [ -f "$IPXE_DIR/$f" ]; then sha256sum "$IPXE_DIR/$f" | cut -d' ' -f1; else echo "absent"; fi
+  done | tr '\n' ' '
+}
+
+SCRIPT_SUM=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+STAMP_TEXT="script=$SCRIPT_SUM
+kernel=$KERNEL_PKG $KERNEL_VERSION
+busybox=busybox-static $BUSYBOX_VERSION
+ipxe=$(ipxe_sums)"
+
+outputs_present() {
+  [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -f "$OUT/.payload-stamp" ]
+}
+
+if [ -z "${FORCE:-}" ] && outputs_present; then
+  if [ -z "$KERNEL_PKG" ] || [ -z "$KERNEL_VERSION" ] || [ "$KERNEL_VERSION" = "(none)" ]; then
+    say "apt cannot resolve linux-image-amd64 now; keeping the existing payload in $OUT"
+    exit 0
+  fi
+  if [ "$(cat "$OUT/.payload-stamp")" = "$STAMP_TEXT" ]; then
+    say "up to date in $OUT ($KERNEL_PKG $KERNEL_VERSION, busybox-static $BUSYBOX_VERSION)"
+    exit 0
+  fi
+fi
+
+[ -n "$KERNEL_PKG" ] || fail "cannot resolve linux-image-amd64 to a kernel package (apt-cache depends linux-image-amd64); run apt-get update?"
+[ -n "$KERNEL_VERSION" ] && [ "$KERNEL_VERSION" != "(none)" ] || fail "no installable version of $KERNEL_PKG (apt-cache policy $KERNEL_PKG); run apt-get update?"
+[ -n "$BUSYBOX_VERSION" ] && [ "$BUSYBOX_VERSION" != "(none)" ] || fail "no installable version of busybox-static (apt-cache policy busybox-static); run apt-get update?"
+
+mkdir -p "$OUT" || fail "cannot create $OUT"
+OUT=$(cd "$OUT" && pwd)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rackboot-payload.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+
+# --- Fetch and unpack (no installation) -------------------------------------------
+say "downloading $KERNEL_PKG=$KERNEL_VERSION and busybox-static=$BUSYBOX_VERSION"
+# apt drops privileges to _apt for downloads; a private temp dir is not writable for
+# it, so download as the invoking user instead (quietly, no sandbox warning).
+if ! (cd "$WORK" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$KERNEL_PKG=$KERNEL_VERSION" "busybox-static=$BUSYBOX_VERSION" >"$WORK/apt.log" 2>&1); then
+  if outputs_present; then
+    say "warning: apt-get download failed; keeping the existing (older) payload in $OUT:"
+    sed 's/^/payload:   /' "$WORK/apt.log"
+    exit 0
+  fi
+  fail "apt-get download failed:
+$(cat "$WORK/apt.log")"
+fi
+KERNEL_DEB=$(ls "$WORK"/linux-image-*.deb 2>/dev/null | head -n1 || true)
+BUSYBOX_DEB=$(ls "$WORK"/busybox-static_*.deb 2>/dev/null | head -n1 || true)
+[ -n "$KERNEL_DEB" ] && [ -n "$BUSYBOX_DEB" ] || fail "apt-get download produced no .deb files:
+$(cat "$WORK/apt.log")"
+
+mkdir -p "$WORK/kernel" "$WORK/busybox"
+dpkg-deb -x "$KERNEL_DEB" "$WORK/kernel" || fail "cannot unpack $KERNEL_DEB"
+dpkg-deb -x "$BUSYBOX_DEB" "$WORK/busybox" || fail "cannot unpack $BUSYBOX_DEB"
+VMLINUZ=$(ls "$WORK"/kernel/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
+[ -n "$VMLINUZ" ] || fail "$KERNEL_PKG has no boot/vmlinuz-*"
+BUSYBOX="$WORK/busybox/bin/busybox"
+[ -x "$BUSYBOX" ] || fail "busybox-static has no executable bin/busybox"
+
+# --- Initrd ------------------------------------------------------------------------
+ROOT="$WORK/initrd"
+mkdir -p "$ROOT"/{bin,sbin,dev,proc,sys,tmp,run}
+cp "$BUSYBOX" "$ROOT/bin/busybox"
+for applet in $("$BUSYBOX" --list); do
+  [ "$applet" = busybox ] || ln -s busybox "$ROOT/bin/$applet"
+done
+# The kernel opens /dev/console for init before /init runs; without the node init
+# starts with no stdio. mknod needs root; if we are not root, /init still mounts
+# devtmpfs and reopens the console itself.
+mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
+mknod -m 666 "$ROOT/dev/null" c 1 3 2>/dev/null || true
+
+cat >"$ROOT/init" <<'INIT'
+#!/bin/sh
+# rackboot test node: report the kernel command line on the serial console, then power off.
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+# Keep kernel messages from splitting the marker line on the serial port.
+echo 1 >/proc/sys/kernel/printk
+CMDLINE=$(cat /proc/cmdline)
+# The marker goes to the console; if the console is not the first serial port
+# (a command line without console=ttyS0), to ttyS0 as well.
+TARGETS=/dev/console
+grep -qw ttyS0 /sys/class/tty/console/active 2>/dev/null || TARGETS="$TARGETS /dev/ttyS0"
+marker() {
+  for t in $TARGETS; do printf '\r\n@MARKER@ cmdline=%s\r\n' "$CMDLINE" >"$t" 2>/dev/null; done
+}
+marker
+sync
+marker
+sync
+# Power off (QEMU exits); if that ever fails, keep saying we are up.
+while :; do
+  poweroff -f
+  sleep 2
+  marker
+done
+INIT
+sed -i "s/@MARKER@/$MARKER/" "$ROOT/init"
+chmod 755 "$ROOT/init"
+
+say "writing initrd.img (busybox $BUSYBOX_VERSION, $("$BUSYBOX" --list | wc -l) applets)"
+(cd "$ROOT" && find . -mindepth 1 -printf '%P\n' | LC_ALL=C sort | "$BUSYBOX" cpio -o -H newc -R 0:0 2>/dev/null) | gzip -9n >"$WORK/initrd.img" ||
+  fail "cannot write the initrd cpio archive"
+gzip -dc "$WORK/initrd.img" | "$BUSYBOX" cpio -t 2>/dev/null | grep -qx init || fail "the initrd archive has no /init"
+
+# --- Install into OUT ----------------------------------------------------------------
+install -m 644 "$VMLINUZ" "$OUT/vmlinuz.new" && mv -f "$OUT/vmlinuz.new" "$OUT/vmlinuz"
+install -m 644 "$WORK/initrd.img" "$OUT/initrd.img.new" && mv -f "$OUT/initrd.img.new" "$OUT/initrd.img"
+say "vmlinuz    <- $(basename "$VMLINUZ") ($(stat -c %s "$OUT/vmlinuz") bytes)"
+say "initrd.img <- busybox-static $BUSYBOX_VERSION ($(stat -c %s "$OUT/initrd.img") bytes)"
+
+copied=0
+for f in "${IPXE_FILES[@]}"; do
+  if [ -f "$IPXE_DIR/$f" ]; then
+    install -m 644 "$IPXE_DIR/$f" "$OUT/$f"
+    say "$f <- $IPXE_DIR/$f"
+    copied=$((copied + 1))
+  else
+    rm -f "$OUT/$f"
+    say "warning: $IPXE_DIR/$f not found (package ipxe); skipped"
+  fi
+done
+[ "$copied" -gt 0 ] || fail "no iPXE binaries in $IPXE_DIR; install the Debian package ipxe"
+
+printf '%s\n' "$STAMP_TEXT" >"$OUT/.payload-stamp"
+say "done: $OUT"
