@@ -3,12 +3,12 @@
 // Each VM must come up with its own per-node kernel command line, which only
 // rackboot's generated iPXE script can give it. Runs the three in parallel.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { copyFile, mkdir } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ensurePayload } from '../helpers/payload.js';
-import { VirtualNode, attachTap, type Firmware } from '../helpers/qemu.js';
+import { SERIAL_LOG_DIR, VirtualNode, attachTap, type Firmware } from '../helpers/qemu.js';
 
 const SERVER = '10.85.0.1';
 const NODES: { firmware: Firmware; mac: string; name: string }[] = [
@@ -17,19 +17,55 @@ const NODES: { firmware: Firmware; mac: string; name: string }[] = [
   { firmware: 'uefi-http', mac: '52:54:00:85:00:03', name: 'uefi-http-node' },
 ];
 
+const PROFILE = `
+  profiles:
+    default:
+      kind: linux
+      kernel: vmlinuz
+      initrds: [initrd.img]
+      cmdline: "console=ttyS0 rackboot.name={name} rackboot.mac={mac} rackboot.ip={ip}"
+`;
+
+async function bootRoot(lab: DhcpLab): Promise<string> {
+  const payload = await ensurePayload();
+  const root = join(lab.dir, 'root');
+  await mkdir(root);
+  for (const file of [payload.kernel, payload.initrd, payload.undionly, payload.ipxeEfi, payload.snponly]) {
+    if (file) await copyFile(file, join(root, basename(file)));
+  }
+  return root;
+}
+
+/** Boots each node in its own namespace with a tap on the lab's segment; resolves with the serial marker. */
+async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[]) {
+  return Promise.all(
+    nodes.map(async (node) => {
+      const ns = await lab.lab.namespace(node.firmware.replace('-', '_'));
+      await lab.segment.attach({ ns, ifname: 'eth0' });
+      const vm = await VirtualNode.start({
+        name: `rackboot-${node.firmware}`,
+        firmware: node.firmware,
+        ns,
+        tap: await attachTap(ns),
+        mac: node.mac,
+        timeoutMs: 280_000,
+      });
+      vms.push(vm);
+      const up = await vm.waitForMarker(270_000);
+      await vm.stop();
+      return { node, up };
+    }),
+  );
+}
+
 describe('real firmware boots from rackboot', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
   const vms: VirtualNode[] = [];
 
   beforeAll(async () => {
-    const payload = await ensurePayload();
     lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    for (const file of [payload.kernel, payload.initrd, payload.undionly, payload.ipxeEfi, payload.snponly]) {
-      if (file) await copyFile(file, join(root, basename(file)));
-    }
+    const root = await bootRoot(lab);
     const config = await lab.writeConfig(`
 interface: eth0
 lease_time: 1h
@@ -40,13 +76,7 @@ hosts:
 ${NODES.map((n) => `  - { mac: "${n.mac}", hostname: ${n.name} }`).join('\n')}
 boot:
   root: ${root}
-  profiles:
-    default:
-      kind: linux
-      kernel: vmlinuz
-      initrds: [initrd.img]
-      cmdline: "console=ttyS0 rackboot.name={name} rackboot.mac={mac} rackboot.ip={ip}"
-`);
+${PROFILE}`);
     server = await lab.startServer(['--config', config]);
   }, 180_000);
 
@@ -58,24 +88,7 @@ boot:
   });
 
   it('boots BIOS iPXE, UEFI PXE and UEFI HTTP Boot nodes, each with its own command line', async () => {
-    const results = await Promise.all(
-      NODES.map(async (node) => {
-        const ns = await lab.lab.namespace(node.firmware.replace('-', '_'));
-        await lab.segment.attach({ ns, ifname: 'eth0' });
-        const vm = await VirtualNode.start({
-          name: `rackboot-${node.firmware}`,
-          firmware: node.firmware,
-          ns,
-          tap: await attachTap(ns),
-          mac: node.mac,
-          timeoutMs: 280_000,
-        });
-        vms.push(vm);
-        const up = await vm.waitForMarker(270_000);
-        await vm.stop();
-        return { node, up };
-      }),
-    );
+    const results = await bootAll(lab, NODES, vms);
     for (const { node, up } of results) {
       const lease = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac).at(-1);
       expect(lease, `${node.firmware}: no lease`).toBeDefined();
@@ -85,5 +98,54 @@ boot:
       const dhcpTransactions = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac).length;
       console.log(`${node.firmware.padEnd(9)} up after ${up.elapsedMs} ms, ${dhcpTransactions} DHCP ACK(s); cmdline: ${up.cmdline}`);
     }
+  }, 300_000);
+});
+
+describe('real firmware boots from rackboot in proxyDHCP mode beside dnsmasq', () => {
+  const PROXY_SERVER = '10.86.0.1';
+  const proxyNodes = NODES.filter((n) => n.firmware !== 'uefi-http').map((n, i) => ({ ...n, mac: `52:54:00:86:00:0${i + 1}` }));
+  let lab: DhcpLab;
+  let server: RackbootProcess;
+  const vms: VirtualNode[] = [];
+
+  beforeAll(async () => {
+    lab = await DhcpLab.create(`${PROXY_SERVER}/24`);
+    const root = await bootRoot(lab);
+    // The site's DHCP server: addresses only, it knows nothing about booting.
+    const site = await lab.client(undefined, '10.86.0.2/24');
+    site.spawn([
+      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
+      '--dhcp-range=10.86.0.100,10.86.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(lab.dir, 'dnsmasq.leases')}`,
+      `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`,
+    ]);
+    const config = await lab.writeConfig(`
+interface: eth0
+mode: proxy
+hosts:
+${proxyNodes.map((n) => `  - { mac: "${n.mac}", hostname: ${n.name} }`).join('\n')}
+boot:
+  root: ${root}
+${PROFILE}`);
+    server = await lab.startServer(['--config', config]);
+  }, 180_000);
+
+  afterAll(async () => {
+    await Promise.all(vms.map((vm) => vm.stop()));
+    const code = await server?.stop();
+    // Kept beside the serial logs: the server's side of a failed boot.
+    if (server) await writeFile(join(SERIAL_LOG_DIR, 'proxy-rackboot.log'), server.lines.map((l) => JSON.stringify(l)).join('\n'));
+    await lab?.destroy();
+    expect(code).toBe(0);
+  });
+
+  it('boots BIOS iPXE and UEFI PXE nodes with addresses from dnsmasq and boot files from rackboot', async () => {
+    const results = await bootAll(lab, proxyNodes, vms);
+    for (const { node, up } of results) {
+      expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);
+      expect(up.cmdline, node.firmware).toContain(`rackboot.mac=${node.mac}`);
+      expect(up.cmdline, node.firmware).toMatch(/rackboot\.ip=10\.86\.0\.1[0-5]\d\b/);
+      console.log(`proxy ${node.firmware.padEnd(9)} up after ${up.elapsedMs} ms; cmdline: ${up.cmdline}`);
+    }
+    expect(server.lines.some((l) => l.msg === 'lease bound')).toBe(false);
   }, 300_000);
 });

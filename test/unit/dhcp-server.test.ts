@@ -313,10 +313,11 @@ describe('DhcpServer', () => {
     expect(offer.options.has(Opt.VendorSpecific)).toBe(true);
   });
 
-  it('gives iPXE an HTTP URL', async () => {
+  it('gives iPXE an HTTP URL, with next-server set (iPXE ignores proxy answers without it)', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [[Opt.UserClass, Buffer.from('iPXE')]]), LOCAL);
     expect(sent[0]!.msg.file).toBe(`http://${SERVER}/boot.ipxe?mac=\${netX/mac}`);
+    expect(sent[0]!.msg.siaddr).toBe(SERVER);
   });
 
   describe('proxy mode', () => {

@@ -279,7 +279,7 @@ export class DhcpServer {
     const reply = this.proxyReply(msg, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, answer, boot);
     this.send(msg, reply, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, client);
     this.opts.counters.inc('dhcp.proxy.out');
-    this.opts.log.info('proxy offer', { mac: client.mac, client: boot.kind, bootFile: answer.bootFile });
+    this.opts.log.info(type === MessageType.Discover ? 'proxy offer' : 'proxy ack', { mac: client.mac, client: boot.kind, bootFile: answer.bootFile });
     this.emit({ type: 'proxy-offer', mac: client.mac, client: boot, bootFile: answer.bootFile });
   }
 
@@ -431,10 +431,10 @@ export class DhcpServer {
 
   private addBootOptions(msg: DhcpMessage, reply: DhcpMessage, options: DhcpOptions, answer: BootAnswer, boot: ClientClass): void {
     reply.file = answer.bootFile;
-    if (answer.nextServer) {
-      reply.siaddr = answer.nextServer;
-      options.set(Opt.TftpServerName, stringOption(answer.nextServer));
-    }
+    // siaddr is set even for HTTP URLs: iPXE only accepts a proxyDHCP answer that has
+    // both a next-server and a boot file (dhcp.c, dhcp_has_pxeopts).
+    reply.siaddr = answer.nextServer ?? this.opts.serverAddress;
+    if (answer.nextServer) options.set(Opt.TftpServerName, stringOption(answer.nextServer));
     options.set(Opt.BootfileName, stringOption(answer.bootFile));
     if (answer.vendorClass) options.set(Opt.VendorClass, stringOption(answer.vendorClass));
     // PXE spec: echo the client's UUID/GUID (97) in PXE replies.
