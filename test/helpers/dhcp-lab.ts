@@ -64,6 +64,20 @@ export class DhcpLab {
     return { script, events };
   }
 
+  /**
+   * The site's own DHCP server for proxyDHCP tests: dnsmasq handing out addresses
+   * from `range` ("10.78.0.100,10.78.0.150") on `ns`'s eth0, knowing nothing of booting.
+   */
+  startSiteDhcpServer(ns: Netns, range: string): string {
+    const leaseFile = join(this.dir, 'dnsmasq.leases');
+    ns.spawn([
+      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
+      `--dhcp-range=${range},255.255.255.0,1h`, `--dhcp-leasefile=${leaseFile}`, `--pid-file=${join(this.dir, 'dnsmasq.pid')}`,
+      '--log-dhcp', '--log-facility=-',
+    ]);
+    return leaseFile;
+  }
+
   async destroy(): Promise<void> {
     await this.lab.destroy();
     await rm(this.dir, { recursive: true, force: true });

@@ -26,11 +26,7 @@ describe('proxyDHCP beside dnsmasq', () => {
   beforeAll(async () => {
     lab = await DhcpLab.create('10.78.0.1/24');
     site = await lab.client(undefined, '10.78.0.2/24');
-    site.spawn([
-      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-      '--dhcp-range=10.78.0.100,10.78.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(lab.dir, 'dnsmasq.leases')}`,
-      `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`, '--log-dhcp', '--log-facility=-',
-    ]);
+    lab.startSiteDhcpServer(site, '10.78.0.100,10.78.0.150');
     server = await lab.startServer(['--config', await lab.writeConfig(CONFIG)]);
   });
 

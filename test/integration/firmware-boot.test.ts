@@ -26,6 +26,15 @@ const PROFILE = `
       cmdline: "console=ttyS0 rackboot.name={name} rackboot.mac={mac} rackboot.ip={ip}"
 `;
 
+/** Stops VMs and server, keeps the server's log beside the VMs' serial logs, removes the lab. */
+async function teardown(lab: DhcpLab | undefined, server: RackbootProcess | undefined, vms: VirtualNode[], logName: string): Promise<void> {
+  await Promise.all(vms.map((vm) => vm.stop()));
+  const code = await server?.stop();
+  if (server) await writeFile(join(SERIAL_LOG_DIR, logName), server.lines.map((l) => JSON.stringify(l)).join('\n'));
+  await lab?.destroy();
+  expect(code).toBe(0);
+}
+
 async function bootRoot(lab: DhcpLab): Promise<string> {
   const payload = await ensurePayload();
   const root = join(lab.dir, 'root');
@@ -80,12 +89,7 @@ ${PROFILE}`);
     server = await lab.startServer(['--config', config]);
   }, 180_000);
 
-  afterAll(async () => {
-    await Promise.all(vms.map((vm) => vm.stop()));
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
-  });
+  afterAll(() => teardown(lab, server, vms, 'dhcp-rackboot.log'));
 
   it('boots BIOS iPXE, UEFI PXE and UEFI HTTP Boot nodes, each with its own command line', async () => {
     const results = await bootAll(lab, NODES, vms);
@@ -113,11 +117,7 @@ describe('real firmware boots from rackboot in proxyDHCP mode beside dnsmasq', (
     const root = await bootRoot(lab);
     // The site's DHCP server: addresses only, it knows nothing about booting.
     const site = await lab.client(undefined, '10.86.0.2/24');
-    site.spawn([
-      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-      '--dhcp-range=10.86.0.100,10.86.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(lab.dir, 'dnsmasq.leases')}`,
-      `--pid-file=${join(lab.dir, 'dnsmasq.pid')}`,
-    ]);
+    lab.startSiteDhcpServer(site, '10.86.0.100,10.86.0.150');
     const config = await lab.writeConfig(`
 interface: eth0
 mode: proxy
@@ -129,14 +129,7 @@ ${PROFILE}`);
     server = await lab.startServer(['--config', config]);
   }, 180_000);
 
-  afterAll(async () => {
-    await Promise.all(vms.map((vm) => vm.stop()));
-    const code = await server?.stop();
-    // Kept beside the serial logs: the server's side of a failed boot.
-    if (server) await writeFile(join(SERIAL_LOG_DIR, 'proxy-rackboot.log'), server.lines.map((l) => JSON.stringify(l)).join('\n'));
-    await lab?.destroy();
-    expect(code).toBe(0);
-  });
+  afterAll(() => teardown(lab, server, vms, 'proxy-rackboot.log'));
 
   it('boots BIOS iPXE and UEFI PXE nodes with addresses from dnsmasq and boot files from rackboot', async () => {
     const results = await bootAll(lab, proxyNodes, vms);

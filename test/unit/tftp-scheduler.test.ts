@@ -4,39 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { SendScheduler, TransferSlots, type SchedulerOptions, type SendGate } from '../../firmware/src/tftp/scheduler.js';
 import { decodeTftp } from '../../firmware/src/tftp/codec.js';
 import { ReadTransfer, type TransferEvent } from '../../firmware/src/tftp/transfer.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
-class FakeClock {
-  now = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, { at: number; fn: () => void }>();
-
-  setTimer = (ms: number, fn: () => void): unknown => {
-    const id = ++this.seq;
-    this.timers.set(id, { at: this.now + ms, fn });
-    return id;
-  };
-
-  clearTimer = (handle: unknown): void => {
-    this.timers.delete(handle as number);
-  };
-
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  advance(ms: number): void {
-    const target = this.now + ms;
-    for (;;) {
-      let due: [number, { at: number; fn: () => void }] | undefined;
-      for (const entry of this.timers) if (entry[1].at <= target && (!due || entry[1].at < due[1].at)) due = entry;
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.now = due[1].at;
-      due[1].fn();
-    }
-    this.now = target;
-  }
-}
 
 function scheduler(clock: FakeClock, opts: Partial<SchedulerOptions> = {}): SendScheduler {
   return new SendScheduler({
