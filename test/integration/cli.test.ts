@@ -3,7 +3,7 @@
 // meets first (bad config, no privileges, no interface, no boot root).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BUNDLE, REPO } from '../helpers/rackboot-process.js';
@@ -121,6 +121,16 @@ describe('rackboot command line', () => {
       await client.exec(['udhcpc', '-i', 'eth0', '-s', script, '-n', '-q', '-t', '5', '-T', '2']);
       const ip = (await waitForEvent(events, /^bound /)).split(' ')[1]!;
       expect(ip).toBe('10.93.0.128');
+      // The root holds only a kernel: the appliance's own iPXE binaries are served (TFTP and HTTP).
+      const tftpCopy = join(lab.dir, 'undionly.kpxe');
+      await client.exec(['tftp', '-m', 'binary', '10.93.0.1', '-c', 'get', 'undionly.kpxe', tftpCopy]);
+      expect(await readFile(tftpCopy)).toEqual(await readFile('/usr/lib/ipxe/undionly.kpxe'));
+      const httpCopy = join(lab.dir, 'snponly.efi');
+      await client.exec(['curl', '-sSf', '-o', httpCopy, 'http://10.93.0.1/snponly.efi']);
+      expect(await readFile(httpCopy)).toEqual(await readFile('/usr/lib/ipxe/snponly.efi'));
+      // The generated script carries the --kernel-args with the node's own values.
+      const bootScript = await client.exec(['curl', '-sSf', 'http://10.93.0.1/boot.ipxe']);
+      expect(bootScript).toMatch(/console=ttyS0 node=node-[0-9a-f]{12}/);
       expect(await server.stop()).toBe(0);
       const leases = await run(['leases', '--state-dir', join(lab.dir, 'state')]);
       expect(leases.code).toBe(0);

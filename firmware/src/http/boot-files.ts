@@ -18,6 +18,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../util/clock.js';
+import { builtinBootFile } from '../boot/builtin-files.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import {
@@ -153,12 +154,15 @@ export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
     let fileReal: string;
     try {
       fileReal = await realpath(join(rootReal, ...confined.segments));
+      if (!fileReal.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) return refuse(403, 'resolves outside the boot root (symlink)');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EACCES') return refuse(403, 'permission denied');
-      return refuse(404, code ?? 'not found');
+      // The appliance's own iPXE binaries, when the root has none (boot/builtin-files.ts).
+      const builtin = code === 'ENOENT' ? builtinBootFile(confined.segments.join('/')) : undefined;
+      if (!builtin) return refuse(404, code ?? 'not found');
+      fileReal = builtin;
     }
-    if (!fileReal.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) return refuse(403, 'resolves outside the boot root (symlink)');
 
     // O_NONBLOCK: opening a FIFO someone left in the root must not hang a libuv thread.
     // O_NOFOLLOW: the real path has no symlinks; if one appeared since, refuse rather than follow it.

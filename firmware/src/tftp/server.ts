@@ -14,6 +14,7 @@ import { resolveBootPath, openWithinRoot } from './paths.js';
 import { FileCache } from './file-cache.js';
 import { SendScheduler, TransferSlots } from './scheduler.js';
 import { toNetascii } from './netascii.js';
+import { builtinBootFile } from '../boot/builtin-files.js';
 
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
 const DATA_OVERHEAD = 32;
@@ -165,7 +166,10 @@ export class TftpServer {
     if (!this.active.has(key)) return release();
     let file: FileSource & { close?(): void };
     try {
-      const opened = await openWithinRoot(this.opts.root, resolved.relative);
+      let opened = await openWithinRoot(this.opts.root, resolved.relative);
+      // The appliance's own iPXE binaries, when the root has none (boot/builtin-files.ts).
+      const builtin = !opened.ok && opened.code === TftpError.FileNotFound ? builtinBootFile(resolved.relative) : undefined;
+      if (builtin) opened = { ok: true, path: builtin, size: 0, mtimeMs: 0 };
       if (!opened.ok) {
         counters.inc(opened.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
         log.warn('tftp request refused', { client: ip, filename: request.filename, reason: opened.reason });
