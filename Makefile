@@ -3,6 +3,7 @@
 #   make build   native addon + single-file bundle in build/out/
 #   make test    type check + all tests (unit, integration in network namespaces)
 #   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
+#   make lab     build, then boot three virtual nodes from rackboot (no cluster needed)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -18,7 +19,7 @@ NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")
 STAMP := node_modules/.rackboot-setup
 
-.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload
+.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload lab
 
 # The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries),
 # downloaded with apt-get download, never installed on this machine.
@@ -61,6 +62,11 @@ test: build typecheck payload
 serve: build
 	@test -n "$(INTERFACE)" -a -n "$(ROOT)" || { echo "usage: make serve INTERFACE=eth1 ROOT=/srv/boot [KERNEL_ARGS=...]"; exit 2; }
 	node build/out/rackboot.mjs serve --interface "$(INTERFACE)" --root "$(ROOT)" $(if $(KERNEL_ARGS),--kernel-args "$(KERNEL_ARGS)")
+
+# rackboot on a virtual rack with three QEMU nodes (BIOS iPXE, UEFI PXE, UEFI HTTP)
+# until Ctrl-C; ONCE=1 exits after all three booted. Needs root. See docs/lab.md.
+lab: build payload
+	node build/lab.mjs $(if $(ONCE),--once)
 
 clean:
 	rm -rf build/out firmware/native/build

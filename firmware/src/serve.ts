@@ -105,6 +105,19 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     serverBase: config.http.port === 80 ? `http://${serverAddress}` : `http://${serverAddress}:${config.http.port}`,
     log,
     counters,
+    onEvent: (event) => {
+      // Downloads tell the operator (and later the boot tracker) that a node fetched its kernel.
+      if (event.type === 'http-download' && event.method === 'GET') {
+        log.info(event.complete ? 'http download done' : 'http download ended early', {
+          component: 'http',
+          path: event.path,
+          status: event.status,
+          bytes: event.bytes,
+          ms: event.ms,
+          client: event.remote,
+        });
+      }
+    },
   });
   try {
     await tftp.start();

@@ -338,6 +338,14 @@ describe('DhcpServer', () => {
       expect(to).toMatchObject({ via: 'frame', mac: 'ff:ff:ff:ff:ff:ff' });
     });
 
+    it("leaves a REQUEST for the site's server to that server, even from iPXE", async () => {
+      const srv = server(proxyConfig());
+      const ipxe: [number, Buffer][] = [...pxe, [Opt.UserClass, Buffer.from('iPXE')], [Opt.ServerId, ipToBytes('10.9.0.2')], [Opt.RequestedIp, ipToBytes('10.9.0.150')]];
+      await srv.handle(request(MessageType.Request, {}, ipxe), LOCAL);
+      expect(sent).toHaveLength(0);
+      expect(counters.get('dhcp.proxy.ignored_request_for_other_server')).toBe(1);
+    });
+
     it('ignores clients that are not PXE', async () => {
       const srv = server(proxyConfig());
       await srv.handle(request(MessageType.Discover), LOCAL);

@@ -273,9 +273,13 @@ export class DhcpServer {
       this.opts.counters.inc('dhcp.proxy.ignored_non_pxe');
       return;
     }
-    // The PXE ROM takes its address from the site's DHCP server and merges our
-    // boot information; a REQUEST on 67 is for the site server, not us, unless it is iPXE's.
-    if (type === MessageType.Request && !boot.isIpxe) return;
+    // The client takes its address from the site's DHCP server and merges our boot
+    // information; a REQUEST on 67 belongs to the server it names in option 54. Answering
+    // one meant for the site server would put a second, address-less ACK on the wire.
+    if (type === MessageType.Request && ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) {
+      this.opts.counters.inc('dhcp.proxy.ignored_request_for_other_server');
+      return;
+    }
     const reply = this.proxyReply(msg, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, answer, boot);
     this.send(msg, reply, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, client);
     this.opts.counters.inc('dhcp.proxy.out');
