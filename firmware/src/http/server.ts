@@ -300,7 +300,7 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
     res.end(ctx.method === 'HEAD' ? undefined : body);
     if (ctx.method !== 'HEAD') opts.counters.inc('http.bytes_sent', body.length);
     opts.counters.inc('http.scripts');
-    log.debug('served boot script', { remote: ctx.remote, mac: scriptCtx.node.mac, node: scriptCtx.node.name, profile: profileName });
+    log.info('served boot script', { remote: ctx.remote, mac: scriptCtx.node.mac, node: scriptCtx.node.name, profile: profileName });
     event(200, { profile: profileName, ...(node && { name: node.name, mac: node.mac }) });
   };
 }

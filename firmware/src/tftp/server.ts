@@ -41,7 +41,16 @@ interface ActiveTransfer {
   transfer?: ReadTransfer;
   socket?: dgram.Socket;
   filename: string;
+  /** When the client last sent (or repeated) its RRQ: a waiting client that stopped asking has left. */
+  lastRequestAt: number;
 }
+
+/**
+ * A request that waited for a slot is dropped when its client has not repeated the
+ * RRQ for this long: clients repeat every 1-5 s while they wait, so silence means the
+ * client gave up, and starting its transfer would only hold a slot for nothing.
+ */
+const WAITING_CLIENT_GONE_MS = 12_000;
 
 export class TftpServer {
   private listener?: dgram.Socket;
@@ -134,11 +143,12 @@ export class TftpServer {
       // The client repeated its RRQ: our first answer was lost, or it is one of the
       // PXE ROMs that send it twice. Never a second transfer; answer again if started.
       counters.inc('tftp.duplicate_request');
+      existing.lastRequestAt = Date.now();
       existing.transfer?.requestRepeated();
       return;
     }
     counters.inc('tftp.requests');
-    const entry: ActiveTransfer = { filename: packet.filename };
+    const entry: ActiveTransfer = { filename: packet.filename, lastRequestAt: Date.now() };
     this.active.set(key, entry);
     void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
       counters.inc('tftp.errors');
@@ -164,6 +174,12 @@ export class TftpServer {
     // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
     const release = await this.slots.acquire(key);
     if (!this.active.has(key)) return release();
+    if (Date.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
+      counters.inc('tftp.dropped.client_gone');
+      log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
+      release();
+      return this.finish(key);
+    }
     let file: FileSource & { close?(): void };
     try {
       let opened = await openWithinRoot(this.opts.root, resolved.relative);
