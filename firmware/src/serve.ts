@@ -19,6 +19,7 @@ import type { Ipv4 } from './net/addr.js';
 import { TftpServer } from './tftp/server.js';
 import { createHttpServer } from './http/server.js';
 import { NodeResolver } from './boot/nodes.js';
+import { httpBaseUrl } from './boot/policy.js';
 
 export interface ServeArgs {
   configFile?: string;
@@ -102,7 +103,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     resolveNode: (query) => nodes.resolve(query),
     profiles: config.boot.profiles,
     defaultProfile: config.boot.defaultProfile,
-    serverBase: config.http.port === 80 ? `http://${serverAddress}` : `http://${serverAddress}:${config.http.port}`,
+    serverBase: httpBaseUrl(serverAddress, config.http.port),
     log,
     counters,
     onEvent: (event) => {

@@ -205,6 +205,16 @@ describe('DhcpServer', () => {
     expect(typeOf(sent.at(-1)!.msg)).toBe(MessageType.Nak);
   });
 
+  it('NAKs a request for an address that is offered to someone else', async () => {
+    const srv = server();
+    await srv.handle(request(MessageType.Discover, {}, [], '52:54:00:aa:00:08'), LOCAL);
+    const offered = sent[0]!.msg.yiaddr;
+    await srv.handle(request(MessageType.Request, {}, [[Opt.RequestedIp, ipToBytes(offered)]]), LOCAL);
+    expect(typeOf(sent.at(-1)!.msg)).toBe(MessageType.Nak);
+    expect(sent.at(-1)!.msg.options.get(Opt.Message)!.toString()).toBe(`address ${offered} is held by 52:54:00:aa:00:08 (offered)`);
+    expect(counters.get('dhcp.errors')).toBe(0);
+  });
+
   it('renews (unicast, ciaddr) and extends the lease', async () => {
     const srv = server();
     const ip = await dora(srv);

@@ -2,6 +2,7 @@
 // (the node's own OS). Everything rackboot decides about a boot starts here.
 
 import { Opt, type DhcpMessage } from '../dhcp/message.js';
+import { vendorClass as vendorClassOption } from '../dhcp/options.js';
 
 export type ClientKind =
   | 'bios-pxe'
@@ -40,7 +41,7 @@ const ARCH_KIND: Record<number, ClientKind> = {
 };
 
 export function classifyClient(msg: DhcpMessage): ClientClass {
-  const vendorClass = optionText(msg, Opt.VendorClass);
+  const vendorClass = vendorClassOption(msg.options);
   const arch = firstArch(msg);
   const userClass = msg.options.get(Opt.UserClass);
   // iPXE sends option 175 and user class "iPXE" (as a bare string, not the RFC 3004 list).
@@ -66,11 +67,6 @@ export function isNetworkBootClient(kind: ClientKind): boolean {
 
 export function isHttpBootClient(kind: ClientKind): boolean {
   return kind === 'uefi-x64-http' || kind === 'uefi-arm64-http';
-}
-
-function optionText(msg: DhcpMessage, code: number): string | undefined {
-  const raw = msg.options.get(code);
-  return raw ? raw.toString('latin1') : undefined;
 }
 
 function firstArch(msg: DhcpMessage): number | undefined {

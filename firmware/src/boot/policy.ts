@@ -42,7 +42,7 @@ const BOOT_TABLE: Record<Exclude<ClientKind, 'plain'>, { file: string; http: boo
 export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): BootAnswer | undefined {
   if (client.kind === 'plain') return undefined;
   const row = BOOT_TABLE[client.kind];
-  const base = ctx.httpPort === 80 ? `http://${ctx.serverAddress}` : `http://${ctx.serverAddress}:${ctx.httpPort}`;
+  const base = httpBaseUrl(ctx.serverAddress, ctx.httpPort);
   if (client.kind === 'ipxe') {
     // iPXE expands ${...} in the filename it is given; netX is the device it booted from,
     // so the script request names the node even where rackboot leased no address (proxy mode).
@@ -52,4 +52,9 @@ export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): Boot
     return { bootFile: `${base}/${row.file}`, vendorClass: 'HTTPClient', pxeVendorOptions: false };
   }
   return { bootFile: row.file, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: true };
+}
+
+/** `http://10.0.0.1`, or `http://10.0.0.1:8080` off the default port: what DHCP answers and iPXE scripts point at. */
+export function httpBaseUrl(serverAddress: Ipv4, port: number): string {
+  return port === 80 ? `http://${serverAddress}` : `http://${serverAddress}:${port}`;
 }

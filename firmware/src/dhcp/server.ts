@@ -2,7 +2,8 @@
 // requests and answers through a DhcpTransport; sockets, clocks and the lease
 // store come in through small interfaces so every rule below is unit-testable.
 
-import { ZERO_IP, macFromBytes, type Ipv4, type Mac } from '../net/addr.js';
+import { ZERO_IP, ipFromBytes, macFromBytes, type Ipv4, type Mac } from '../net/addr.js';
+import { encodeDhcp } from './codec.js';
 import type { Logger } from '../util/log.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
@@ -15,6 +16,8 @@ import { classifyClient, type ClientClass } from '../boot/classify.js';
 import { bootAnswerFor, type BootAnswer } from '../boot/policy.js';
 import {
   encapsulatedOption,
+  hostname,
+  parameterRequestList,
   ipListOption,
   ipOption,
   orderByParameterRequestList,
@@ -191,7 +194,7 @@ export class DhcpServer {
     const host = this.plan.hostFor(client.mac);
     const leaseSeconds = pool.leaseTime ?? this.opts.config.leaseTime;
     // Durable before the ACK leaves: an acknowledged lease survives kill -9 and power loss.
-    await this.opts.leases.bind(ip, client, leaseSeconds, host?.hostname ?? hostnameOf(msg));
+    await this.opts.leases.bind(ip, client, leaseSeconds, host?.hostname ?? hostname(msg.options));
     if (msg.giaddr === ZERO_IP) this.seedNeighbor(ip, client.mac);
     const reply = this.buildReply(msg, MessageType.Ack, { yiaddr: ip, pool, client, boot, leaseSeconds });
     this.send(msg, reply, MessageType.Ack, client);
@@ -212,12 +215,9 @@ export class DhcpServer {
     const host = this.plan.hostFor(client.mac);
     if (host?.ip && host.ip !== ip) return `client has the static address ${host.ip}`;
     if (!this.plan.isAssignable(pool, ip)) return `address ${ip} is outside the dynamic range`;
-    const lease = this.opts.leases.byIp(ip);
-    if (lease && lease.mac !== client.mac && !this.opts.leases.isFree(ip, this.opts.clock.now())) {
-      return `address ${ip} is leased to ${lease.mac}`;
-    }
-    if (lease?.state === 'declined' && !this.opts.leases.isFree(ip, this.opts.clock.now())) return `address ${ip} is quarantined`;
-    return true;
+    if (this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return true;
+    const holder = this.opts.leases.byIp(ip);
+    return holder?.state === 'declined' ? `address ${ip} is quarantined` : `address ${ip} is held by ${holder?.mac ?? 'another client'} (${holder?.state ?? 'unknown'})`;
   }
 
   private nak(msg: DhcpMessage, client: Client, boot: ClientClass, reason: string): void {
@@ -321,7 +321,7 @@ export class DhcpServer {
     // iPXE's dhcp.c checks the same), whatever firmware is asking.
     if (!options.has(Opt.VendorClass)) options.set(Opt.VendorClass, stringOption('PXEClient'));
     this.copyRelayInfo(msg, options);
-    reply.options = orderByParameterRequestList(options, parameterRequestListOf(msg));
+    reply.options = orderByParameterRequestList(options, parameterRequestList(msg.options) ?? []);
     return reply;
   }
 
@@ -429,7 +429,7 @@ export class DhcpServer {
     const answer = this.bootAnswer(args.boot);
     if (answer) this.addBootOptions(msg, reply, options, answer, args.boot);
     this.copyRelayInfo(msg, options);
-    reply.options = orderByParameterRequestList(options, parameterRequestListOf(msg));
+    reply.options = orderByParameterRequestList(options, parameterRequestList(msg.options) ?? []);
     return reply;
   }
 
@@ -486,9 +486,10 @@ export class DhcpServer {
     this.opts.counters.inc(`dhcp.out.${MessageType[type]!.toLowerCase()}`);
   }
 
+  /** Encoded within the client's maximum message size (option 57). */
   private encode(msg: DhcpMessage, reply: DhcpMessage): Buffer {
     const maxSize = maxMessageSizeOf(msg);
-    return encodeReply(reply, maxSize);
+    return encodeDhcp(reply, maxSize === undefined ? {} : { maxSize });
   }
 
   private seedNeighbor(ip: Ipv4, mac: Mac): void {
@@ -516,13 +517,6 @@ export class DhcpServer {
 
 // ---- small readers ---------------------------------------------------------
 
-import { encodeDhcp } from './codec.js';
-import { ipFromBytes } from '../net/addr.js';
-
-function encodeReply(reply: DhcpMessage, maxSize: number | undefined): Buffer {
-  return encodeDhcp(reply, maxSize === undefined ? {} : { maxSize });
-}
-
 function clientOf(msg: DhcpMessage): Client {
   const mac = macFromBytes(msg.chaddr, 0, 6);
   const id = msg.options.get(Opt.ClientId);
@@ -537,16 +531,6 @@ function messageTypeOf(msg: DhcpMessage): MessageType | undefined {
 function ipOf(options: DhcpOptions, code: number): Ipv4 | undefined {
   const raw = options.get(code);
   return raw && raw.length === 4 ? ipFromBytes(raw) : undefined;
-}
-
-function hostnameOf(msg: DhcpMessage): string | undefined {
-  const raw = msg.options.get(Opt.HostName);
-  return raw ? raw.toString('latin1').replace(/\0+$/, '') : undefined;
-}
-
-function parameterRequestListOf(msg: DhcpMessage): number[] {
-  const raw = msg.options.get(Opt.ParameterRequestList);
-  return raw ? [...raw] : [];
 }
 
 function maxMessageSizeOf(msg: DhcpMessage): number | undefined {

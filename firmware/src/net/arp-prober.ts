@@ -3,7 +3,7 @@
 // relayed subnets where ARP cannot reach. Free results are remembered briefly so
 // a client's retransmitted DISCOVERs are not slowed down by a probe each time.
 
-import type { Ipv4, Mac } from './addr.js';
+import type { Ipv4 } from './addr.js';
 import type { ArpPacket } from './arp.js';
 
 export interface ArpProberOptions {
@@ -30,8 +30,6 @@ export class ArpProber {
   private readonly freeUntil = new Map<Ipv4, number>();
   private readonly timeoutMs: number;
   private readonly freeCacheMs: number;
-  /** MACs seen answering for an address, for the conflict log line. */
-  readonly lastAnswerer = new Map<Ipv4, Mac>();
 
   constructor(private readonly opts: ArpProberOptions) {
     this.timeoutMs = opts.timeoutMs ?? 300;
@@ -52,14 +50,8 @@ export class ArpProber {
   handleArp(packet: ArpPacket): void {
     const waiters = this.pending.get(packet.senderIp);
     if (!waiters) return;
-    this.lastAnswerer.set(packet.senderIp, packet.senderMac);
     this.pending.delete(packet.senderIp);
     for (const waiter of waiters) waiter.resolve(true);
-  }
-
-  /** Forget a cached verdict (after a DECLINE the address is known to be taken). */
-  forget(ip: Ipv4): void {
-    this.freeUntil.delete(ip);
   }
 
   private arpProbe(ip: Ipv4): Promise<boolean> {
