@@ -1,0 +1,171 @@
+// The shared vocabulary of the inventory: nodes, boot stages, diagnoses,
+// observations (what the servers saw) and events (what the operator reads).
+// The DHCP/TFTP/HTTP servers, the boot tracker, the API, the console, the
+// power sequencer and the web UI all code against these types.
+
+import type { Ipv4, Mac } from '../net/addr.js';
+import type { ClientKind } from '../boot/classify.js';
+
+/**
+ * How far a node's current boot got, in order. `off` is the resting state (no
+ * boot seen yet, or powered off); `booted` is reached from the OS callback or,
+ * failing that, the end of the last download of the boot profile.
+ */
+export const BOOT_STAGES = [
+  'off',
+  'power_on', //      power-on requested (sequencer, API, console)
+  'dhcp_discover', // firmware DISCOVER seen
+  'offered', //       rackboot sent an OFFER (or proxy offer)
+  'acknowledged', //  rackboot sent an ACK with the boot file
+  'nbp_tftp', //      the network boot program (iPXE) is being read over TFTP
+  'ipxe_dhcp', //     iPXE (chainloaded or native) asked for its own address
+  'script', //        iPXE fetched its boot script
+  'kernel', //        kernel download under way
+  'initrd', //        initrd download(s) under way
+  'booted',
+] as const;
+export type BootStage = (typeof BOOT_STAGES)[number];
+
+/**
+ * Why a boot stopped, in the words field engineers already use (the PXE error
+ * in brackets is what the node's screen shows). `booted` is the good outcome.
+ */
+export const DIAGNOSES = [
+  'no_offer', //            PXE-E51: DISCOVERs keep coming after rackboot offered (offers lost)
+  'no_boot_filename', //    PXE-E53: the node got an answer without a boot file (held, unknown arch)
+  'arp_timeout', //         PXE-E11: acknowledged, then only ARP requests from the node, no TFTP
+  'tftp_open_timeout', //   PXE-E32: acknowledged, no TFTP transfer got past its first block
+  'tftp_read_timeout', //   PXE-E35/E3B: a transfer started, then the node stopped acknowledging
+  'tftp_client_error', //   PXE-E3C/E36: the node sent a TFTP ERROR (not the tsize probe's abort)
+  'kernel_load_failed', //  iPXE "Could not boot image": a kernel/initrd download failed or ended early
+  'took_too_long', //       progressing, but past the boot time limit without finishing
+  'booted',
+] as const;
+export type Diagnosis = (typeof DIAGNOSES)[number];
+
+/** A node of the inventory: seeded from the config's hosts, created through the API, or discovered. */
+export interface NodeRecord {
+  mac: Mac;
+  /** Unique, a valid host name; defaults to node-<mac without colons>. */
+  name: string;
+  /** Fixed address, when the node has one. */
+  ip?: Ipv4;
+  /** Boot profile name; undefined means the default profile. */
+  profile?: string;
+  /** One-shot profile for the next boot only (re-image); cleared when that boot's script is served. */
+  nextBootProfile?: string;
+  /** Power channel name (see the power configuration); undefined when rackboot cannot switch this node. */
+  powerChannel?: string;
+  tags: string[];
+  notes: string;
+  /** Where the record came from. Config-seeded records are re-seeded on start; API edits win over the seed. */
+  origin: 'config' | 'api' | 'discovered';
+  /** False for discovered nodes under the `hold` policy until someone approves them: they get no boot file. */
+  approved: boolean;
+  createdAt: number; // ms since epoch
+  updatedAt: number;
+}
+
+/** The boot state of one node, as the tracker keeps it. */
+export interface NodeBootState {
+  mac: Mac;
+  stage: BootStage;
+  /** Set when the boot stopped (a failure) or finished (`booted`); cleared when a new boot begins. */
+  diagnosis?: Diagnosis;
+  /** Words for the operator: "4 DISCOVERs after our OFFER at 12:00:03", "kernel: 3.1 of 30 MB, connection closed". */
+  diagnosisDetail?: string;
+  /** When this boot began (first observation of the boot), and when the stage last changed. */
+  bootStartedAt?: number;
+  stageSince: number;
+  /** Last observation of any kind for this node. */
+  lastSeenAt?: number;
+  /** The firmware class of the latest DHCP exchange. */
+  firmware?: ClientKind;
+  /** The address the node was last seen with. */
+  ip?: Ipv4;
+  /** How many boots this node has started since rackboot started, and how many reached `booted`. */
+  boots: number;
+  booted: number;
+  /** DHCP transactions (ACKs) in the current boot: 1 for a native iPXE ROM, 2 for PXE + chainloaded iPXE. */
+  dhcpAcks: number;
+  /** The most recent observations, newest last, kept as evidence for a diagnosis (bounded). */
+  evidence: EvidenceItem[];
+}
+
+export interface EvidenceItem {
+  at: number;
+  /** One line: "DISCOVER xid 0x1a2b (bios-pxe)", "TFTP RRQ undionly.kpxe", "retransmit block 17 x3". */
+  text: string;
+}
+
+/**
+ * What a server saw, attributed to a node by MAC (the wiring resolves IP ->
+ * MAC before handing it over; unattributable observations are counted and
+ * dropped). `at` is the server's clock.
+ */
+export type BootObservation =
+  | { kind: 'power_on'; mac: Mac; at: number; by: string }
+  | { kind: 'power_off'; mac: Mac; at: number; by: string }
+  | { kind: 'dhcp_discover'; mac: Mac; at: number; firmware: ClientKind; ipxe: boolean; xid: number }
+  /** bootFile undefined: the answer carried no boot file (a hold, an arch rackboot cannot boot, a plain client). */
+  | { kind: 'dhcp_offer'; mac: Mac; at: number; ip?: Ipv4; bootFile?: string; proxy: boolean }
+  | { kind: 'dhcp_request'; mac: Mac; at: number; ip?: Ipv4 }
+  | { kind: 'dhcp_ack'; mac: Mac; at: number; ip?: Ipv4; bootFile?: string; firmware: ClientKind; ipxe: boolean; proxy: boolean }
+  | { kind: 'dhcp_nak'; mac: Mac; at: number }
+  /** The node asked (ARP request) who has `target`; rackboot's kernel answers for the server address. */
+  | { kind: 'arp_request'; mac: Mac; at: number; target: Ipv4 }
+  | { kind: 'tftp_request'; mac: Mac; at: number; file: string; options: Record<string, string> }
+  | { kind: 'tftp_retransmit'; mac: Mac; at: number; file: string; block: number; count: number }
+  | { kind: 'tftp_done'; mac: Mac; at: number; file: string; bytes: number; ms: number; retransmits: number }
+  /**
+   * reason: 'timeout' (retries exhausted), 'client_error' (the node sent ERROR),
+   * 'aborted_probe' (the tsize probe's abort, normal for PXE ROMs), 'refused'
+   * (not found, access violation...), 'other'.
+   */
+  | { kind: 'tftp_failed'; mac: Mac; at: number; file: string; reason: 'timeout' | 'client_error' | 'aborted_probe' | 'refused' | 'other'; detail: string; lastBlockAcked: number; retransmits: number }
+  | { kind: 'http_script'; mac: Mac; at: number; profile: string; status: number }
+  /**
+   * role comes from the node's profile: the kernel, one of its initrds, or something else.
+   * final: this is the profile's last file (its last initrd, or the kernel when it has none).
+   */
+  | { kind: 'http_download'; mac: Mac; at: number; path: string; role: 'kernel' | 'initrd' | 'other'; final: boolean; status: number; bytes: number; complete: boolean; ms: number }
+  /** The OS called back (GET /api/v1/booted?mac=...), or the tracker concluded it from the last download. */
+  | { kind: 'os_booted'; mac: Mac; at: number; source: 'callback' | 'last_download' };
+
+export type BootObservationKind = BootObservation['kind'];
+
+/** Every stage change, diagnosis, inventory edit and action is an event. */
+export interface RackbootEvent {
+  /** Increasing, unique per store; SSE uses it as the event id (Last-Event-ID resumes). */
+  id: number;
+  at: number;
+  type: EventType;
+  /** The node the event is about, when it is about one. */
+  mac?: Mac;
+  /** The node's name at the time (for reading a log without a lookup). */
+  node?: string;
+  stage?: BootStage;
+  diagnosis?: Diagnosis;
+  /** One line for people. */
+  message: string;
+  /** Who asked, for actions and edits: "admin" (web/API session), "token:<name>", "console", "sequencer", "recovery". */
+  by?: string;
+  /** Structured extras (evidence, old/new values...). JSON-safe. */
+  detail?: Record<string, unknown>;
+}
+
+export type EventType =
+  | 'stage' //          a node moved to `stage`
+  | 'diagnosis' //      a node's boot got a diagnosis (failure or booted)
+  | 'node.created'
+  | 'node.updated'
+  | 'node.deleted'
+  | 'node.discovered'
+  | 'power' //          a power action (on/off/cycle) and its result
+  | 'recovery' //       automatic power-cycle of a stalled node
+  | 'auth' //           setup done, login failures, password changes, tokens
+  | 'config' //         configuration changed
+  | 'system'; //        start, stop, interface up/down
+
+/** What a power channel reports; the power issue's drivers produce it. */
+export type PowerState = 'on' | 'off' | 'unknown';
