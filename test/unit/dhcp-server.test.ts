@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DhcpServer, type RequestMeta } from '../../firmware/src/dhcp/server.js';
+import { DhcpServer, type DhcpEvent, type DhcpServerOptions, type RequestMeta } from '../../firmware/src/dhcp/server.js';
 import { LeaseTable } from '../../firmware/src/dhcp/leases.js';
 import { decodeDhcp, encodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { MessageType, Opt, type DhcpMessage } from '../../firmware/src/dhcp/message.js';
@@ -81,8 +81,9 @@ describe('DhcpServer', () => {
 
   const clock = { now: () => now };
 
-  function server(cfg = config()): DhcpServer {
+  function server(cfg = config(), extra: Pick<DhcpServerOptions, 'bootGate' | 'observer'> = {}): DhcpServer {
     return new DhcpServer({
+      ...extra,
       config: cfg,
       serverAddress: SERVER,
       leases,
@@ -330,6 +331,24 @@ describe('DhcpServer', () => {
     expect(sent[0]!.msg.siaddr).toBe(SERVER);
   });
 
+  it('holds a node the inventory holds: an address, but no boot file', async () => {
+    const events: DhcpEvent[] = [];
+    const srv = server(config(), { bootGate: { allowBoot: (mac) => mac !== CLIENT_MAC }, observer: { dhcpEvent: (e) => events.push(e) } });
+    const pxe: [number, Buffer][] = [[Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')], [Opt.ClientArch, Buffer.from([0, 0])]];
+    await srv.handle(request(MessageType.Discover, {}, pxe), LOCAL);
+    await srv.handle(request(MessageType.Discover, {}, pxe, '52:54:00:aa:00:02'), LOCAL);
+    expect(sent.map((s) => [typeOf(s.msg), s.msg.file])).toEqual([
+      [MessageType.Offer, ''],
+      [MessageType.Offer, 'undionly.kpxe'],
+    ]);
+    expect(events.map((e) => [e.type, e.mac, e.xid, e.bootFile])).toEqual([
+      ['discover', CLIENT_MAC, 0x1234, undefined],
+      ['offer', CLIENT_MAC, 0x1234, undefined],
+      ['discover', '52:54:00:aa:00:02', 0x1234, undefined],
+      ['offer', '52:54:00:aa:00:02', 0x1234, 'undionly.kpxe'],
+    ]);
+  });
+
   describe('proxy mode', () => {
     const proxyConfig = () => config({ mode: 'proxy', pools: [], hosts: [] });
     const pxe: [number, Buffer][] = [
@@ -354,6 +373,25 @@ describe('DhcpServer', () => {
       await srv.handle(request(MessageType.Request, {}, ipxe), LOCAL);
       expect(sent).toHaveLength(0);
       expect(counters.get('dhcp.proxy.ignored_request_for_other_server')).toBe(1);
+    });
+
+    it('reports discovers, answers and held nodes to the boot tracker', async () => {
+      const events: DhcpEvent[] = [];
+      let allow = false;
+      const srv = server(proxyConfig(), { bootGate: { allowBoot: () => allow }, observer: { dhcpEvent: (e) => events.push(e) } });
+      await srv.handle(request(MessageType.Discover, {}, pxe), LOCAL);
+      expect(sent).toHaveLength(0);
+      expect(counters.get('dhcp.proxy.held')).toBe(1);
+      allow = true;
+      await srv.handle(request(MessageType.Discover, {}, pxe), LOCAL);
+      await srv.handle(request(MessageType.Request, {}, [...pxe, [Opt.ServerId, ipToBytes(SERVER)]]), LOCAL);
+      expect(events.map((e) => [e.type, e.held ?? false, e.bootFile])).toEqual([
+        ['discover', false, undefined],
+        ['proxy-offer', true, undefined],
+        ['discover', false, undefined],
+        ['proxy-offer', false, 'snponly.efi'],
+        ['proxy-ack', false, 'snponly.efi'],
+      ]);
     });
 
     it('ignores clients that are not PXE', async () => {

@@ -13,6 +13,7 @@ import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
 import { classifyClient, type ClientClass } from '../boot/classify.js';
+import type { ArpPacket } from '../net/arp.js';
 import { bootAnswerFor, type BootAnswer } from '../boot/policy.js';
 import {
   encapsulatedOption,
@@ -43,16 +44,27 @@ export interface NeighborSeeder {
 }
 
 export interface BootObserver {
-  /** Called for each reply carrying boot information, so the inventory can track boot stages. */
+  /** Called for each request and reply, so the inventory can track boot stages. */
   dhcpEvent?(event: DhcpEvent): void;
+  /** An ARP packet seen on the link (requests tell who a node is looking for; every packet maps an IP to a MAC). */
+  arp?(packet: ArpPacket): void;
+}
+
+/** Lets the inventory hold a node: a held node gets an address (full DHCP mode) but no boot file. */
+export interface BootGate {
+  allowBoot(mac: Mac, client: ClientClass): boolean;
 }
 
 export interface DhcpEvent {
   type: 'discover' | 'offer' | 'request' | 'ack' | 'nak' | 'decline' | 'release' | 'inform' | 'proxy-offer' | 'proxy-ack';
   mac: Mac;
+  /** The transaction id of the client's message. */
+  xid: number;
   ip?: Ipv4;
   client: ClientClass;
   bootFile?: string;
+  /** The node is held by the inventory (an unapproved discovered node): its answer had no boot file, or there was none. */
+  held?: boolean;
 }
 
 export interface DhcpServerOptions {
@@ -66,6 +78,7 @@ export interface DhcpServerOptions {
   log: Logger;
   counters: Counters;
   observer?: BootObserver;
+  bootGate?: BootGate;
 }
 
 export interface RequestMeta {
@@ -143,7 +156,7 @@ export class DhcpServer {
   // ---- full DHCP -----------------------------------------------------------
 
   private async onDiscover(msg: DhcpMessage, client: Client, boot: ClientClass): Promise<void> {
-    this.emit({ type: 'discover', mac: client.mac, client: boot });
+    this.emit({ type: 'discover', mac: client.mac, xid: msg.xid, client: boot });
     const link = this.linkAddress(msg);
     const ip = await this.chooseAddress(msg, client, link);
     if (!ip) {
@@ -155,7 +168,7 @@ export class DhcpServer {
     const reply = this.buildReply(msg, MessageType.Offer, { yiaddr: ip, pool, client, boot });
     this.send(msg, reply, MessageType.Offer, client);
     this.opts.log.debug('offered', { mac: client.mac, ip, client: boot.kind });
-    this.emit({ type: 'offer', mac: client.mac, ip, client: boot, bootFile: reply.file || undefined });
+    this.emit({ type: 'offer', mac: client.mac, xid: msg.xid, ip, client: boot, bootFile: reply.file || undefined });
   }
 
   /** RFC 2131 4.3.2: SELECTING, INIT-REBOOT, RENEWING and REBINDING are told apart by which fields are set. */
@@ -163,7 +176,7 @@ export class DhcpServer {
     const options = msg.options;
     const serverId = ipOf(options, Opt.ServerId);
     const requested = ipOf(options, Opt.RequestedIp);
-    this.emit({ type: 'request', mac: client.mac, ip: requested ?? msg.ciaddr, client: boot });
+    this.emit({ type: 'request', mac: client.mac, xid: msg.xid, ip: requested ?? msg.ciaddr, client: boot });
 
     if (serverId !== undefined) {
       // SELECTING: the client picked an offer. If it was not ours, free what we held for it.
@@ -199,7 +212,7 @@ export class DhcpServer {
     const reply = this.buildReply(msg, MessageType.Ack, { yiaddr: ip, pool, client, boot, leaseSeconds });
     this.send(msg, reply, MessageType.Ack, client);
     this.opts.log.info('lease bound', { mac: client.mac, ip, leaseSeconds, client: boot.kind, bootFile: reply.file || undefined });
-    this.emit({ type: 'ack', mac: client.mac, ip, client: boot, bootFile: reply.file || undefined });
+    this.emit({ type: 'ack', mac: client.mac, xid: msg.xid, ip, client: boot, bootFile: reply.file || undefined });
   }
 
   /** True, or the reason the client may not have `ip` (logged with the NAK). */
@@ -231,7 +244,7 @@ export class DhcpServer {
     ]);
     this.copyRelayInfo(msg, reply.options);
     this.send(msg, reply, MessageType.Nak, client);
-    this.emit({ type: 'nak', mac: client.mac, client: boot });
+    this.emit({ type: 'nak', mac: client.mac, xid: msg.xid, client: boot });
   }
 
   private async onDecline(msg: DhcpMessage, client: Client): Promise<void> {
@@ -241,7 +254,7 @@ export class DhcpServer {
     if (!lease || lease.mac !== client.mac) return;
     this.opts.log.warn('client declined address: in use by another host', { mac: client.mac, ip: requested });
     await this.opts.leases.decline(requested, QUARANTINE_SECONDS);
-    this.emit({ type: 'decline', mac: client.mac, ip: requested, client: classifyClient(msg) });
+    this.emit({ type: 'decline', mac: client.mac, xid: msg.xid, ip: requested, client: classifyClient(msg) });
   }
 
   private async onRelease(msg: DhcpMessage, client: Client): Promise<void> {
@@ -250,7 +263,7 @@ export class DhcpServer {
     if (!lease || lease.mac !== client.mac || lease.state !== 'bound') return;
     await this.opts.leases.release(msg.ciaddr);
     this.opts.log.info('lease released', { mac: client.mac, ip: msg.ciaddr });
-    this.emit({ type: 'release', mac: client.mac, ip: msg.ciaddr, client: classifyClient(msg) });
+    this.emit({ type: 'release', mac: client.mac, xid: msg.xid, ip: msg.ciaddr, client: classifyClient(msg) });
   }
 
   /** RFC 2131 4.3.5: configuration only, no lease, unicast to ciaddr. */
@@ -260,7 +273,7 @@ export class DhcpServer {
     if (!pool) return;
     const reply = this.buildReply(msg, MessageType.Ack, { yiaddr: ZERO_IP, pool, client, boot, inform: true });
     this.send(msg, reply, MessageType.Ack, client);
-    this.emit({ type: 'inform', mac: client.mac, ip: msg.ciaddr, client: boot });
+    this.emit({ type: 'inform', mac: client.mac, xid: msg.xid, ip: msg.ciaddr, client: boot });
   }
 
   // ---- proxyDHCP (PXE spec 2.1) --------------------------------------------
@@ -268,6 +281,12 @@ export class DhcpServer {
   /** Proxy mode on port 67: answer PXE DISCOVERs with boot information and no address. */
   private answerProxy(msg: DhcpMessage, type: MessageType, client: Client, boot: ClientClass): void {
     if (type !== MessageType.Discover && type !== MessageType.Request) return;
+    if (type === MessageType.Discover) this.emit({ type: 'discover', mac: client.mac, xid: msg.xid, client: boot });
+    if (!this.bootAllowed(client.mac, boot)) {
+      this.opts.counters.inc('dhcp.proxy.held');
+      if (type === MessageType.Discover) this.emit({ type: 'proxy-offer', mac: client.mac, xid: msg.xid, client: boot, held: true });
+      return;
+    }
     const answer = this.bootAnswer(boot);
     if (!answer) {
       this.opts.counters.inc('dhcp.proxy.ignored_non_pxe');
@@ -284,7 +303,7 @@ export class DhcpServer {
     this.send(msg, reply, type === MessageType.Discover ? MessageType.Offer : MessageType.Ack, client);
     this.opts.counters.inc('dhcp.proxy.out');
     this.opts.log.info(type === MessageType.Discover ? 'proxy offer' : 'proxy ack', { mac: client.mac, client: boot.kind, bootFile: answer.bootFile });
-    this.emit({ type: 'proxy-offer', mac: client.mac, client: boot, bootFile: answer.bootFile });
+    this.emit({ type: type === MessageType.Discover ? 'proxy-offer' : 'proxy-ack', mac: client.mac, xid: msg.xid, client: boot, bootFile: answer.bootFile });
   }
 
   /**
@@ -294,6 +313,10 @@ export class DhcpServer {
    */
   private answerBootServerRequest(msg: DhcpMessage, type: MessageType, client: Client, boot: ClientClass, meta: RequestMeta): void {
     if (type !== MessageType.Request && type !== MessageType.Inform) return;
+    if (!this.bootAllowed(client.mac, boot)) {
+      this.opts.counters.inc('dhcp.proxy.held');
+      return;
+    }
     const answer = this.bootAnswer(boot);
     if (!answer) return;
     const reply = this.proxyReply(msg, MessageType.Ack, answer, boot);
@@ -306,7 +329,7 @@ export class DhcpServer {
     this.opts.transport.send(this.encode(msg, reply), destination, PXE_PROXY_PORT);
     this.opts.counters.inc('dhcp.proxy.out_4011');
     this.opts.log.info('boot server ack', { mac: client.mac, ip: meta.srcIp, client: boot.kind, bootFile: answer.bootFile });
-    this.emit({ type: 'proxy-ack', mac: client.mac, client: boot, bootFile: answer.bootFile });
+    this.emit({ type: 'proxy-ack', mac: client.mac, xid: msg.xid, client: boot, bootFile: answer.bootFile });
   }
 
   private proxyReply(msg: DhcpMessage, type: MessageType, answer: BootAnswer, boot: ClientClass): DhcpMessage {
@@ -426,7 +449,7 @@ export class DhcpServer {
     if (config.options.ntp.length > 0) options.set(Opt.NtpServers, ipListOption(config.options.ntp));
     const hostname = this.plan.hostFor(args.client.mac)?.hostname;
     if (hostname) options.set(Opt.HostName, stringOption(hostname));
-    const answer = this.bootAnswer(args.boot);
+    const answer = this.bootAllowed(args.client.mac, args.boot) ? this.bootAnswer(args.boot) : undefined;
     if (answer) this.addBootOptions(msg, reply, options, answer, args.boot);
     this.copyRelayInfo(msg, options);
     reply.options = orderByParameterRequestList(options, parameterRequestList(msg.options) ?? []);
@@ -447,6 +470,17 @@ export class DhcpServer {
     if (answer.pxeVendorOptions) {
       // PXE_DISCOVERY_CONTROL = 8: use the boot file in this reply, skip boot server discovery.
       options.set(Opt.VendorSpecific, encapsulatedOption(new Map([[6, Buffer.from([8])]]), { terminate: true }));
+    }
+  }
+
+  /** Plain clients are never held: holding is about boot files, and they get none anyway. */
+  private bootAllowed(mac: Mac, boot: ClientClass): boolean {
+    if (boot.kind === 'plain' || !this.opts.bootGate) return true;
+    try {
+      return this.opts.bootGate.allowBoot(mac, boot);
+    } catch (error) {
+      this.opts.log.error('boot gate failed; booting the node', { mac, error: error as Error });
+      return true;
     }
   }
 

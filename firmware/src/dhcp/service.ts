@@ -14,7 +14,7 @@ import { encodeUdpFrame } from '../net/frame.js';
 import type { FrameLink } from '../net/link.js';
 import { ArpProber } from '../net/arp-prober.js';
 import { decodeDhcp } from './codec.js';
-import { DhcpServer, type BootObserver } from './server.js';
+import { DhcpServer, type BootGate, type BootObserver } from './server.js';
 import { DHCP_SERVER_PORT, PXE_PROXY_PORT } from './message.js';
 import type { Destination, DhcpTransport } from './transport.js';
 import type { LeaseTable } from './leases.js';
@@ -38,6 +38,7 @@ export interface DhcpServiceOptions {
   icmpProbe(ip: Ipv4, timeoutMs: number): Promise<boolean>;
   seedNeighbor(ip: Ipv4, mac: Mac): void;
   observer?: BootObserver;
+  bootGate?: BootGate;
   /** Conflict probe wait; tests on an idle veth can shorten it. */
   probeTimeoutMs?: number;
   /** The interface's own IPv4 subnets: ARP reaches these, ICMP is used beyond them. */
@@ -71,6 +72,7 @@ export class DhcpService {
       log: log.child({ component: 'dhcp' }),
       counters,
       observer: opts.observer,
+      bootGate: opts.bootGate,
     });
   }
 
@@ -87,7 +89,9 @@ export class DhcpService {
     try {
       const eth = decodeEthernet(frame);
       if (eth.ethertype === ETHERTYPE_ARP) {
-        this.prober.handleArp(decodeArp(eth.payload));
+        const arp = decodeArp(eth.payload);
+        this.prober.handleArp(arp);
+        this.opts.observer?.arp?.(arp);
         return;
       }
       if (eth.ethertype !== ETHERTYPE_IPV4) return;

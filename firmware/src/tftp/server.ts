@@ -35,7 +35,11 @@ export interface TftpServerOptions {
   limits?: Partial<TransferLimits>;
 }
 
-export type TftpEvent = TransferEvent & { client: Ipv4; port: number; filename: string };
+/** What the server itself saw before a transfer exists: a request, or a request it refused. */
+export type TftpRequestEvent =
+  | { type: 'request'; options: Record<string, string> }
+  | { type: 'refused'; code: number; reason: string };
+export type TftpEvent = (TransferEvent | TftpRequestEvent) & { client: Ipv4; port: number; filename: string };
 
 interface ActiveTransfer {
   transfer?: ReadTransfer;
@@ -148,6 +152,7 @@ export class TftpServer {
       return;
     }
     counters.inc('tftp.requests');
+    this.emit({ type: 'request', options: Object.fromEntries(packet.options), client: ip, port, filename: packet.filename });
     const entry: ActiveTransfer = { filename: packet.filename, lastRequestAt: Date.now() };
     this.active.set(key, entry);
     void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
@@ -168,6 +173,7 @@ export class TftpServer {
     if (!resolved.ok) {
       counters.inc(resolved.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
       log.warn('tftp request refused', { client: ip, filename: request.filename, reason: resolved.reason });
+      this.emit({ type: 'refused', code: resolved.code, reason: resolved.reason, client: ip, port, filename: request.filename });
       this.replyError(ip, port, resolved.code, resolved.reason);
       return this.finish(key);
     }
@@ -189,6 +195,7 @@ export class TftpServer {
       if (!opened.ok) {
         counters.inc(opened.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
         log.warn('tftp request refused', { client: ip, filename: request.filename, reason: opened.reason });
+        this.emit({ type: 'refused', code: opened.code, reason: opened.reason, client: ip, port, filename: request.filename });
         this.replyError(ip, port, opened.code, opened.reason);
         release();
         return this.finish(key);
