@@ -139,6 +139,8 @@ describe('valid files', () => {
       },
       http: { port: 8080 },
       tftp: { port: 6969, maxTransfers: 32, maxRateMbit: 200, transferRateMbit: 50 },
+      inventory: { unknownNodes: 'hold', bootTimeoutMs: 1_200_000, openTimeoutMs: 45_000, stallTimeoutMs: 120_000 },
+      console: { device: '/dev/ttyUSB0', baud: 9600 },
       log: { level: 'debug', format: 'json' },
     };
     expect(config).toStrictEqual(expected);
@@ -162,6 +164,7 @@ describe('valid files', () => {
       },
       http: { port: 80 },
       tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
+      inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
       log: { level: 'info', format: 'auto' },
     } satisfies RackbootConfig);
   });
@@ -259,6 +262,10 @@ describe('value errors', () => {
       ['boot.profiles.choose.timeout', '0', /positive duration/, 'choose:'],
       ['http.port', '70000', /port number from 1 to 65535/, 'http:'],
       ['tftp.port', '"69"', /port number from 1 to 65535/, 'tftp:'],
+      ['inventory.unknown_nodes', '"approve"', /one of: boot, hold/, 'inventory:'],
+      ['inventory.open_timeout', '"soon"', /positive duration/, 'inventory:'],
+      ['console.device', '"ttyUSB0"', /absolute device path like \/dev\/ttyAMA0/, 'console:'],
+      ['console.baud', '115201', /serial speed: one of 9600, .*115200/, 'console:'],
       ['log.level', '"verbose"', /one of: debug, info, warn, error/, 'log:'],
       ['log.format', '"yaml"', /one of: auto, json, text/, 'log:'],
     ];
@@ -557,7 +564,7 @@ describe('defaultConfigForInterface', () => {
 describe('documentation', () => {
   it('docs/config.md describes every key the schema accepts', async () => {
     const doc = await readFile(join(REPO, 'docs', 'config.md'), 'utf8');
-    const keys = new Set<string>([...KEYS.top, ...KEYS.pool, ...KEYS.options, ...KEYS.host, ...KEYS.boot, ...KEYS.menuItem, ...KEYS.http, ...KEYS.log]);
+    const keys = new Set<string>([...KEYS.top, ...KEYS.pool, ...KEYS.options, ...KEYS.host, ...KEYS.boot, ...KEYS.menuItem, ...KEYS.http, ...KEYS.tftp, ...KEYS.inventory, ...KEYS.console, ...KEYS.log]);
     for (const kind of Object.values(KEYS.profile)) for (const key of kind) keys.add(key);
     for (const key of keys) expect(doc, key).toContain(`\`${key}\``);
   });

@@ -38,6 +38,7 @@ function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
     http: { port: 80 },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
+    inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
     log: { level: 'info', format: 'json' },
     ...overrides,
   };

@@ -17,10 +17,24 @@ export const DEFAULTS = {
   tftpMaxTransfers: 128,
   tftpMaxRateMbit: 400,
   tftpTransferRateMbit: 100,
+  unknownNodes: 'boot',
+  bootTimeoutSeconds: 15 * 60,
+  openTimeoutSeconds: 30,
+  stallTimeoutSeconds: 60,
+  consoleBaud: 115200,
   logLevel: 'info',
   logFormat: 'auto',
   defaultProfile: 'default',
 } as const;
+
+export function defaultInventory(): RackbootConfig['inventory'] {
+  return {
+    unknownNodes: DEFAULTS.unknownNodes,
+    bootTimeoutMs: DEFAULTS.bootTimeoutSeconds * 1000,
+    openTimeoutMs: DEFAULTS.openTimeoutSeconds * 1000,
+    stallTimeoutMs: DEFAULTS.stallTimeoutSeconds * 1000,
+  };
+}
 
 /** The profiles a file gets when it has no boot.profiles: one Linux profile named 'default'. */
 export function builtinProfiles(): Record<string, ProfileConfig> {
@@ -108,6 +122,7 @@ export function defaultConfigForInterface(
       maxRateMbit: DEFAULTS.tftpMaxRateMbit,
       transferRateMbit: DEFAULTS.tftpTransferRateMbit,
     },
+    inventory: defaultInventory(),
     log: { level: DEFAULTS.logLevel, format: DEFAULTS.logFormat },
   };
 }

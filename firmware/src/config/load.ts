@@ -20,8 +20,11 @@ import {
   MODES,
   MapView,
   PROFILE_KINDS,
+  UNKNOWN_NODE_POLICIES,
+  baudSpec,
   bootPathSpec,
   chainUrlSpec,
+  devicePathSpec,
   directorySpec,
   domainSpec,
   durationSpec,
@@ -150,6 +153,8 @@ interface Draft {
   };
   http?: number;
   tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
+  inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
+  console?: { device?: string; baud?: number };
   log: { level?: (typeof LOG_LEVELS)[number]; format?: (typeof LOG_FORMATS)[number] };
 }
 
@@ -211,6 +216,22 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
     maxRateMbit: tftp.getOr('max_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpMaxRateMbit),
     transferRateMbit: tftp.getOr('transfer_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpTransferRateMbit),
   };
+
+  const inventory = section(r, top, 'inventory');
+  inventory.rejectUnknown(KEYS.inventory);
+  draft.inventory = {
+    unknownNodes: inventory.getOr('unknown_nodes', enumSpec(UNKNOWN_NODE_POLICIES), DEFAULTS.unknownNodes),
+    bootTimeout: inventory.getOr('boot_timeout', durationSpec(24 * 3600), DEFAULTS.bootTimeoutSeconds),
+    openTimeout: inventory.getOr('open_timeout', durationSpec(3600), DEFAULTS.openTimeoutSeconds),
+    stallTimeout: inventory.getOr('stall_timeout', durationSpec(3600), DEFAULTS.stallTimeoutSeconds),
+  };
+
+  // No console section: no console. One without a device is reported, since a speed alone opens nothing.
+  if (top.has('console')) {
+    const consoleSection = section(r, top, 'console');
+    consoleSection.rejectUnknown(KEYS.console);
+    draft.console = { device: consoleSection.need('device', devicePathSpec), baud: consoleSection.getOr('baud', baudSpec, DEFAULTS.consoleBaud) };
+  }
 
   const log = section(r, top, 'log');
   log.rejectUnknown(KEYS.log);
@@ -606,6 +627,13 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       maxRateMbit: draft.tftp!.maxRateMbit!,
       transferRateMbit: draft.tftp!.transferRateMbit!,
     },
+    inventory: {
+      unknownNodes: draft.inventory!.unknownNodes!,
+      bootTimeoutMs: draft.inventory!.bootTimeout! * 1000,
+      openTimeoutMs: draft.inventory!.openTimeout! * 1000,
+      stallTimeoutMs: draft.inventory!.stallTimeout! * 1000,
+    },
+    ...(draft.console && { console: { device: draft.console.device!, baud: draft.console.baud! } }),
     log: { level: draft.log.level!, format: draft.log.format! },
   };
   if (draft.serverAddress !== undefined) config.serverAddress = draft.serverAddress;

@@ -33,6 +33,9 @@ export interface RackbootConfig {
   boot: { root: string /* absolute */; defaultProfile: string; profiles: Record<string, ProfileConfig> };
   http: { port: number };
   tftp: TftpConfig;
+  inventory: InventoryConfig;
+  /** The serial management console; absent when no device is configured. */
+  console?: ConsoleConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'auto' | 'json' | 'text' };
 }
 
@@ -49,13 +52,33 @@ export interface TftpConfig {
   transferRateMbit: number;
 }
 
+/** Unknown MACs that ask to boot: `boot` the default profile, or `hold` them (no boot file) until approved. */
+export const UNKNOWN_NODE_POLICIES = ['boot', 'hold'] as const;
+
+/** The node inventory and the boot tracker's limits (durations in milliseconds). */
+export interface InventoryConfig {
+  unknownNodes: (typeof UNKNOWN_NODE_POLICIES)[number];
+  /** A boot still not finished after this long is diagnosed took_too_long. */
+  bootTimeoutMs: number;
+  /** Acknowledged with a boot file, and no transfer started after this long: tftp_open_timeout (or arp_timeout). */
+  openTimeoutMs: number;
+  /** Nothing heard from a node in the middle of a boot for this long: the stage's stall diagnosis. */
+  stallTimeoutMs: number;
+}
+
+export interface ConsoleConfig {
+  /** The serial device, e.g. /dev/ttyAMA0 or /dev/ttyUSB0. */
+  device: string;
+  baud: number;
+}
+
 export const PROFILE_KINDS = ['linux', 'chain', 'local', 'menu'] as const;
 export const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
 
 /** The keys each mapping of the file accepts, as written (snake_case). */
 export const KEYS = {
-  top: ['interface', 'server_address', 'mode', 'lease_time', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'log'],
+  top: ['interface', 'server_address', 'mode', 'lease_time', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'console', 'log'],
   pool: ['subnet', 'range', 'router', 'lease_time'],
   options: ['router', 'dns', 'domain', 'ntp'],
   host: ['mac', 'ip', 'hostname', 'profile'],
@@ -69,6 +92,8 @@ export const KEYS = {
   menuItem: ['profile', 'label'],
   http: ['port'],
   tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
+  inventory: ['unknown_nodes', 'boot_timeout', 'open_timeout', 'stall_timeout'],
+  console: ['device', 'baud'],
   log: ['level', 'format'],
 } as const;
 
@@ -470,4 +495,16 @@ export const chainUrlSpec: ValueSpec<string> = textSpec(
 /** Any single line (cmdline may be empty). */
 export const lineSpec: ValueSpec<string> = textSpec('a single line of text');
 export const labelSpec: ValueSpec<string> = textSpec('a non-empty single line of text', (text) => text.trim() !== '');
+/** The serial speeds a UART or USB adapter is realistically set to. */
+export const BAUD_RATES = [9600, 19200, 38400, 57600, 115200, 230400, 460800, 921600] as const;
+export const baudSpec: ValueSpec<number> = {
+  expected: `a serial speed: one of ${BAUD_RATES.join(', ')}`,
+  read(r, node, keyPath) {
+    const value = isScalar(node) ? (node as Scalar).value : undefined;
+    if (typeof value === 'number' && (BAUD_RATES as readonly number[]).includes(value)) return value;
+    r.wrong(keyPath, node, this.expected);
+    return undefined;
+  },
+};
+export const devicePathSpec: ValueSpec<string> = textSpec('an absolute device path like /dev/ttyAMA0 or /dev/ttyUSB0', (text) => /^\/[^\u0000-\u001f]+$/.test(text));
 export const directorySpec: ValueSpec<string> = textSpec('a directory path like /srv/rackboot', (text) => text.trim() !== '');
