@@ -2,9 +2,12 @@
 # Builds the boot payload the firmware tests boot over the network:
 #
 #   $1/vmlinuz         Debian's kernel (package linux-image-<abi>-amd64, the one linux-image-amd64 points at)
-#   $1/initrd.img      gzip'ed newc cpio: static busybox and an /init that prints
+#   $1/initrd.img      gzip'ed newc cpio: static busybox, the e1000 and virtio-net drivers
+#                      and an /init that prints
 #                        RACKBOOT-NODE-UP cmdline=<contents of /proc/cmdline>
-#                      on the console (and ttyS0), then powers the machine off
+#                      on the console (and ttyS0); when the command line carries
+#                      rackboot.booted=URL (rackboot adds it), brings up eth0 with
+#                      udhcpc and calls URL, as a booted OS would; then powers off
 #   $1/undionly.kpxe, $1/ipxe.efi, $1/snponly.efi
 #                      Debian's iPXE builds (package ipxe), so the directory is a complete boot root
 #   $1/.payload-stamp  what it was built from; when it still matches, nothing is rebuilt
@@ -12,7 +15,8 @@
 # Nothing is installed on the host: the kernel and busybox packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` in a temporary directory. The
 # cpio archive is written by the unpacked busybox itself, so no cpio package is needed.
-# The kernel needs no network drivers: the initrd never touches the network.
+# The initrd carries only the NIC drivers the QEMU nodes use (e1000 for SeaBIOS + iPXE,
+# virtio-net for OVMF) and their dependencies.
 #
 # Usage: build/payload.sh DIR        (FORCE=1 rebuilds regardless of the stamp)
 
@@ -128,6 +132,38 @@ done
 mknod -m 600 "$ROOT/dev/console" c 5 1 2>/dev/null || true
 mknod -m 666 "$ROOT/dev/null" c 1 3 2>/dev/null || true
 
+# NIC drivers, in load order (dependencies first); a module the kernel has built in is simply absent.
+MODULES_DIR=$(ls -d "$WORK"/kernel/lib/modules/* 2>/dev/null | head -n1 || true)
+[ -n "$MODULES_DIR" ] || fail "$KERNEL_PKG has no lib/modules/*"
+mkdir -p "$ROOT/lib/modules"
+: >"$ROOT/lib/modules/load-order"
+for module in failover net_failover virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net e1000; do
+  ko=$(find "$MODULES_DIR" -name "$module.ko" -o -name "$module.ko.xz" -o -name "$module.ko.zst" | head -n1)
+  [ -n "$ko" ] || continue
+  case "$ko" in
+    *.ko) cp "$ko" "$ROOT/lib/modules/$module.ko" ;;
+    *.xz) xz -dc "$ko" >"$ROOT/lib/modules/$module.ko" || fail "cannot unpack $ko" ;;
+    *.zst) zstd -dcq "$ko" >"$ROOT/lib/modules/$module.ko" || fail "cannot unpack $ko" ;;
+  esac
+  echo "$module" >>"$ROOT/lib/modules/load-order"
+done
+grep -qx e1000 "$ROOT/lib/modules/load-order" || fail "$KERNEL_PKG has no e1000 module"
+
+# udhcpc configures the address with this script (busybox has no default one in the initrd).
+mkdir -p "$ROOT/etc"
+cat >"$ROOT/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    ;;
+esac
+exit 0
+DHCP
+chmod 755 "$ROOT/etc/udhcpc.script"
+
 cat >"$ROOT/init" <<'INIT'
 #!/bin/sh
 # rackboot test node: report the kernel command line on the serial console, then power off.
@@ -150,6 +186,19 @@ marker
 sync
 marker
 sync
+# Tell the boot server we are up, as a booted OS would (rackboot puts the URL on the command line).
+BOOTED_URL=
+for word in $CMDLINE; do
+  case "$word" in rackboot.booted=*) BOOTED_URL=${word#rackboot.booted=} ;; esac
+done
+if [ -n "$BOOTED_URL" ]; then
+  while read -r module; do insmod "/lib/modules/$module.ko" 2>/dev/null; done </lib/modules/load-order
+  ip link set lo up
+  ip link set eth0 up 2>/dev/null
+  if udhcpc -i eth0 -n -q -t 6 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
+    wget -q -T 10 -O /dev/null "$BOOTED_URL" && echo "@MARKER@-BOOTED-CALLBACK ok"
+  fi
+fi
 # Power off (QEMU exits); if that ever fails, keep saying we are up.
 while :; do
   poweroff -f

@@ -80,6 +80,14 @@ chain --replace --autofree http://10.0.0.1/boot.ipxe?mac=\${netX/mac} || goto fa
     );
   });
 
+  it('linux: the booted-callback URL is the last kernel argument, one safe token', () => {
+    const bare: ProfileConfig = { kind: 'linux', kernel: 'vmlinuz', initrds: ['initrd.img'], cmdline: 'quiet' };
+    const script = ipxeScriptFor(bare, ctx('bare', { bootedUrl: 'http://10.0.0.1/api/v1/booted?mac=52:54:00:00:00:01 ${x}' }));
+    expect(script).toContain(
+      'kernel http://10.0.0.1:8080/vmlinuz initrd=initrd.img quiet rackboot.booted=http://10.0.0.1/api/v1/booted?mac=52:54:00:00:00:01%20$%7Bx%7D || goto failed\n',
+    );
+  });
+
   it('chain: absolute URL as is, relative URL under the server', () => {
     expect(ipxeScriptFor(profiles.rescue!, ctx('rescue'))).toBe(
       `#!ipxe

@@ -43,6 +43,12 @@ export interface IpxeScriptContext {
   profileName?: string;
   /** A profile the client asked for (`?profile=`, a menu choice): the retry loop asks for it again. */
   requestedProfile?: string;
+  /**
+   * Where the booted OS reports that it is up. Linux profiles carry it as the last
+   * kernel argument, `rackboot.booted=URL`, for an init script to fetch
+   * (`wget -q -O- "$url"`); the kernel ignores a parameter with a dot that names no module.
+   */
+  bootedUrl?: string;
 }
 
 export interface IpxeScript {
@@ -89,7 +95,11 @@ export function buildIpxeScript(profile: ProfileConfig, ctx: IpxeScriptContext):
       // by those names from iPXE's virtual file system; on BIOS they are harmless.
       const names = uniqueImageNames(profile.initrds);
       const cmdline = ipxeText(render(profile.cmdline)).trim();
-      const kernelArgs = [...names.map((name) => `initrd=${name}`), ...(cmdline === '' ? [] : [cmdline])];
+      const kernelArgs = [
+        ...names.map((name) => `initrd=${name}`),
+        ...(cmdline === '' ? [] : [cmdline]),
+        ...(ctx.bootedUrl === undefined ? [] : [`rackboot.booted=${ipxeUrl(ctx.bootedUrl)}`]),
+      ];
       lines.push(`kernel ${fileUrl(base, profile.kernel)}${kernelArgs.map((arg) => ` ${arg}`).join('')} || goto failed`);
       profile.initrds.forEach((path, index) => {
         lines.push(`initrd --name ${names[index]} ${fileUrl(base, path)} || goto failed`);

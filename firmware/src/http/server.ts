@@ -107,6 +107,8 @@ export interface HttpServerOptions {
   extraRoutes?: Route[];
   /** The boot server's serial number, `{serial}` in templates. */
   bootServerSerial?: string;
+  /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of known nodes then carry `rackboot.booted=URL?mac=MAC`. */
+  bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
   clock?: Clock;
 }
@@ -280,6 +282,7 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
       ...(opts.bootServerSerial !== undefined && { bootServerSerial: opts.bootServerSerial }),
       ...(platform !== undefined && { platform }),
       ...(requested !== undefined && { requestedProfile: requested }),
+      ...(opts.bootedCallbackPath !== undefined && node && { bootedUrl: `${opts.serverBase.replace(/\/+$/, '')}${opts.bootedCallbackPath}?mac=${node.mac}` }),
     };
     const built = buildIpxeScript(profile, scriptCtx);
     // Once per profile: the same template problem would otherwise fill the log during a rack boot.
