@@ -447,11 +447,12 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     }
     expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
     const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]!));
-    expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
+    // From the second retransmission on, at least the client's timeout (5 s) + 1 s.
+    expect(gaps).toEqual([1000, 2000, 6000, 8000, 16000, 32000]);
     const retransmits = h.events.filter((e) => e.type === 'retransmit');
     expect(retransmits.map((e) => e.type === 'retransmit' && [e.block, e.count, e.rtoMs])).toEqual([
       [1, 1, 2000],
-      [1, 2, 4000],
+      [1, 2, 6000],
       [1, 3, 8000],
       [1, 4, 16000],
       [1, 5, 32000],
@@ -469,14 +470,18 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect(h.transfer.rto).toBe(200);
     h.take();
     while (h.transfer.state === 'sending') h.clock.next();
-    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([400, 800, 1600, 3200, 5000, 5000]);
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([400, 6000, 6000, 6000, 6000, 6000]);
   });
 
-  it('caps the backed-off RTO at maxRtoMs', () => {
+  it('caps the backed-off RTO at maxRtoMs, except to outlast the client\'s own timer', () => {
     const h = harness({ size: 5000 });
     h.transfer.start();
     while (h.transfer.state === 'sending') h.clock.next();
-    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 4000, 5000, 5000, 5000, 5000]);
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 6000, 6000, 6000, 6000, 6000]);
+    const fast = harness({ size: 5000, limits: { maxRtoMs: 2500 } });
+    fast.transfer.start();
+    fast.clock.next();
+    expect(fast.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000]);
   });
 
   it('adapts the RTO to the measured round trip (RFC 6298), within minRtoMs', () => {
@@ -545,6 +550,69 @@ describe('ReadTransfer: windowsize (RFC 7440)', () => {
     expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
     h.ack(4);
     expect(blocks(h.take())).toEqual([5, 6, 7, 8]);
+  });
+
+  it("recovers from atftp 0.8's silence: one extra ACK for blocks it has, lost, then only its own 5 s timer", () => {
+    // atftp 0.8 (tftp_file.c): ACKs every `window` in-order blocks; answers the first
+    // out-of-order or repeated block with one extra ACK and ignores the rest until an
+    // in-order block arrives or 5 s pass without any packet (then it ACKs again).
+    const h = harness({ size: 40 * 512 + 100, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.take(); // OACK
+    h.ack(0);
+    let last = 0;
+    let extraAckSent = false;
+    let inWindow = 0;
+    let lastRx = h.clock.now;
+    let acksSent = 0;
+    const lostAcks = new Set([1, 2]); // the first window's ACK and the extra ACK that follows
+    const sendAck = () => {
+      acksSent++;
+      inWindow = 0;
+      if (!lostAcks.has(acksSent)) h.ack(last & 0xffff);
+    };
+    while (h.transfer.state === 'sending' && h.clock.now < 120_000) {
+      for (const packet of h.take()) {
+        if (packet.op !== 'data') continue;
+        lastRx = h.clock.now;
+        if (packet.block === ((last + 1) & 0xffff)) {
+          last++;
+          extraAckSent = false;
+          inWindow++;
+          if (inWindow >= 4 || packet.data.length < 512) sendAck();
+        } else if (!extraAckSent) {
+          extraAckSent = true;
+          sendAck();
+        }
+      }
+      if (h.clock.now - lastRx >= 5000) {
+        lastRx = h.clock.now;
+        extraAckSent = false;
+        sendAck();
+      }
+      h.clock.advance(100);
+    }
+    expect(h.transfer.state).toBe('done');
+    expect(last).toBe(41);
+    // Stalled once for about the client's timeout, not for the whole retry budget.
+    expect(h.clock.now).toBeLessThan(10_000);
+  });
+
+  it('an ACK whose next block is overdue goes back at once, even a duplicate, even after a go-back', () => {
+    const h = harness({ size: 10 * 512, options: [['windowsize', '4']] });
+    h.transfer.start();
+    h.take();
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    h.clock.advance(h.transfer.rto); // timeout: the window again (a go-back)
+    expect(blocks(h.take())).toEqual([1, 2, 3, 4]);
+    h.ack(2); // 3 and 4 may still be on their way: only the window moves
+    expect(blocks(h.take())).toEqual([5, 6]);
+    h.clock.advance(300); // longer than the round-trip estimate (200 ms), before our own timer (400 ms)
+    h.ack(2); // the client timed out waiting for 3: it is lost
+    expect(blocks(h.take())).toEqual([3, 4, 5, 6]);
+    h.ack(2); // and once resent, the same duplicate sends nothing
+    expect(h.take()).toEqual([]);
   });
 
   it('duplicate window ACKs send nothing', () => {

@@ -22,7 +22,10 @@
 //   block before the newest sent means the rest was lost, so sending goes back
 //   to the block after it (go-back-N). One go-back per window: ACKs for blocks
 //   sent before the last go-back (or timeout) only move the window, so a client
-//   that ACKs every block cannot make us resend a window per ACK.
+//   that ACKs every block cannot make us resend a window per ACK. Except when
+//   the block after the ACKed one went out longer ago than the round-trip
+//   estimate allows (the client timed out and ACKs what it has): that block is
+//   lost, and waiting for our own timer would stall until it fires.
 // - Sorcerer's Apprentice (RFC 1123 4.2.3.1): a duplicate ACK never causes a
 //   retransmission; only the timer does. ACKs for blocks not yet sent, or older
 //   than the last ACKed one, are ignored silently (never answered with ERROR).
@@ -33,6 +36,12 @@
 //   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
 //   again; after maxRetries retransmissions without progress the transfer fails
 //   with 'timeout' and tells the client with ERROR 0.
+// - From the second retransmission without progress on, the wait is longer than
+//   the client's own timeout (its negotiated `timeout`, else 5 s as in atftp and
+//   tftp-hpa). atftp 0.8 answers blocks it already has with one extra ACK and
+//   then ignores them until its timer fires, and each packet it receives
+//   restarts that timer: when the extra ACK is lost, a server that keeps
+//   retransmitting sooner than 5 s never hears from it again.
 // - An ERROR from the client ends the transfer ('client-error'), and is never
 //   answered (RFC 1350 section 7). Except the PXE tsize probe: many PXE ROMs
 //   send an RRQ with tsize, read the size from the OACK, then end with ERROR 8
@@ -57,6 +66,10 @@ import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
 
 /** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
 const OACK_BACKSTOP_MS = 6000;
+/** The client timeout assumed when it negotiated none (atftp and tftp-hpa: 5 s). */
+const DEFAULT_CLIENT_TIMEOUT_MS = 5000;
+/** How much longer than the client's timeout a retransmission waits once the client seems to ignore us. */
+const CLIENT_TIMER_MARGIN_MS = 1000;
 import { negotiate, type TransferParams } from './options.js';
 import type { SendGate } from './scheduler.js';
 
@@ -272,7 +285,17 @@ export class ReadTransfer {
     if (packet.op !== 'ack') return;
     // The wire number is the absolute one mod 65536: find it in (acked, highestSent].
     const distance = (packet.block - (this.acked & 0xffff)) & 0xffff;
-    if (distance === 0) return; // duplicate ACK: never resend on it (RFC 1123 4.2.3.1)
+    if (distance === 0) {
+      // A duplicate ACK never causes a resend (RFC 1123 4.2.3.1), unless the block after
+      // it is overdue: then the client timed out waiting for it, and so would we, later.
+      if (this.acked < this.highestSent && this.overdue(this.acked + 1)) {
+        this.recoverUntil = this.highestSent;
+        this.nextToSend = this.acked + 1;
+        this.armTimer();
+        this.pump();
+      }
+      return;
+    }
     const block = this.acked + distance;
     if (block > this.highestSent) return; // not sent yet, or from long ago: ignore silently
 
@@ -291,7 +314,7 @@ export class ReadTransfer {
       this.onEvent({ type: 'done', bytes: this.file.size, ms: this.env.now() - this.startedAt, retransmits: this.retransmits });
       return;
     }
-    if (block < this.highestSent && block > this.recoverUntil) {
+    if (block < this.highestSent && (block > this.recoverUntil || this.overdue(block + 1))) {
       // RFC 7440 section 4: the client saw a gap after `block`; start the window again there.
       this.recoverUntil = this.highestSent;
       this.nextToSend = block + 1;
@@ -320,7 +343,7 @@ export class ReadTransfer {
       this.armTimer();
       return;
     }
-    this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.rtoMs });
+    this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
     this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
     this.nextToSend = this.acked + 1;
     this.armTimer(); // runs even while the gate holds the resend back
@@ -398,6 +421,14 @@ export class ReadTransfer {
 
   // ---- timer and RTT ------------------------------------------------------------
 
+  /** True when `block` was last sent longer ago than an ACK for it could take (the RTO before backoff). */
+  private overdue(block: number): boolean {
+    const sent = this.sentAt.get(block);
+    if (sent === undefined) return false;
+    const estimate = this.srtt === undefined || this.rttvar === undefined ? this.limits.initialRtoMs : this.srtt + Math.max(1, 4 * this.rttvar);
+    return this.env.now() - sent > this.boundRto(estimate);
+  }
+
   /** RFC 6298 section 2: SRTT, RTTVAR and RTO from one sample. */
   private sampleRtt(sample: number): void {
     const r = Math.max(0, sample);
@@ -423,10 +454,22 @@ export class ReadTransfer {
   private armTimer(): void {
     this.disarmTimer();
     this.timerArmed = true;
-    // A client that negotiated `timeout` agreed to that interval; otherwise the OACK waits longer than clients do.
-    const backstop = this.currentState === 'oack-sent' && this.params.timeoutMs === undefined;
-    const wait = backstop ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.rtoMs;
-    this.timer = this.env.setTimer(wait, () => this.onTimeout());
+    this.timer = this.env.setTimer(this.waitMs(), () => this.onTimeout());
+  }
+
+  /**
+   * How long the timer waits: the RTO, except while the OACK is out (the backstop)
+   * and from the second retransmission without progress on (longer than the
+   * client's own timeout, see the rules above). Progress resets the retry count,
+   * and with it the longer wait.
+   */
+  private waitMs(): number {
+    if (this.currentState === 'oack-sent') {
+      // A client that negotiated `timeout` agreed to that interval; otherwise the OACK waits longer than clients do.
+      return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.rtoMs;
+    }
+    if (this.retries >= 2) return Math.max(this.rtoMs, (this.params.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) + CLIENT_TIMER_MARGIN_MS);
+    return this.rtoMs;
   }
 
   private disarmTimer(): void {
