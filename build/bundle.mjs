@@ -6,6 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, chmodSync, existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { webAssetsPlugin } from './web.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const outDir = join(root, 'build', 'out');
@@ -43,7 +44,7 @@ await build({
   sourcemap: false,
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [nativeAddons],
+  plugins: [nativeAddons, webAssetsPlugin()],
   define: { __RACKBOOT_VERSION__: JSON.stringify(`${pkg.version} (${revision})`) },
   banner: {
     js: [

@@ -40,6 +40,7 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { webAssetsPlugin } from '../../build/web.mjs';
 import type { InterfaceInfo } from '../../firmware/src/net/link.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -446,6 +447,8 @@ export async function bundleTs(entry: TsEntry): Promise<string> {
     packages: 'external',
     sourcemap: 'inline',
     logLevel: 'silent',
+    // The web UI is a virtual module of the bundle (build/web.mjs): a bundled main.ts needs it.
+    plugins: [webAssetsPlugin({ quiet: true })],
   });
   if (existsSync(ADDON_BUILD)) copyFileSync(ADDON_BUILD, join(dir, 'rackboot_packet.node'));
   return outfile;
