@@ -137,7 +137,7 @@ MODULES_DIR=$(ls -d "$WORK"/kernel/lib/modules/* 2>/dev/null | head -n1 || true)
 [ -n "$MODULES_DIR" ] || fail "$KERNEL_PKG has no lib/modules/*"
 mkdir -p "$ROOT/lib/modules"
 : >"$ROOT/lib/modules/load-order"
-for module in failover net_failover virtio virtio_ring virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net e1000; do
+for module in failover net_failover virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_net e1000; do
   ko=$(find "$MODULES_DIR" -name "$module.ko" -o -name "$module.ko.xz" -o -name "$module.ko.zst" | head -n1)
   [ -n "$ko" ] || continue
   case "$ko" in
@@ -192,11 +192,22 @@ for word in $CMDLINE; do
   case "$word" in rackboot.booted=*) BOOTED_URL=${word#rackboot.booted=} ;; esac
 done
 if [ -n "$BOOTED_URL" ]; then
-  while read -r module; do insmod "/lib/modules/$module.ko" 2>/dev/null; done </lib/modules/load-order
+  while read -r module; do insmod "/lib/modules/$module.ko" || echo "insmod $module failed"; done </lib/modules/load-order
   ip link set lo up
   ip link set eth0 up 2>/dev/null
   if udhcpc -i eth0 -n -q -t 6 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
-    wget -q -T 10 -O /dev/null "$BOOTED_URL" && echo "@MARKER@-BOOTED-CALLBACK ok"
+    # Plain HTTP/1.0 over nc: busybox-static's wget crashes when a connect times out.
+    REST=${BOOTED_URL#http://}
+    HOSTPORT=${REST%%/*}
+    URLPATH=/${REST#*/}
+    HOST=${HOSTPORT%:*}
+    PORT=80
+    [ "$HOSTPORT" != "$HOST" ] && PORT=${HOSTPORT##*:}
+    ANSWER=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$URLPATH" "$HOSTPORT" | nc -w 10 "$HOST" "$PORT" 2>&1 | head -n1)
+    echo "@MARKER@-BOOTED-CALLBACK $ANSWER"
+  else
+    echo "@MARKER@-BOOTED-CALLBACK no address from DHCP; links: $(ip -o link | cut -d' ' -f2 | tr '\n' ' ')"
+    dmesg | tail -n 8
   fi
 fi
 # Power off (QEMU exits); if that ever fails, keep saying we are up.

@@ -18,8 +18,21 @@ import { DHCP_SERVER_PORT, PXE_PROXY_PORT } from './dhcp/message.js';
 import type { Ipv4 } from './net/addr.js';
 import { TftpServer } from './tftp/server.js';
 import { createHttpServer } from './http/server.js';
-import { NodeResolver } from './boot/nodes.js';
+import { NodeResolver, procNetArpLookup } from './boot/nodes.js';
 import { httpBaseUrl } from './boot/policy.js';
+import { AddressBook } from './boot/address-book.js';
+import { BootObservations, type ProfileFiles } from './boot/observe.js';
+import { BootTracker } from './boot/tracker.js';
+import { EventLog } from './inventory/events.js';
+import { NodeInventory, inventoryChangeEvent } from './inventory/nodes.js';
+import { AuthService } from './auth/index.js';
+import { BOOTED_PATH, createApi } from './http/api/index.js';
+import { createUiRoutes } from './http/ui.js';
+import webAssets from 'rackboot:web-assets';
+import { AppApiHost } from './app/api-host.js';
+import { NO_POWER, type PowerControl } from './app/power-control.js';
+import { RuntimeSettings } from './app/settings.js';
+import type { Mac } from './net/addr.js';
 
 export interface ServeArgs {
   configFile?: string;
@@ -33,6 +46,10 @@ export interface ServeArgs {
 
 /** How often bound leases past their expiry are marked expired. */
 const LEASE_SWEEP_MS = 30_000;
+/** How often the boot tracker looks for stalled boots. */
+const BOOT_TICK_MS = 1000;
+/** Profiles remembered per MAC for naming downloads (kernel, initrd); the oldest are forgotten first. */
+const SERVED_PROFILES_KEPT = 8192;
 
 export async function serve(args: ServeArgs, version: string): Promise<number> {
   const bootLog = createLogger({ level: args.logLevel ?? 'info', format: args.logFormat ?? 'auto' });
@@ -71,7 +88,60 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   }
 
   await mkdir(config.stateDir, { recursive: true });
+  const startedAt = systemClock.now();
   const leases = await LeaseTable.open(config.stateDir, systemClock);
+  const events = await EventLog.open(config.stateDir, { clock: systemClock, log: log.child({ component: 'events' }) });
+  const power: PowerControl = NO_POWER;
+  let tracker: BootTracker | undefined;
+  const inventory = await NodeInventory.open(config.stateDir, {
+    clock: systemClock,
+    seed: config.hosts,
+    unknownNodes: config.inventory.unknownNodes,
+    log: log.child({ component: 'inventory' }),
+    knownProfiles: () => Object.keys(config.boot.profiles),
+    knownPowerChannels: () => power.channels(),
+    onChange: (change) => {
+      events.append(inventoryChangeEvent(change));
+      if (change.type === 'node.deleted') tracker?.forget(change.node.mac);
+    },
+  });
+  const settings = await RuntimeSettings.open(config.stateDir, config, {
+    log,
+    now: () => systemClock.now(),
+    onChange: (change, by) => {
+      if (change.unknownNodes !== undefined) inventory.setUnknownNodes(change.unknownNodes);
+      const words = Object.entries(change).map(([key, value]) => `${key} = ${String(value)}`).join(', ');
+      events.append({ type: 'config', message: `settings changed: ${words}`, by, detail: { ...change } });
+    },
+  });
+  inventory.setUnknownNodes(settings.unknownNodes);
+
+  const trackerLimits = { bootTimeoutMs: config.inventory.bootTimeoutMs, openTimeoutMs: config.inventory.openTimeoutMs, stallTimeoutMs: config.inventory.stallTimeoutMs };
+  tracker = new BootTracker({
+    inventory,
+    events,
+    clock: systemClock,
+    log: log.child({ component: 'boot' }),
+    counters,
+    limits: trackerLimits,
+    scriptEndsBoot: (profile) => ['local', 'chain'].includes(config.boot.profiles[profile]?.kind ?? ''),
+  });
+  const bootTracker = tracker;
+  const servedProfiles = new Map<Mac, string>();
+  const profileOf = (mac: Mac): string => servedProfiles.get(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile;
+  const addresses = new AddressBook({ fallback: (ip) => leases.byIp(ip)?.mac, slowFallback: procNetArpLookup });
+  const observations = new BootObservations({
+    observe: (obs) => bootTracker.observe(obs),
+    addresses,
+    clock: systemClock,
+    counters,
+    log,
+    profileFilesOf: (mac): ProfileFiles | undefined => {
+      const profile = config.boot.profiles[profileOf(mac)];
+      return profile?.kind === 'linux' ? { kernel: profile.kernel, initrds: profile.initrds } : undefined;
+    },
+  });
+
   const dhcp = await DhcpService.start({
     config,
     serverAddress,
@@ -83,8 +153,11 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     icmpProbe: icmpEchoProbe,
     connected,
     seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
+    observer: { dhcpEvent: (event) => observations.dhcp(event), arp: (packet) => observations.arp(packet) },
+    bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
   });
   const sweep = setInterval(() => leases.sweep(systemClock.now()), LEASE_SWEEP_MS);
+  const bootTick = setInterval(() => bootTracker.tick(), BOOT_TICK_MS);
 
   const tftp = new TftpServer({
     root: config.boot.root,
@@ -96,18 +169,56 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     transferRateMbit: config.tftp.transferRateMbit,
     log: log.child({ component: 'tftp' }),
     counters,
+    onEvent: (event) => observations.tftp(event),
   });
-  const nodes = new NodeResolver({ hosts: config.hosts, defaultProfile: config.boot.defaultProfile, leases });
-  const http = createHttpServer({
+  const nodes = new NodeResolver({
+    directory: inventory,
+    defaultProfile: () => settings.defaultProfile,
+    leases,
+    addressOf: (ip) => addresses.lookup(ip),
+    onProfileServed: (mac, profile) => {
+      servedProfiles.delete(mac);
+      servedProfiles.set(mac, profile);
+      if (servedProfiles.size > SERVED_PROFILES_KEPT) servedProfiles.delete(servedProfiles.keys().next().value as Mac);
+    },
+  });
+  const auth = await AuthService.open(config.stateDir, {
+    log,
+    clock: systemClock,
+    onEvent: (event) => events.append({ type: 'auth', message: event.message, ...(event.by !== undefined && { by: event.by }), ...(event.detail && { detail: event.detail }) }),
+  });
+  // Declared before the API host, which reads its connection count, and assigned once the API's routes exist.
+  let http: ReturnType<typeof createHttpServer> | undefined;
+  const apiHost = new AppApiHost({
+    config,
+    version,
+    startedAt,
+    serverAddress,
+    inventory,
+    tracker: bootTracker,
+    events,
+    leases,
+    counters,
+    clock: systemClock,
+    power,
+    settings,
+    addressOf: (mac) => addresses.addressOf(mac),
+    activeTftpTransfers: () => tftp.activeCount,
+    activeHttpDownloads: () => http?.activeConnections() ?? 0,
+  });
+  const api = createApi({ host: apiHost, auth, log, counters, clock: systemClock });
+  http = createHttpServer({
     root: config.boot.root,
     resolveNode: (query) => nodes.resolve(query),
     profiles: config.boot.profiles,
-    defaultProfile: config.boot.defaultProfile,
+    defaultProfile: () => settings.defaultProfile,
     serverBase: httpBaseUrl(serverAddress, config.http.port),
+    bootedCallbackPath: BOOTED_PATH,
+    extraRoutes: [...api.routes, ...createUiRoutes(webAssets)],
     log,
     counters,
     onEvent: (event) => {
-      // Downloads tell the operator (and later the boot tracker) that a node fetched its kernel.
+      // Downloads tell the operator (and the boot tracker) that a node fetched its kernel.
       if (event.type === 'http-download' && event.method === 'GET') {
         log.info(event.complete ? 'http download done' : 'http download ended early', {
           component: 'http',
@@ -118,20 +229,49 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
           client: event.remote,
         });
       }
+      observations.http(event);
     },
   });
+  const httpServer = http;
+
+  /** Closes everything opened so far, stores last; each step runs even if an earlier one fails. */
+  const shutdown = async (): Promise<boolean> => {
+    clearInterval(sweep);
+    clearInterval(bootTick);
+    let clean = true;
+    for (const [name, step] of [
+      ['packet link', async () => link.close()],
+      ['event streams', async () => api.close()],
+      ['tftp', () => tftp.close()],
+      ['http', () => httpServer.close()],
+      ['dhcp', () => dhcp.close()],
+      ['power', () => power.close()],
+      ['settings store', () => settings.close()],
+      ['auth store', () => auth.close()],
+      ['inventory store', () => inventory.close()],
+      ['event store', () => events.close()],
+      ['lease store', () => leases.close()],
+    ] as const) {
+      try {
+        await step();
+      } catch (error) {
+        clean = false;
+        log.error(`stopping ${name} failed`, { error: error as Error });
+      }
+    }
+    return clean;
+  };
+
   try {
     await tftp.start();
-    await http.listen(config.http.port);
+    await httpServer.listen(config.http.port);
   } catch (error) {
     log.error(`cannot listen: ${(error as Error).message}`, { tftpPort: config.tftp.port, httpPort: config.http.port });
-    clearInterval(sweep);
-    link.close();
-    await tftp.close();
-    await dhcp.close();
-    await leases.close();
+    await shutdown();
     return 1;
   }
+  api.start();
+  events.append({ type: 'system', message: `rackboot ${version} started on ${config.interface} (${serverAddress}, ${config.mode} mode)` });
 
   log.info('rackboot ready', {
     version,
@@ -141,6 +281,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     mode: config.mode,
     pools: config.pools.map((p) => `${p.start}-${p.end}`).join(','),
     leases: leases.all().length,
+    nodes: inventory.size,
     stateDir: config.stateDir,
     root: config.boot.root,
     tftpPort: config.tftp.port,
@@ -149,23 +290,8 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
 
   const signal = await waitForStopSignal();
   log.info('stopping', { signal });
-  clearInterval(sweep);
-  // Each step runs even if an earlier one fails: the lease store must always be closed last.
-  let clean = true;
-  for (const [name, step] of [
-    ['packet link', async () => link.close()],
-    ['tftp', () => tftp.close()],
-    ['http', () => http.close()],
-    ['dhcp', () => dhcp.close()],
-    ['lease store', () => leases.close()],
-  ] as const) {
-    try {
-      await step();
-    } catch (error) {
-      clean = false;
-      log.error(`stopping ${name} failed`, { error: error as Error });
-    }
-  }
+  events.append({ type: 'system', message: `rackboot stopping (${signal})` });
+  const clean = await shutdown();
   log.info('stopped', { counters: counters.snapshot() });
   return clean ? 0 : 1;
 }

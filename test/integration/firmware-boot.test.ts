@@ -2,6 +2,8 @@
 // e1000 iPXE option ROM, OVMF's own UEFI PXE client, and OVMF's UEFI HTTP Boot.
 // Each VM must come up with its own per-node kernel command line, which only
 // rackboot's generated iPXE script can give it. Runs the three in parallel.
+// Each boot ends with the node's OS calling rackboot back (rackboot.booted= on
+// its command line), and the REST API reporting the node as booted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -9,6 +11,8 @@ import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ensurePayload } from '../helpers/payload.js';
 import { SERIAL_LOG_DIR, VirtualNode, attachTap, type Firmware } from '../helpers/qemu.js';
+import { ApiClient } from '../helpers/api-client.js';
+import type { NodeView } from '../../firmware/src/http/api/contract.js';
 
 const SERVER = '10.85.0.1';
 const NODES: { firmware: Firmware; mac: string; name: string }[] = [
@@ -45,8 +49,8 @@ async function bootRoot(lab: DhcpLab): Promise<string> {
   return root;
 }
 
-/** Boots each node in its own namespace with a tap on the lab's segment; resolves with the serial marker. */
-async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[]) {
+/** Boots each node in its own namespace with a tap on the lab's segment; resolves with the serial marker and the API's view once booted. */
+async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[], api: ApiClient) {
   return Promise.all(
     nodes.map(async (node) => {
       const ns = await lab.lab.namespace(node.firmware.replace('-', '_'));
@@ -61,8 +65,10 @@ async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[]) {
       });
       vms.push(vm);
       const up = await vm.waitForMarker(270_000);
+      // The node's init calls rackboot.booted= after printing the marker.
+      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted', 60_000);
       await vm.stop();
-      return { node, up };
+      return { node, up, view };
     }),
   );
 }
@@ -70,6 +76,7 @@ async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[]) {
 describe('real firmware boots from rackboot', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
+  let api: ApiClient;
   const vms: VirtualNode[] = [];
 
   beforeAll(async () => {
@@ -87,20 +94,26 @@ boot:
   root: ${root}
 ${PROFILE}`);
     server = await lab.startServer(['--config', config]);
+    api = await ApiClient.setUp(await lab.client(undefined, '10.85.0.9/24'), `http://${SERVER}`, server);
   }, 180_000);
 
   afterAll(() => teardown(lab, server, vms, 'dhcp-rackboot.log'));
 
   it('boots BIOS iPXE, UEFI PXE and UEFI HTTP Boot nodes, each with its own command line', async () => {
-    const results = await bootAll(lab, NODES, vms);
-    for (const { node, up } of results) {
+    const results = await bootAll(lab, NODES, vms, api);
+    for (const { node, up, view } of results) {
+      expect(view, node.firmware).toMatchObject({ name: node.name, stage: 'booted', diagnosis: 'booted', diagnosisDetail: 'the OS called back' });
+      const stages = (await api.timeline(node.mac)).filter((e) => e.type === 'stage').map((e) => e.stage);
+      expect(stages, node.firmware).toEqual(expect.arrayContaining(['dhcp_discover', 'acknowledged', 'script', 'kernel', 'initrd', 'booted']));
       const lease = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac).at(-1);
       expect(lease, `${node.firmware}: no lease`).toBeDefined();
       expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.mac=${node.mac}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.ip=${lease!.ip}`);
-      const dhcpTransactions = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac).length;
-      console.log(`${node.firmware.padEnd(9)} up after ${up.elapsedMs} ms, ${dhcpTransactions} DHCP ACK(s); cmdline: ${up.cmdline}`);
+      // The booted OS's own DHCP (client "plain") is not part of the boot.
+      const dhcpTransactions = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac && l.client !== 'plain').length;
+      expect(view.dhcpAcks, node.firmware).toBe(dhcpTransactions);
+      console.log(`${node.firmware.padEnd(9)} up after ${up.elapsedMs} ms, ${dhcpTransactions} DHCP ACK(s); stages: ${stages.join(' > ')}`);
     }
   }, 300_000);
 });
@@ -110,6 +123,7 @@ describe('real firmware boots from rackboot in proxyDHCP mode beside dnsmasq', (
   const proxyNodes = NODES.filter((n) => n.firmware !== 'uefi-http').map((n, i) => ({ ...n, mac: `52:54:00:86:00:0${i + 1}` }));
   let lab: DhcpLab;
   let server: RackbootProcess;
+  let api: ApiClient;
   const vms: VirtualNode[] = [];
 
   beforeAll(async () => {
@@ -127,13 +141,15 @@ boot:
   root: ${root}
 ${PROFILE}`);
     server = await lab.startServer(['--config', config]);
+    api = await ApiClient.setUp(await lab.client(undefined, '10.86.0.9/24'), `http://${PROXY_SERVER}`, server);
   }, 180_000);
 
   afterAll(() => teardown(lab, server, vms, 'proxy-rackboot.log'));
 
   it('boots BIOS iPXE and UEFI PXE nodes with addresses from dnsmasq and boot files from rackboot', async () => {
-    const results = await bootAll(lab, proxyNodes, vms);
-    for (const { node, up } of results) {
+    const results = await bootAll(lab, proxyNodes, vms, api);
+    for (const { node, up, view } of results) {
+      expect(view, node.firmware).toMatchObject({ name: node.name, stage: 'booted', diagnosis: 'booted', diagnosisDetail: 'the OS called back' });
       expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.mac=${node.mac}`);
       expect(up.cmdline, node.firmware).toMatch(/rackboot\.ip=10\.86\.0\.1[0-5]\d\b/);

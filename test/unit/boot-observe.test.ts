@@ -84,5 +84,10 @@ describe('boot observations', () => {
     expect(book.size).toBe(2);
     expect(book.lookup('10.0.0.1')).toBeUndefined();
     expect(book.lookup('10.0.0.3')).toBe('aa:aa:aa:aa:aa:03');
+    expect(book.addressOf('aa:aa:aa:aa:aa:01')).toBeUndefined();
+    book.learn('10.0.0.9', 'aa:aa:aa:aa:aa:03'); // moved to a new address
+    expect(book.addressOf('aa:aa:aa:aa:aa:03')).toBe('10.0.0.9');
+    book.learn('10.0.0.9', 'aa:aa:aa:aa:aa:04'); // and someone else took it
+    expect(book.addressOf('aa:aa:aa:aa:aa:03')).toBeUndefined();
   });
 });

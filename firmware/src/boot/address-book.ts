@@ -21,6 +21,8 @@ export interface AddressBookOptions {
 export class AddressBook {
   /** Insertion-ordered: the oldest pair is the first key, evicted first. */
   private readonly byIp = new Map<Ipv4, Mac>();
+  /** The newest address each MAC was seen with. */
+  private readonly byMac = new Map<Mac, Ipv4>();
   private readonly capacity: number;
 
   constructor(private readonly opts: AddressBookOptions = {}) {
@@ -31,7 +33,21 @@ export class AddressBook {
     if (ip === '0.0.0.0') return;
     this.byIp.delete(ip);
     this.byIp.set(ip, mac);
-    if (this.byIp.size > this.capacity) this.byIp.delete(this.byIp.keys().next().value as Ipv4);
+    this.byMac.delete(mac);
+    this.byMac.set(mac, ip);
+    if (this.byIp.size > this.capacity) {
+      const oldest = this.byIp.keys().next().value as Ipv4;
+      const owner = this.byIp.get(oldest)!;
+      this.byIp.delete(oldest);
+      if (this.byMac.get(owner) === oldest) this.byMac.delete(owner);
+    }
+    if (this.byMac.size > this.capacity) this.byMac.delete(this.byMac.keys().next().value as Mac);
+  }
+
+  /** The address `mac` was last seen with on the link (its own ARP, or our ACK). */
+  addressOf(mac: Mac): Ipv4 | undefined {
+    const ip = this.byMac.get(mac);
+    return ip !== undefined && this.byIp.get(ip) === mac ? ip : undefined;
   }
 
   lookup(ip: Ipv4): Mac | undefined {

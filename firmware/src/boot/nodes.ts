@@ -1,12 +1,13 @@
-// Who is this node? The HTTP script request carries the MAC iPXE booted from
-// (?mac=${netX/mac}); failing that, the client's IP is looked up in the lease
-// table, then in the kernel's neighbour table (proxy mode leases nothing).
-// Until the inventory issue lands, names and profiles come from the config's
-// static hosts.
+// Who is this node, and which profile does it boot? The HTTP script request
+// carries the MAC iPXE booted from (?mac=${netX/mac}); failing that, the
+// client's address is looked up (rackboot's own DHCP answers and ARP, the lease
+// table, then the kernel's neighbour table: proxy mode leases nothing). Names
+// and profiles come from the inventory; a one-shot next-boot profile (re-image)
+// is taken when the script is served.
 
 import { readFile } from 'node:fs/promises';
 import { isMac, normalizeMac, type Ipv4, type Mac } from '../net/addr.js';
-import type { HostConfig } from '../config/schema.js';
+import type { NodeRecord } from '../inventory/types.js';
 import type { LeaseTable } from '../dhcp/leases.js';
 
 export interface BootNode {
@@ -16,34 +17,47 @@ export interface BootNode {
   profile: string;
 }
 
+/** The inventory, as far as boot scripts need it. */
+export interface NodeDirectory {
+  get(mac: Mac): NodeRecord | undefined;
+  /** Returns and clears the node's one-shot profile. */
+  takeNextBoot(mac: Mac): Promise<string | undefined>;
+}
+
 export interface NodeResolverOptions {
-  hosts: readonly HostConfig[];
-  defaultProfile: string;
+  directory: NodeDirectory;
+  /** The default profile now (it can change at run time). */
+  defaultProfile(): string;
   leases?: LeaseTable;
+  /** ip -> MAC from what rackboot saw on the link (boot/address-book.ts). */
+  addressOf?(ip: Ipv4): Mac | undefined;
   /** Reads ip -> MAC from the kernel; /proc/net/arp by default. */
   neighbourLookup?(ip: Ipv4): Promise<Mac | undefined>;
+  /** Told which profile a node's script was built from (the boot tracker names kernel and initrd downloads by it). */
+  onProfileServed?(mac: Mac, profile: string): void;
 }
 
 export class NodeResolver {
-  private readonly hostsByMac: Map<Mac, HostConfig>;
+  constructor(private readonly opts: NodeResolverOptions) {}
 
-  constructor(private readonly opts: NodeResolverOptions) {
-    this.hostsByMac = new Map(opts.hosts.map((h) => [h.mac, h]));
-  }
-
-  async resolve(query: { mac?: string; ip: Ipv4 }): Promise<BootNode | undefined> {
+  async resolve(query: { mac?: string; ip: Ipv4; profile?: string }): Promise<BootNode | undefined> {
     const mac =
       (query.mac && isMac(query.mac) ? normalizeMac(query.mac) : undefined) ??
+      this.opts.addressOf?.(query.ip) ??
       this.opts.leases?.byIp(query.ip)?.mac ??
       (await (this.opts.neighbourLookup ?? procNetArpLookup)(query.ip));
     if (!mac) return undefined;
-    const host = this.hostsByMac.get(mac);
+    const record = this.opts.directory.get(mac);
     const lease = this.opts.leases?.byClient(mac);
+    // A menu choice (?profile=) is this boot's choice: the one-shot profile stays for the next boot.
+    const nextBoot = query.profile === undefined ? await this.opts.directory.takeNextBoot(mac) : undefined;
+    const profile = query.profile ?? nextBoot ?? record?.profile ?? this.opts.defaultProfile();
+    this.opts.onProfileServed?.(mac, profile);
     return {
-      name: host?.hostname ?? lease?.hostname ?? defaultNodeName(mac),
+      name: record?.name ?? lease?.hostname ?? defaultNodeName(mac),
       mac,
       ip: query.ip,
-      profile: host?.profile ?? this.opts.defaultProfile,
+      profile,
     };
   }
 }

@@ -97,7 +97,8 @@ export interface HttpServerOptions {
   /** Looks up the node behind a script request: by MAC when given, else by IP. Undefined: an unknown node, which boots the default profile. */
   resolveNode(req: NodeQuery): Promise<ResolvedNode | undefined>;
   profiles: Record<string, ProfileConfig>;
-  defaultProfile: string;
+  /** The profile of nodes that have none; a function when it can change at run time. */
+  defaultProfile: string | (() => string);
   /** `http://10.0.0.1` or `http://10.0.0.1:8080`: what scripts use to reach this server. */
   serverBase: string;
   log: Logger;
@@ -266,7 +267,7 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
       return event(404);
     }
     const node = await opts.resolveNode({ ...(mac !== undefined && { mac }), ip: ctx.remote, ...(requested !== undefined && { profile: requested }) });
-    const profileName = requested ?? node?.profile ?? opts.defaultProfile;
+    const profileName = requested ?? node?.profile ?? (typeof opts.defaultProfile === 'function' ? opts.defaultProfile() : opts.defaultProfile);
     const profile = Object.hasOwn(opts.profiles, profileName) ? opts.profiles[profileName] : undefined;
     if (!profile) {
       log.error('node has a profile that is not defined', { remote: ctx.remote, mac, node: node?.name, profile: profileName });
