@@ -34,6 +34,23 @@ const nativeAddons = {
   },
 };
 
+/**
+ * onoff's epoll loads its addon through the `bindings` package, which searches
+ * node_modules at run time: give the bundle epoll.node beside it instead.
+ * Only gpio power channels load onoff (a dynamic import), so a missing build is not fatal here.
+ */
+const epollAddon = {
+  name: 'epoll-addon',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]epoll[\\/]epoll\.js$/ }, () => {
+      const addon = join(root, 'node_modules/epoll/build/Release/epoll.node');
+      if (!existsSync(addon)) throw new Error(`native addon missing: ${addon} (npm ci runs its build; check allowScripts for epoll)`);
+      copyFileSync(addon, join(outDir, 'epoll.node'));
+      return { contents: "module.exports = require('os').type() === 'Linux' ? require(__rackbootDir + '/epoll.node') : { Epoll: {} };", loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: [join(root, 'firmware/src/main.ts')],
   outfile: join(outDir, 'rackboot.mjs'),
@@ -44,7 +61,7 @@ await build({
   sourcemap: false,
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [nativeAddons, webAssetsPlugin()],
+  plugins: [nativeAddons, epollAddon, webAssetsPlugin()],
   define: { __RACKBOOT_VERSION__: JSON.stringify(`${pkg.version} (${revision})`) },
   banner: {
     js: [

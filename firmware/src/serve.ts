@@ -31,6 +31,7 @@ import { createUiRoutes } from './http/ui.js';
 import webAssets from 'rackboot:web-assets';
 import { AppApiHost } from './app/api-host.js';
 import { NO_POWER, type PowerControl } from './app/power-control.js';
+import { openPower } from './app/open-power.js';
 import { RuntimeSettings } from './app/settings.js';
 import type { Mac } from './net/addr.js';
 
@@ -91,7 +92,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const startedAt = systemClock.now();
   const leases = await LeaseTable.open(config.stateDir, systemClock);
   const events = await EventLog.open(config.stateDir, { clock: systemClock, log: log.child({ component: 'events' }) });
-  const power: PowerControl = NO_POWER;
+  let power: PowerControl = NO_POWER;
   let tracker: BootTracker | undefined;
   const inventory = await NodeInventory.open(config.stateDir, {
     clock: systemClock,
@@ -99,7 +100,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     unknownNodes: config.inventory.unknownNodes,
     log: log.child({ component: 'inventory' }),
     knownProfiles: () => Object.keys(config.boot.profiles),
-    knownPowerChannels: () => power.channels(),
+    knownPowerChannels: () => Object.keys(config.power.channels),
     onChange: (change) => {
       events.append(inventoryChangeEvent(change));
       if (change.type === 'node.deleted') tracker?.forget(change.node.mac);
@@ -127,6 +128,17 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     scriptEndsBoot: (profile) => ['local', 'chain'].includes(config.boot.profiles[profile]?.kind ?? ''),
   });
   const bootTracker = tracker;
+  let httpForLoad: { activeConnections(): number } | undefined;
+  let tftpForLoad: { activeCount: number } | undefined;
+  if (Object.keys(config.power.channels).length > 0) {
+    power = await openPower(config, {
+      inventory,
+      tracker: bootTracker,
+      events,
+      log: log.child({ component: 'power' }),
+      inFlightTransfers: () => (tftpForLoad?.activeCount ?? 0) + (httpForLoad?.activeConnections() ?? 0),
+    });
+  }
   const servedProfiles = new Map<Mac, string>();
   const profileOf = (mac: Mac): string => servedProfiles.get(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile;
   const addresses = new AddressBook({ fallback: (ip) => leases.byIp(ip)?.mac, slowFallback: procNetArpLookup });
@@ -171,6 +183,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     counters,
     onEvent: (event) => observations.tftp(event),
   });
+  tftpForLoad = tftp;
   const nodes = new NodeResolver({
     directory: inventory,
     defaultProfile: () => settings.defaultProfile,
@@ -233,6 +246,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     },
   });
   const httpServer = http;
+  httpForLoad = httpServer;
 
   /** Closes everything opened so far, stores last; each step runs even if an earlier one fails. */
   const shutdown = async (): Promise<boolean> => {

@@ -1,6 +1,7 @@
 // A DHCP server (full DHCP and proxyDHCP) with fake sockets, a fake clock and a real lease
 // table, shared by the dhcp-server fuzz target and the CVE regression tests.
 
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeDhcp, encodeDhcp } from '../../firmware/src/dhcp/codec.js';
@@ -38,6 +39,7 @@ export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
     http: { port: 80 },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
+    power: structuredClone(DEFAULT_POWER_CONFIG),
     log: { level: 'info', format: 'json' },
   };
 }

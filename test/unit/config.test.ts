@@ -1,3 +1,4 @@
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -140,6 +141,7 @@ describe('valid files', () => {
       http: { port: 8080 },
       tftp: { port: 6969, maxTransfers: 32, maxRateMbit: 200, transferRateMbit: 50 },
       inventory: { unknownNodes: 'hold', bootTimeoutMs: 1_200_000, openTimeoutMs: 45_000, stallTimeoutMs: 120_000 },
+      power: DEFAULT_POWER_CONFIG,
       console: { device: '/dev/ttyUSB0', baud: 9600 },
       log: { level: 'debug', format: 'json' },
     };
@@ -165,6 +167,7 @@ describe('valid files', () => {
       http: { port: 80 },
       tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
       inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
+      power: DEFAULT_POWER_CONFIG,
       log: { level: 'info', format: 'auto' },
     } satisfies RackbootConfig);
   });

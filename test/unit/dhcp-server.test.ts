@@ -1,4 +1,5 @@
 // DhcpServer rules with fake sockets and a real lease table in a temp dir.
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -39,6 +40,7 @@ function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
     http: { port: 80 },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
+    power: structuredClone(DEFAULT_POWER_CONFIG),
     log: { level: 'info', format: 'json' },
     ...overrides,
   };

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intToIp, ipToInt, prefixToMask, type Ipv4 } from '../net/addr.js';
 import type { PoolConfig, ProfileConfig, RackbootConfig } from './schema.js';
+import { DEFAULT_POWER_CONFIG } from '../power/config.js';
 
 export const DEFAULTS = {
   mode: 'dhcp',
@@ -123,6 +124,7 @@ export function defaultConfigForInterface(
       transferRateMbit: DEFAULTS.tftpTransferRateMbit,
     },
     inventory: defaultInventory(),
+    power: structuredClone(DEFAULT_POWER_CONFIG),
     log: { level: DEFAULTS.logLevel, format: DEFAULTS.logFormat },
   };
 }

@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, parseDocument, type Node as YamlNode } from 'yaml';
 import { intToIp, ipToInt, prefixToMask, type Ipv4, type Mac } from '../net/addr.js';
 import { DEFAULTS, builtinProfiles } from './defaults.js';
+import { readPowerSection, type PowerConfig } from '../power/config.js';
 import { ConfigError, didYouMean, sortProblems, type ConfigProblem } from './errors.js';
 import {
   DEFAULT_MENU_TIMEOUT,
@@ -128,6 +129,7 @@ interface HostDraft {
   ip?: Ipv4;
   hostname?: string;
   profile?: string;
+  powerChannel?: string;
   ok: boolean;
 }
 
@@ -155,6 +157,7 @@ interface Draft {
   tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
   inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
   console?: { device?: string; baud?: number };
+  power?: PowerConfig;
   log: { level?: (typeof LOG_LEVELS)[number]; format?: (typeof LOG_FORMATS)[number] };
 }
 
@@ -225,6 +228,20 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
     openTimeout: inventory.getOr('open_timeout', durationSpec(3600), DEFAULTS.openTimeoutSeconds),
     stallTimeout: inventory.getOr('stall_timeout', durationSpec(3600), DEFAULTS.stallTimeoutSeconds),
   };
+
+  draft.power = readPowerSection(r, top.node('power'));
+  for (const host of draft.hosts) {
+    if (host.powerChannel !== undefined && !Object.hasOwn(draft.power.channels, host.powerChannel)) {
+      const names = Object.keys(draft.power.channels);
+      r.report(
+        `${host.keyPath}.power_channel`,
+        undefined,
+        JSON.stringify(host.powerChannel),
+        names.length > 0 ? `one of the channels in power.channels: ${names.join(', ')}` : 'a channel defined in power.channels (there are none)',
+        didYouMean(host.powerChannel, names),
+      );
+    }
+  }
 
   // No console section: no console. One without a device is reported, since a speed alone opens nothing.
   if (top.has('console')) {
@@ -340,6 +357,7 @@ function readHost(r: DocumentReader, node: YamlNode | undefined, keyPath: string
   draft.ip = view.get('ip', ipv4Spec);
   draft.hostname = view.get('hostname', hostnameSpec);
   draft.profile = view.get('profile', profileNameSpec);
+  draft.powerChannel = view.get('power_channel', profileNameSpec);
   draft.ok = r.problems.length === before;
   return draft;
 }
@@ -614,6 +632,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       ...(host.ip !== undefined && { ip: host.ip }),
       ...(host.hostname !== undefined && { hostname: host.hostname }),
       ...(host.profile !== undefined && { profile: host.profile }),
+      ...(host.powerChannel !== undefined && { powerChannel: host.powerChannel }),
     })),
     boot: {
       root: overrides.root !== undefined ? resolve(overrides.root) : resolve(base, draft.boot.root!),
@@ -633,6 +652,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       openTimeoutMs: draft.inventory!.openTimeout! * 1000,
       stallTimeoutMs: draft.inventory!.stallTimeout! * 1000,
     },
+    power: draft.power!,
     ...(draft.console && { console: { device: draft.console.device!, baud: draft.console.baud! } }),
     log: { level: draft.log.level!, format: draft.log.format! },
   };

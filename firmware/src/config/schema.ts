@@ -9,6 +9,7 @@ import { isAlias, isMap, isScalar, isSeq, type Document, type LineCounter, type 
 import { intToIp, ipToInt, isIpv4, isMac, normalizeMac, prefixToMask, type Ipv4, type Mac } from '../net/addr.js';
 import { DURATION_EXPECTED, DurationError, parseDuration } from './duration.js';
 import { didYouMean, type ConfigProblem } from './errors.js';
+import type { PowerConfig } from '../power/config.js';
 
 // ---------------------------------------------------------------------------
 // Normalised form (what loadConfigFile returns)
@@ -19,7 +20,7 @@ export type ProfileConfig =
   | { kind: 'local' }
   | { kind: 'menu'; items: { profile: string; label: string }[]; timeout: number /* seconds */ };
 export interface PoolConfig { subnet: Ipv4; prefix: number; start: Ipv4; end: Ipv4; router?: Ipv4; leaseTime?: number }
-export interface HostConfig { mac: Mac; ip?: Ipv4; hostname?: string; profile?: string }
+export interface HostConfig { mac: Mac; ip?: Ipv4; hostname?: string; profile?: string; powerChannel?: string }
 export interface RackbootConfig {
   source: string;              // absolute file path, or '<defaults for IF>'
   interface: string;
@@ -34,6 +35,8 @@ export interface RackbootConfig {
   http: { port: number };
   tftp: TftpConfig;
   inventory: InventoryConfig;
+  /** Node power: channels (relays, commands, lab VMs) and the power-on sequencer; no channels when the file has no power section. */
+  power: PowerConfig;
   /** The serial management console; absent when no device is configured. */
   console?: ConsoleConfig;
   log: { level: 'debug' | 'info' | 'warn' | 'error'; format: 'auto' | 'json' | 'text' };
@@ -78,10 +81,10 @@ export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
 
 /** The keys each mapping of the file accepts, as written (snake_case). */
 export const KEYS = {
-  top: ['interface', 'server_address', 'mode', 'lease_time', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'console', 'log'],
+  top: ['interface', 'server_address', 'mode', 'lease_time', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'power', 'console', 'log'],
   pool: ['subnet', 'range', 'router', 'lease_time'],
   options: ['router', 'dns', 'domain', 'ntp'],
-  host: ['mac', 'ip', 'hostname', 'profile'],
+  host: ['mac', 'ip', 'hostname', 'profile', 'power_channel'],
   boot: ['root', 'default_profile', 'profiles'],
   profile: {
     linux: ['kind', 'kernel', 'initrds', 'cmdline'],

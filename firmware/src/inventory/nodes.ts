@@ -382,6 +382,7 @@ export class NodeInventory {
         : { mac, name, tags: [], notes: '', origin: 'config', approved: true, createdAt: now, updatedAt: now };
       setOptional(next, 'ip', host.ip);
       setOptional(next, 'profile', host.profile);
+      setOptional(next, 'powerChannel', host.powerChannel);
       const fields = existing ? changedFields(existing, next) : [];
       if (existing && fields.length === 0) continue;
       if (existing) next.updatedAt = now;
