@@ -3,7 +3,7 @@
 // store come in through small interfaces so every rule below is unit-testable.
 
 import { ZERO_IP, ipFromBytes, macFromBytes, type Ipv4, type Mac } from '../net/addr.js';
-import { encodeDhcp } from './codec.js';
+import { MIN_MAX_MESSAGE_SIZE, encodeDhcp } from './codec.js';
 import type { Logger } from '../util/log.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
@@ -522,8 +522,12 @@ export class DhcpServer {
 
   /** Encoded within the client's maximum message size (option 57). */
   private encode(msg: DhcpMessage, reply: DhcpMessage): Buffer {
-    const maxSize = maxMessageSizeOf(msg);
-    return encodeDhcp(reply, maxSize === undefined ? {} : { maxSize });
+    const clientMax = maxMessageSizeOf(msg);
+    // A relay strips the option 82 we echo before it forwards the reply (RFC 3046 2.1.1):
+    // the client's limit applies to what is left, so the echo may go on top of it.
+    const relayInfo = msg.giaddr !== ZERO_IP ? reply.options.get(Opt.RelayAgentInfo) : undefined;
+    if (relayInfo === undefined) return encodeDhcp(reply, clientMax === undefined ? {} : { maxSize: clientMax });
+    return encodeDhcp(reply, { maxSize: Math.max(clientMax ?? 0, MIN_MAX_MESSAGE_SIZE) + 2 + relayInfo.length });
   }
 
   private seedNeighbor(ip: Ipv4, mac: Mac): void {
