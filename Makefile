@@ -4,6 +4,9 @@
 #   make test    type check + all tests (unit, integration in network namespaces)
 #   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
 #   make lab     build, then boot three virtual nodes from rackboot (no cluster needed)
+#   make bench   rackboot against dnsmasq, tftpd-hpa, Kea and nginx on one link (docs/bench.md)
+#   make fuzz    every fuzz target for FUZZ_SECONDS each (docs/fuzzing.md)
+#   make image   the arm64 appliance image for a Raspberry Pi 4 (docs/image.md)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := build
@@ -12,14 +15,14 @@ SHELL := /bin/bash
 # peers the integration tests run against (tests need root for network namespaces).
 APT_PACKAGES := make g++ python3 iproute2 nftables tcpdump socat curl \
 	isc-dhcp-client udhcpc busybox kea-admin dnsmasq-base tftp-hpa atftp iputils-ping ethtool \
-	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver
+	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd
 
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs rackboot (Debian's are in /usr/include/node).
 NODEDIR := $(shell dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")
 STAMP := node_modules/.rackboot-setup
 
-.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload lab
+.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload lab bench fuzz image overlay-tarball image-check image-boot-test image-apt
 
 # The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries),
 # downloaded with apt-get download, never installed on this machine.
@@ -70,3 +73,56 @@ lab: build payload
 
 clean:
 	rm -rf build/out firmware/native/build
+
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS ?= 1
+
+# Every fuzz target for FUZZ_SECONDS each (docs/fuzzing.md); `make test` runs a short fixed-input smoke run of the same targets.
+fuzz: $(STAMP)
+	node test/fuzz/run.mjs --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+
+# The appliance image and the Raspberry Pi OS tarball (docs/image.md). Root; the arm64
+# root file system is built under qemu-user emulation (12-20 minutes).
+IMAGE_APT_PACKAGES := mmdebstrap qemu-user-static binfmt-support arch-test g++-aarch64-linux-gnu \
+	dosfstools mtools e2fsprogs fdisk file bmap-tools debian-archive-keyring
+IMAGE_TEST_APT_PACKAGES := qemu-system-arm curl
+
+image-apt:
+	@missing=""; for p in $(IMAGE_APT_PACKAGES) $(if $(BOOT_TEST),$(IMAGE_TEST_APT_PACKAGES)); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+image: build image-apt
+	bash build/image/build-image.sh
+
+# Checks the image `make image` wrote: partitions, file systems, the files rackboot needs.
+image-check: $(STAMP)
+	node_modules/.bin/vitest run --config vitest.image.config.ts
+
+overlay-tarball: build image-apt
+	bash build/image/overlay-tarball.sh
+
+# Boots the image in qemu-system-aarch64 and checks rackboot answers (docs/image.md).
+image-boot-test: BOOT_TEST=1
+image-boot-test: image-apt
+	bash build/image/boot-test.sh
+
+# Benchmark against the peers (docs/bench.md): needs root, about 30 minutes; QUICK=1 for a smoke run.
+# Installing the peers on a systemd machine starts them as services; the harness runs its own copies in namespaces.
+BENCH_PACKAGES := kea-dhcp4-server kea-admin tftpd-hpa nginx-light dnsmasq-base atftp curl bc nftables iproute2 ethtool
+
+bench: build
+	@missing=""; for p in $(BENCH_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' "$$p" 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  if [ -d /run/systemd/system ]; then for u in nginx tftpd-hpa kea-dhcp4-server; do \
+	    case "$$missing" in *$$u*) systemctl disable --now $$u 2>/dev/null || true;; esac; done; fi; \
+	fi
+	node bench/run.mjs $(if $(QUICK),--quick)

@@ -3,7 +3,7 @@
 // bundle, so each one is copied beside it and loaded from the bundle's directory.
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, chmodSync, existsSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, chmodSync, existsSync, renameSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { webAssetsPlugin } from './web.mjs';
@@ -20,6 +20,16 @@ try {
   revision = 'unknown';
 }
 
+/**
+ * Copies a file into place by rename: a rackboot already running from build/out
+ * keeps the addon it mapped (rewriting a mapped .node in place crashes that process).
+ */
+function installFile(from, to) {
+  const temporary = `${to}.${process.pid}.tmp`;
+  copyFileSync(from, temporary);
+  renameSync(temporary, to);
+}
+
 /** Rewrites `require('./build/Release/x.node')` to load x.node from beside the bundle. */
 const nativeAddons = {
   name: 'native-addons',
@@ -28,7 +38,7 @@ const nativeAddons = {
     b.onLoad({ filter: /.*/, namespace: 'native-addon' }, (args) => {
       if (!existsSync(args.path)) throw new Error(`native addon missing: ${args.path} (run make build)`);
       const name = basename(args.path);
-      copyFileSync(args.path, join(outDir, name));
+      installFile(args.path, join(outDir, name));
       return { contents: `module.exports = require(__rackbootDir + ${JSON.stringify('/' + name)});`, loader: 'js' };
     });
   },
@@ -45,7 +55,7 @@ const epollAddon = {
     b.onLoad({ filter: /node_modules[\\/]epoll[\\/]epoll\.js$/ }, () => {
       const addon = join(root, 'node_modules/epoll/build/Release/epoll.node');
       if (!existsSync(addon)) throw new Error(`native addon missing: ${addon} (npm ci runs its build; check allowScripts for epoll)`);
-      copyFileSync(addon, join(outDir, 'epoll.node'));
+      installFile(addon, join(outDir, 'epoll.node'));
       return { contents: "module.exports = require('os').type() === 'Linux' ? require(__rackbootDir + '/epoll.node') : { Epoll: {} };", loader: 'js' };
     });
   },
@@ -78,6 +88,6 @@ await build({
 // Our own AF_PACKET addon is loaded by firmware/src/net/native.ts from beside the bundle.
 const packetAddon = join(root, 'firmware/native/build/Release/rackboot_packet.node');
 if (!existsSync(packetAddon)) throw new Error(`${packetAddon} is missing: build it first (make build)`);
-copyFileSync(packetAddon, join(outDir, 'rackboot_packet.node'));
+installFile(packetAddon, join(outDir, 'rackboot_packet.node'));
 chmodSync(join(outDir, 'rackboot.mjs'), 0o755);
 console.log(`built ${join(outDir, 'rackboot.mjs')} (${pkg.version} ${revision})`);

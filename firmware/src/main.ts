@@ -1,4 +1,4 @@
-// rackboot command line: serve | check-config | --version, each with --help.
+// rackboot command line: serve | storm | check-config | leases | --version, each with --help.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkConfigFile } from './config/load.js';
@@ -8,6 +8,8 @@ import { LeaseTable } from './dhcp/leases.js';
 import { formatLeaseTable } from './dhcp/lease-format.js';
 import { ipToInt } from './net/addr.js';
 import { DEFAULTS } from './config/defaults.js';
+import { loadPacketAddon } from './net/native.js';
+import { runStormCli } from './storm/cli.js';
 
 declare const __RACKBOOT_VERSION__: string | undefined;
 export const VERSION = typeof __RACKBOOT_VERSION__ === 'string' ? __RACKBOOT_VERSION__ : '0.1.0 (source)';
@@ -18,9 +20,10 @@ Boot appliance for compute clusters: DHCP/proxyDHCP, ARP, TFTP and HTTP boot.
 Usage:
   rackboot serve --config FILE
   rackboot serve --interface IF --root DIR [--kernel-args ARGS]
+  rackboot storm --interface IF [--nodes N] [--firmware MIX] [--json FILE] [--svg FILE]
   rackboot check-config FILE
   rackboot leases [--state-dir DIR] [--json]
-  rackboot --version
+  rackboot --version [--check-native]
 
 Run 'rackboot COMMAND --help' for the options of a command.
 `;
@@ -83,7 +86,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (command === '--version' || command === 'version') {
     process.stdout.write(`rackboot ${VERSION}\n`);
-    return 0;
+    return rest.includes('--check-native') ? await checkNative() : 0;
   }
   try {
     switch (command) {
@@ -91,6 +94,12 @@ export async function main(argv: string[]): Promise<number> {
         // Everything that matters (leases) is durable once serve returns; exit even if
         // some library left a handle open, so a stop never hangs under systemd.
         const code = await serveCommand(rest);
+        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+        process.exit(code);
+      }
+      case 'storm': {
+        // Nodes cut off by --time-limit may still hold timers; the report is written, so exit now.
+        const code = await runStormCli(rest, VERSION);
         await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
         process.exit(code);
       }
@@ -205,3 +214,27 @@ main(process.argv.slice(2)).then(
     process.exitCode = 1;
   },
 );
+
+/**
+ * Loads every native addon the bundle ships (the image build runs this on the
+ * target architecture): 1 when one fails, e.g. built for the wrong architecture.
+ */
+async function checkNative(): Promise<number> {
+  const checks: [string, () => unknown][] = [
+    ['rackboot_packet.node (AF_PACKET)', () => loadPacketAddon()],
+    // @ts-expect-error raw-socket ships no type declarations; only loading it matters here.
+    ['raw.node (raw-socket, ICMP probes)', () => import('raw-socket')],
+    ['epoll.node (onoff, GPIO relays)', () => import('onoff')],
+  ];
+  let failed = 0;
+  for (const [name, load] of checks) {
+    try {
+      await load();
+      process.stdout.write(`native ${name}: ok (${process.arch})\n`);
+    } catch (error) {
+      failed++;
+      process.stdout.write(`native ${name}: FAILED: ${(error as Error).message}\n`);
+    }
+  }
+  return failed === 0 ? 0 : 1;
+}
