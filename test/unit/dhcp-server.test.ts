@@ -327,6 +327,27 @@ describe('DhcpServer', () => {
     expect(offer.options.has(Opt.VendorSpecific)).toBe(true);
   });
 
+  it('gives the Raspberry Pi bootloader its boot menu in option 43 and the TFTP server, no boot file', async () => {
+    const srv = server();
+    const pxe: [number, Buffer][] = [
+      [Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')],
+      [Opt.ClientArch, Buffer.from([0, 0])],
+    ];
+    await srv.handle(request(MessageType.Discover, {}, pxe, 'dc:a6:32:01:02:03'), LOCAL);
+    const offer = sent[0]!.msg;
+    expect(offer.siaddr).toBe(SERVER);
+    expect(offer.file).toBe('');
+    expect(offer.options.has(Opt.BootfileName)).toBe(false);
+    expect(offer.options.get(Opt.TftpServerName)!.toString()).toBe(SERVER);
+    expect(offer.options.get(Opt.VendorClass)!.toString()).toBe('PXEClient');
+    const menu = offer.options.get(Opt.VendorSpecific)!;
+    // sub-option 6 (discovery control 3), 9 (menu item type 0, "Raspberry Pi Boot"), 10 (prompt), end
+    expect([...menu]).toEqual([6, 1, 3, 9, 20, 0, 0, 17, ...Buffer.from('Raspberry Pi Boot'), 10, 4, 0, ...Buffer.from('PXE'), 255]);
+    // The same ROM identity from a MAC that is not a Pi's is BIOS PXE.
+    await srv.handle(request(MessageType.Discover, {}, pxe, '52:54:00:01:02:03'), LOCAL);
+    expect(sent[1]!.msg.file).toBe('undionly.kpxe');
+  });
+
   it('gives iPXE an HTTP URL, with next-server set (iPXE ignores proxy answers without it)', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [[Opt.UserClass, Buffer.from('iPXE')]]), LOCAL);

@@ -12,6 +12,7 @@ export type ClientKind =
   | 'uefi-x64-http'
   | 'uefi-arm64-http'
   | 'ipxe'
+  | 'rpi-boot'
   | 'plain';
 
 export interface ClientClass {
@@ -40,6 +41,25 @@ const ARCH_KIND: Record<number, ClientKind> = {
   19: 'uefi-arm64-http', // arm64 UEFI HTTP Boot
 };
 
+/**
+ * MAC prefixes (OUIs) of Raspberry Pi boards. The Pi's boot ROM / EEPROM
+ * bootloader sends the same option 60 as a BIOS PXE ROM
+ * ("PXEClient:Arch:00000:UNDI:002001") and no option 93 a BIOS ROM would not,
+ * so only its MAC tells the two apart.
+ */
+const RASPBERRY_PI_OUIS = new Set([
+  'b8:27:eb', // Raspberry Pi Foundation: Pi 1, 2, 3
+  'dc:a6:32', // Raspberry Pi Trading: Pi 4
+  'e4:5f:01', // Raspberry Pi Trading: Pi 4, CM4
+  '28:cd:c1', // Raspberry Pi Trading
+  'd8:3a:dd', // Raspberry Pi Trading: Pi 4, Pi 5
+  '2c:cf:67', // Raspberry Pi Trading: Pi 5
+]);
+
+export function isRaspberryPiMac(mac: string): boolean {
+  return RASPBERRY_PI_OUIS.has(mac.slice(0, 8).toLowerCase());
+}
+
 export function classifyClient(msg: DhcpMessage): ClientClass {
   const vendorClass = vendorClassOption(msg.options);
   const arch = firstArch(msg);
@@ -52,6 +72,7 @@ export function classifyClient(msg: DhcpMessage): ClientClass {
   const http = vendorClass?.startsWith('HTTPClient') ?? false;
   if (pxe || http) {
     const archFromVendor = arch ?? parseVendorArch(vendorClass!);
+    if (pxe && archFromVendor === 0 && msg.hlen === 6 && isRaspberryPiMac(macOf(msg))) return { kind: 'rpi-boot', arch: 0, vendorClass, isIpxe };
     const kind = archFromVendor !== undefined ? ARCH_KIND[archFromVendor] : undefined;
     if (kind) return { kind, arch: archFromVendor, vendorClass, isIpxe };
     // PXEClient without a known arch: the oldest ROMs are BIOS ones.
@@ -67,6 +88,10 @@ export function isNetworkBootClient(kind: ClientKind): boolean {
 
 export function isHttpBootClient(kind: ClientKind): boolean {
   return kind === 'uefi-x64-http' || kind === 'uefi-arm64-http';
+}
+
+function macOf(msg: DhcpMessage): string {
+  return [...msg.chaddr.subarray(0, 6)].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 function firstArch(msg: DhcpMessage): number | undefined {

@@ -12,8 +12,12 @@ export interface BootAnswer {
   nextServer?: Ipv4;
   /** Option 60 echoed to the client: PXE firmware only trusts offers that say "PXEClient". */
   vendorClass?: 'PXEClient' | 'HTTPClient';
-  /** Add PXE vendor options (43) telling the ROM to use the boot file in this offer, with no discovery. */
-  pxeVendorOptions: boolean;
+  /**
+   * Option 43 (PXE vendor options): 'boot-file' tells a PXE ROM to use the boot
+   * file in this offer, with no boot server discovery; 'raspberry-pi' is the boot
+   * menu the Raspberry Pi bootloader looks for before it will boot from the network.
+   */
+  pxeVendorOptions: false | 'boot-file' | 'raspberry-pi';
 }
 
 export interface BootPolicyContext {
@@ -25,7 +29,7 @@ export interface BootPolicyContext {
  * One row per firmware family. `file` is relative to the boot root (TFTP);
  * `http` means the answer is a URL on rackboot's HTTP server.
  */
-const BOOT_TABLE: Record<Exclude<ClientKind, 'plain'>, { file: string; http: boolean }> = {
+const BOOT_TABLE: Record<Exclude<ClientKind, 'plain' | 'rpi-boot'>, { file: string; http: boolean }> = {
   // Legacy BIOS PXE ROMs: the UNDI iPXE keeps using the ROM's NIC driver.
   'bios-pxe': { file: 'undionly.kpxe', http: false },
   // UEFI PXE: snponly.efi uses the firmware's own network stack (SNP), which every UEFI NIC has.
@@ -41,6 +45,13 @@ const BOOT_TABLE: Record<Exclude<ClientKind, 'plain'>, { file: string; http: boo
 
 export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): BootAnswer | undefined {
   if (client.kind === 'plain') return undefined;
+  if (client.kind === 'rpi-boot') {
+    // Raspberry Pi bootloader (boot ROM of a Pi 3, EEPROM of a Pi 4/5): it boots only from an
+    // answer whose option 43 carries the "Raspberry Pi Boot" menu item, then reads its firmware
+    // (start4.elf, config.txt, the kernel...) over TFTP from next-server: first under its serial
+    // number's directory (TFTP_PREFIX, its default), else from the root. It takes no boot file.
+    return { bootFile: '', nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'raspberry-pi' };
+  }
   const row = BOOT_TABLE[client.kind];
   const base = httpBaseUrl(ctx.serverAddress, ctx.httpPort);
   if (client.kind === 'ipxe') {
@@ -51,7 +62,7 @@ export function bootAnswerFor(client: ClientClass, ctx: BootPolicyContext): Boot
   if (row.http) {
     return { bootFile: `${base}/${row.file}`, vendorClass: 'HTTPClient', pxeVendorOptions: false };
   }
-  return { bootFile: row.file, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: true };
+  return { bootFile: row.file, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'boot-file' };
 }
 
 /** `http://10.0.0.1`, or `http://10.0.0.1:8080` off the default port: what DHCP answers and iPXE scripts point at. */

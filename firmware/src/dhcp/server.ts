@@ -462,14 +462,16 @@ export class DhcpServer {
     // both a next-server and a boot file (dhcp.c, dhcp_has_pxeopts).
     reply.siaddr = answer.nextServer ?? this.opts.serverAddress;
     if (answer.nextServer) options.set(Opt.TftpServerName, stringOption(answer.nextServer));
-    options.set(Opt.BootfileName, stringOption(answer.bootFile));
+    if (answer.bootFile !== '') options.set(Opt.BootfileName, stringOption(answer.bootFile));
     if (answer.vendorClass) options.set(Opt.VendorClass, stringOption(answer.vendorClass));
     // PXE spec: echo the client's UUID/GUID (97) in PXE replies.
     const uuid = msg.options.get(Opt.ClientUuid);
     if (uuid && boot.vendorClass) options.set(Opt.ClientUuid, uuid);
-    if (answer.pxeVendorOptions) {
+    if (answer.pxeVendorOptions === 'boot-file') {
       // PXE_DISCOVERY_CONTROL = 8: use the boot file in this reply, skip boot server discovery.
       options.set(Opt.VendorSpecific, encapsulatedOption(new Map([[6, Buffer.from([8])]]), { terminate: true }));
+    } else if (answer.pxeVendorOptions === 'raspberry-pi') {
+      options.set(Opt.VendorSpecific, encapsulatedOption(raspberryPiBootMenu(), { terminate: true }));
     }
   }
 
@@ -551,6 +553,21 @@ export class DhcpServer {
       this.opts.log.error('boot observer failed', { error: error as Error });
     }
   }
+}
+
+/**
+ * The PXE boot menu the Raspberry Pi bootloader requires in option 43 (what
+ * dnsmasq's `pxe-service=0,"Raspberry Pi Boot"` sends): discovery control 3 (no
+ * broadcast or multicast boot server discovery), one menu item of type 0 named
+ * "Raspberry Pi Boot" (PXE spec, sub-option 9), and a prompt with timeout 0 (10).
+ */
+function raspberryPiBootMenu(): Map<number, Buffer> {
+  const label = Buffer.from('Raspberry Pi Boot', 'ascii');
+  return new Map([
+    [6, Buffer.from([3])],
+    [9, Buffer.concat([Buffer.from([0, 0, label.length]), label])],
+    [10, Buffer.concat([Buffer.from([0]), Buffer.from('PXE', 'ascii')])],
+  ]);
 }
 
 // ---- small readers ---------------------------------------------------------
