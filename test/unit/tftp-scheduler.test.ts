@@ -233,6 +233,37 @@ describe('TransferSlots', () => {
     expect([slots.active, slots.waiting]).toEqual([2, 0]);
   });
 
+  it('serves a request that waited the overflow time from an overflow slot, up to twice the limit', async () => {
+    const clock = new FakeClock();
+    const slots = new TransferSlots(1, { waitMs: 2000, extra: 1, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
+    const granted: string[] = [];
+    const releases = new Map<string, () => void>();
+    for (const key of ['a', 'b', 'c']) {
+      void slots.acquire(key).then((release) => {
+        granted.push(key);
+        releases.set(key, release);
+      });
+    }
+    await Promise.resolve();
+    expect(granted).toEqual(['a']);
+    clock.advance(1999);
+    await Promise.resolve();
+    expect(granted).toEqual(['a']);
+    clock.advance(1);
+    await Promise.resolve();
+    // b and c waited 2 s; one overflow slot: b gets it, c keeps waiting for a slot to free.
+    expect(granted).toEqual(['a', 'b']);
+    expect([slots.active, slots.waiting]).toEqual([2, 1]);
+    releases.get('a')!();
+    await Promise.resolve();
+    expect([slots.active, slots.waiting]).toEqual([1, 1]); // b holds the one regular slot: c waits
+    releases.get('b')!();
+    await Promise.resolve();
+    expect(granted).toEqual(['a', 'b', 'c']);
+    expect([slots.active, slots.waiting]).toEqual([1, 0]);
+    expect(clock.pending).toBe(0);
+  });
+
   it('does not queue a waiting key twice: the retransmitted request shares the place', async () => {
     const slots = new TransferSlots(1);
     const first = await slots.acquire('10.0.0.2:2070 pxelinux.0');

@@ -254,11 +254,35 @@ export class SendScheduler {
  * second acquire() gets the same promise, so an RRQ retransmitted while waiting
  * holds one place in the queue. A key that holds a slot may queue again.
  */
+/**
+ * When all slots are taken, a request waits at most this long: firmware repeats
+ * its RRQ after 1-4 s and gives up after a handful of tries (PXE-E32), so it
+ * must be answered inside that window. Past it, the request gets one of the
+ * overflow slots (as many as `max` again): it shares the paced bandwidth with
+ * the rest instead of failing the boot. Only beyond both does a request keep
+ * waiting for a slot to free up.
+ */
+export interface SlotOverflow {
+  waitMs: number;
+  extra: number;
+  setTimer(ms: number, fn: () => void): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+interface SlotWaiter {
+  promise: Promise<() => void>;
+  grant: (release: () => void) => void;
+  timer?: unknown;
+}
+
 export class TransferSlots {
   private inUse = 0;
-  private readonly waiters = new Map<string, { promise: Promise<() => void>; grant: (release: () => void) => void }>();
+  private readonly waiters = new Map<string, SlotWaiter>();
 
-  constructor(readonly max: number) {
+  constructor(
+    readonly max: number,
+    private readonly overflow?: SlotOverflow,
+  ) {
     if (!Number.isInteger(max) || max < 1) throw new RangeError(`slot count must be a positive integer, not ${max}`);
   }
 
@@ -274,12 +298,26 @@ export class TransferSlots {
     const promise = new Promise<() => void>((resolve) => {
       grant = resolve;
     });
-    this.waiters.set(key, { promise, grant });
+    const waiter: SlotWaiter = { promise, grant };
+    if (this.overflow) {
+      const { waitMs, extra } = this.overflow;
+      waiter.timer = this.overflow.setTimer(waitMs, () => {
+        waiter.timer = undefined;
+        if (this.waiters.get(key) !== waiter || this.inUse >= this.max + extra) return;
+        this.waiters.delete(key);
+        this.inUse++;
+        waiter.grant(this.releaser());
+      });
+    }
+    this.waiters.set(key, waiter);
     return promise;
   }
 
   /** Drops a waiting request (its client went away); its promise never resolves. True if it was waiting. */
   cancel(key: string): boolean {
+    const waiter = this.waiters.get(key);
+    if (!waiter) return false;
+    this.stopTimer(waiter);
     return this.waiters.delete(key);
   }
 
@@ -307,10 +345,16 @@ export class TransferSlots {
 
   private handOn(): void {
     while (this.inUse < this.max && this.waiters.size > 0) {
-      const [key, waiter] = this.waiters.entries().next().value as [string, { grant: (release: () => void) => void }];
+      const [key, waiter] = this.waiters.entries().next().value as [string, SlotWaiter];
       this.waiters.delete(key);
+      this.stopTimer(waiter);
       this.inUse++;
       waiter.grant(this.releaser());
     }
+  }
+
+  private stopTimer(waiter: SlotWaiter): void {
+    if (waiter.timer !== undefined) this.overflow?.clearTimer(waiter.timer);
+    waiter.timer = undefined;
   }
 }

@@ -55,6 +55,8 @@ interface ActiveTransfer {
  * client gave up, and starting its transfer would only hold a slot for nothing.
  */
 const WAITING_CLIENT_GONE_MS = 12_000;
+/** How long a request waits when every transfer slot is busy before it is served from an overflow slot. */
+const SLOT_WAIT_MS = 2000;
 
 export class TftpServer {
   private listener?: dgram.Socket;
@@ -71,7 +73,13 @@ export class TftpServer {
       rateBytesPerSecond: (opts.maxRateMbit * 1_000_000) / 8,
       perTransferBytesPerSecond: (opts.transferRateMbit * 1_000_000) / 8,
     });
-    this.slots = new TransferSlots(opts.maxTransfers);
+    // At the limit a request is still answered within the firmware's retry window (scheduler.ts).
+    this.slots = new TransferSlots(opts.maxTransfers, {
+      waitMs: SLOT_WAIT_MS,
+      extra: opts.maxTransfers,
+      setTimer: (ms, fn) => setTimeout(fn, ms),
+      clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+    });
     this.limits = {
       maxBlksize: Math.max(512, opts.mtu - DATA_OVERHEAD),
       maxWindow: 64,
