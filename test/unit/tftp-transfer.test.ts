@@ -245,7 +245,7 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(h.events.some((e) => e.type === 'options')).toBe(false);
   });
 
-  it('resends the OACK on timeout and fails after maxRetries', () => {
+  it('after the OACK backstop starts the data (its ACK 0 was lost), never a second OACK; fails after maxRetries', () => {
     const h = harness({ size: 10, options: [['blksize', '1024']], limits: { maxRetries: 2 } });
     h.transfer.start();
     expect(h.take().map((p) => p.op)).toEqual(['oack']);
@@ -253,13 +253,28 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     h.clock.advance(5999);
     expect(h.take()).toEqual([]);
     h.clock.advance(1);
-    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    expect(blocks(h.take())).toEqual([1]);
     expect(last(h.events)).toEqual({ type: 'retransmit', block: 0, count: 1, rtoMs: 2000 });
-    h.clock.advance(6000);
-    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.clock.advance(2000);
+    expect(blocks(h.take())).toEqual([1]);
     h.clock.advance(6000);
     expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK 0 for the OACK after 2 retransmissions', lastBlockAcked: 0, retransmits: 2 });
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 2 retransmissions', lastBlockAcked: 0, retransmits: 1 });
+    expect(h.events.filter((e) => e.type === 'options')).toHaveLength(1);
+  });
+
+  it('a client whose ACK 0 was lost gets DATA 1 at the backstop and finishes', () => {
+    const h = harness({ size: 3000, options: [['blksize', '1024']] });
+    h.transfer.start();
+    h.take();
+    h.clock.advance(6000);
+    expect(blocks(h.take())).toEqual([1]);
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2]);
+    h.ack(2);
+    expect(blocks(h.take())).toEqual([3]);
+    h.ack(3);
+    expect(h.transfer.state).toBe('done');
   });
 
   it('answers a repeated RRQ (lost OACK) with the OACK at once, and a repeat after DATA 1 with DATA 1', () => {
@@ -314,14 +329,15 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(blocks(h.take())).toEqual([1]);
   });
 
-  it("uses the client's timeout option as the first RTO, bounded by maxRtoMs", () => {
+  it("uses the client's timeout option as the first RTO (the OACK backstop 1 s longer), bounded by maxRtoMs", () => {
     const three = harness({ size: 10, options: [['timeout', '3']] });
     three.transfer.start();
     three.take();
-    three.clock.advance(2999);
+    expect(three.transfer.rto).toBe(3000);
+    three.clock.advance(3999);
     expect(three.take()).toEqual([]);
     three.clock.advance(1);
-    expect(three.take().map((p) => p.op)).toEqual(['oack']);
+    expect(three.take().map((p) => p.op)).toEqual(['data']);
 
     const long = harness({ size: 10, options: [['timeout', '30']] });
     long.transfer.start();

@@ -50,9 +50,11 @@
 // - A lost OACK is recovered by the client, which repeats its RRQ: the server
 //   passes the repeat to requestRepeated() and the OACK goes out again at once.
 //   A lost ACK 0 is recovered by the client repeating ACK 0. Our own OACK
-//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS):
-//   atftp 0.8 aborts with "unexpected OACK" when a second OACK arrives after
-//   it has sent ACK 0, which an early server retransmission causes under loss.
+//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS);
+//   when it expires the client evidently has the OACK (else it would have
+//   repeated its RRQ), so the data starts as if ACK 0 had arrived. The OACK is
+//   never sent again unasked: atftp 0.8 aborts with "unexpected OACK" when a
+//   second OACK arrives after it has sent ACK 0.
 // - Packets other than ACK and ERROR while sending are ignored (as tftp-hpa
 //   does): a stray packet must not end a transfer.
 // - The file is sent as it is: for mode netascii the caller passes the
@@ -336,11 +338,14 @@ export class ReadTransfer {
     this.retries++;
     this.rtoMs = Math.min(this.rtoMs * 2, this.limits.maxRtoMs); // RFC 6298 5.5
     if (this.currentState === 'oack-sent') {
+      // No ACK 0 for longer than clients wait: a client that lost our OACK has repeated
+      // its RRQ by now (requestRepeated answers it), so this one got the OACK and its ACK 0
+      // was lost, maybe twice. Go on as if it had arrived: the client is waiting for DATA 1,
+      // and a second OACK would make atftp 0.8 abort ("unexpected OACK").
       this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.rtoMs });
-      this.oackResent = true;
-      this.retransmits++;
-      this.env.send(this.oack!);
+      this.currentState = 'sending';
       this.armTimer();
+      this.pump();
       return;
     }
     this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
@@ -464,10 +469,8 @@ export class ReadTransfer {
    * and with it the longer wait.
    */
   private waitMs(): number {
-    if (this.currentState === 'oack-sent') {
-      // A client that negotiated `timeout` agreed to that interval; otherwise the OACK waits longer than clients do.
-      return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.rtoMs;
-    }
+    // The OACK's backstop outlasts the client's own timer, so a lost OACK shows as a repeated RRQ first.
+    if (this.currentState === 'oack-sent') return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
     if (this.retries >= 2) return Math.max(this.rtoMs, (this.params.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) + CLIENT_TIMER_MARGIN_MS);
     return this.rtoMs;
   }
