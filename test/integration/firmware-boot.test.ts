@@ -120,7 +120,7 @@ ${PROFILE}`);
 
 describe('real firmware boots from rackboot in proxyDHCP mode beside dnsmasq', () => {
   const PROXY_SERVER = '10.86.0.1';
-  const proxyNodes = NODES.filter((n) => n.firmware !== 'uefi-http').map((n, i) => ({ ...n, mac: `52:54:00:86:00:0${i + 1}` }));
+  const proxyNodes = NODES.map((n, i) => ({ ...n, mac: `52:54:00:86:00:0${i + 1}` }));
   let lab: DhcpLab;
   let server: RackbootProcess;
   let api: ApiClient;
@@ -146,7 +146,7 @@ ${PROFILE}`);
 
   afterAll(() => teardown(lab, server, vms, 'proxy-rackboot.log'));
 
-  it('boots BIOS iPXE and UEFI PXE nodes with addresses from dnsmasq and boot files from rackboot', async () => {
+  it('boots BIOS iPXE, UEFI PXE and UEFI HTTP Boot nodes with addresses from dnsmasq and boot files from rackboot', async () => {
     const results = await bootAll(lab, proxyNodes, vms, api);
     for (const { node, up, view } of results) {
       expect(view, node.firmware).toMatchObject({ name: node.name, stage: 'booted', diagnosis: 'booted', diagnosisDetail: 'the OS called back' });
