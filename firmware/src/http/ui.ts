@@ -30,7 +30,8 @@ export const UI_SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
-  'Cross-Origin-Opener-Policy': 'same-origin',
+  // No Cross-Origin-Opener-Policy: the box is reached over plain HTTP at a LAN address, where
+  // browsers ignore it and log an error on every page (found by the real-rackboot browser test).
 };
 
 const IMMUTABLE = 'public, max-age=31536000, immutable';
