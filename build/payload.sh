@@ -195,7 +195,7 @@ if [ -n "$BOOTED_URL" ]; then
   while read -r module; do insmod "/lib/modules/$module.ko" || echo "insmod $module failed"; done </lib/modules/load-order
   ip link set lo up
   ip link set eth0 up 2>/dev/null
-  if udhcpc -i eth0 -n -q -t 6 -T 2 -s /etc/udhcpc.script >/dev/null 2>&1; then
+  if udhcpc -i eth0 -n -q -t 10 -T 3 -s /etc/udhcpc.script >/dev/null 2>&1; then
     # Plain HTTP/1.0 over nc: busybox-static's wget crashes when a connect times out.
     REST=${BOOTED_URL#http://}
     HOSTPORT=${REST%%/*}

@@ -66,7 +66,7 @@ async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[], ap
       vms.push(vm);
       const up = await vm.waitForMarker(270_000);
       // The node's init calls rackboot.booted= after printing the marker.
-      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted', 60_000);
+      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted', 90_000);
       await vm.stop();
       return { node, up, view };
     }),
