@@ -8,6 +8,7 @@
 //   open(ifname, ethertypes, bpf | null, onFrame, onError) -> { send(frame), close() }
 //   interfaceInfo(ifname) -> { index, mac, mtu, up, running, ipv4: [{ address, prefix }] }
 //   setNeighbor(ifname, ip, mac)
+//   notifySystemd(socketPath, message)   one sd_notify(3) datagram (READY=1, WATCHDOG=1, ...)
 //
 // Every failure becomes a JS Error with `code` set to the errno name; nothing aborts.
 
@@ -31,6 +32,7 @@
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +40,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #ifndef PACKET_IGNORE_OUTGOING
@@ -1017,12 +1020,56 @@ static napi_value set_neighbor(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------
+// sd_notify(3) without libsystemd: Node has no AF_UNIX datagram sockets, and the
+// protocol is one datagram of newline-separated assignments to $NOTIFY_SOCKET
+// (a path, or an abstract name written with a leading '@').
+
+static napi_value notify_systemd(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  struct sockaddr_un address = {.sun_family = AF_UNIX};
+  char path[sizeof address.sun_path + 1];
+  char message[4096];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 2) {
+    throw_type(env, "notifySystemd(socketPath, message) needs two strings");
+    return NULL;
+  }
+  if (!get_string(env, argv[0], path, sizeof path, "socketPath")) return NULL;
+  if (!get_string(env, argv[1], message, sizeof message, "message")) return NULL;
+
+  size_t length = strlen(path);
+  if (length > sizeof address.sun_path) {
+    throw_type(env, "socketPath is longer than a unix socket address");
+    return NULL;
+  }
+  memcpy(address.sun_path, path, length);
+  if (path[0] == '@') address.sun_path[0] = '\0';
+  socklen_t address_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + length);
+
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    throw_errno(env, errno, "notify socket");
+    return NULL;
+  }
+  ssize_t sent;
+  do {
+    sent = sendto(fd, message, strlen(message), MSG_NOSIGNAL, (struct sockaddr *)&address, address_length);
+  } while (sent < 0 && errno == EINTR);
+  int err = errno;
+  close(fd);
+  if (sent < 0) throw_errno(env, err, path);
+  return NULL;
+}
+
+// ---------------------------------------------------------------------------
 
 NAPI_MODULE_INIT(/* napi_env env, napi_value exports */) {
   napi_property_descriptor functions[] = {
       {"open", NULL, packet_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"interfaceInfo", NULL, interface_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNeighbor", NULL, set_neighbor, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"notifySystemd", NULL, notify_systemd, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof functions / sizeof functions[0], functions) != napi_ok) return NULL;
   return exports;

@@ -10,6 +10,8 @@ import type { RackbootConfig } from './config/schema.js';
 import { createLogger, type LogFormat, type LogLevel, type Logger } from './util/log.js';
 import { Counters } from './util/counters.js';
 import { systemClock } from './util/clock.js';
+import { systemdNotifier } from './util/systemd-notify.js';
+import { loadPacketAddon } from './net/native.js';
 import { PacketLink, interfaceInfo, setNeighbor } from './net/link.js';
 import { icmpEchoProbe } from './net/icmp-probe.js';
 import { LeaseTable } from './dhcp/leases.js';
@@ -301,8 +303,11 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     tftpPort: config.tftp.port,
     httpPort: config.http.port,
   });
+  const systemd = systemdNotifier({ send: (socket, message) => loadPacketAddon().notifySystemd(socket, message), log });
+  systemd.ready(`serving ${config.mode} boot on ${config.interface} (${serverAddress})`);
 
   const signal = await waitForStopSignal();
+  systemd.stopping();
   log.info('stopping', { signal });
   events.append({ type: 'system', message: `rackboot stopping (${signal})` });
   const clean = await shutdown();

@@ -47,11 +47,12 @@ export class RackbootProcess {
     this.exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   }
 
-  /** Starts `rackboot ARGS` in namespace `ns` and waits for its "rackboot ready" line. */
-  static async start(ns: string, args: string[], timeoutMs = 15_000): Promise<RackbootProcess> {
+  /** Starts `rackboot ARGS` in namespace `ns` (with `env` added to ours) and waits for its "rackboot ready" line. */
+  static async start(ns: string, args: string[], timeoutMs = 15_000, env: NodeJS.ProcessEnv = {}): Promise<RackbootProcess> {
     if (!existsSync(BUNDLE)) throw new Error(`${BUNDLE} is missing: run 'make build' first`);
     const child = spawn('ip', ['netns', 'exec', ns, process.execPath, BUNDLE, ...args, '--log-format', 'json'], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, ...env },
     });
     const proc = new RackbootProcess(child);
     await Promise.race([

@@ -100,8 +100,8 @@ describe('rackboot.service', () => {
     expect(new Set(words(service, 'Service', 'SupplementaryGroups'))).toEqual(new Set(['gpio', 'dialout']));
   });
 
-  it('grants exactly CAP_NET_RAW and CAP_NET_BIND_SERVICE, ambient and bounding, with no new privileges', () => {
-    const wanted = new Set(['CAP_NET_RAW', 'CAP_NET_BIND_SERVICE']);
+  it('grants exactly CAP_NET_RAW, CAP_NET_BIND_SERVICE and CAP_NET_ADMIN, ambient and bounding, with no new privileges', () => {
+    const wanted = new Set(['CAP_NET_RAW', 'CAP_NET_BIND_SERVICE', 'CAP_NET_ADMIN']);
     expect(new Set(words(service, 'Service', 'AmbientCapabilities'))).toEqual(wanted);
     expect(new Set(words(service, 'Service', 'CapabilityBoundingSet'))).toEqual(wanted);
     expect(value(service, 'Service', 'NoNewPrivileges')).toBe('yes');
@@ -117,9 +117,10 @@ describe('rackboot.service', () => {
   it('restarts on failure, is not started before it could answer, and shows its log on the console', () => {
     expect(value(service, 'Service', 'Restart')).toBe('on-failure');
     expect(value(service, 'Unit', 'StartLimitIntervalSec')).toBe('0');
-    // No WatchdogSec until rackboot sends WATCHDOG=1, or systemd would kill it every period.
-    expect(value(service, 'Service', 'WatchdogSec')).toBeUndefined();
-    expect(value(service, 'Service', 'Type')).toBe('exec');
+    // rackboot sends READY=1 and WATCHDOG=1 (test/integration/systemd-notify.test.ts).
+    expect(value(service, 'Service', 'Type')).toBe('notify');
+    expect(value(service, 'Service', 'NotifyAccess')).toBe('main');
+    expect(value(service, 'Service', 'WatchdogSec')).toBe('30s');
     expect(value(service, 'Service', 'StandardOutput')).toBe('journal+console');
     expect(value(service, 'Install', 'WantedBy')).toBe('multi-user.target');
   });

@@ -55,6 +55,8 @@ export interface PacketAddon {
   interfaceInfo(ifname: string): NativeInterfaceInfo;
   /** Installs or replaces a REACHABLE IPv4 neighbour (ARP) entry. Needs CAP_NET_ADMIN. */
   setNeighbor(ifname: string, ip: string, mac: string): void;
+  /** Sends one sd_notify(3) datagram to `socketPath` ($NOTIFY_SOCKET; '@' starts an abstract name). */
+  notifySystemd(socketPath: string, message: string): void;
 }
 
 export const ADDON_FILE = 'rackboot_packet.node';
