@@ -21,6 +21,7 @@ import type { Ipv4 } from './net/addr.js';
 import { TftpServer } from './tftp/server.js';
 import { createHttpServer } from './http/server.js';
 import { NodeResolver, procNetArpLookup } from './boot/nodes.js';
+import { OneShotBoots } from './boot/one-shot.js';
 import { httpBaseUrl } from './boot/policy.js';
 import { AddressBook } from './boot/address-book.js';
 import { BootObservations, type ProfileFiles } from './boot/observe.js';
@@ -144,8 +145,16 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const servedProfiles = new Map<Mac, string>();
   const profileOf = (mac: Mac): string => servedProfiles.get(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile;
   const addresses = new AddressBook({ fallback: (ip) => leases.byIp(ip)?.mac, slowFallback: procNetArpLookup });
+  const oneShots = new OneShotBoots({
+    store: inventory,
+    hasBootFiles: (profile) => config.boot.profiles[profile]?.kind === 'linux',
+    log: log.child({ component: 'boot' }),
+  });
   const observations = new BootObservations({
-    observe: (obs) => bootTracker.observe(obs),
+    observe: (obs) => {
+      bootTracker.observe(obs);
+      oneShots.observe(obs);
+    },
     addresses,
     clock: systemClock,
     counters,
@@ -191,7 +200,8 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     defaultProfile: () => settings.defaultProfile,
     leases,
     addressOf: (ip) => addresses.lookup(ip),
-    onProfileServed: (mac, profile) => {
+    onProfileServed: (mac, profile, oneShot) => {
+      oneShots.served(mac, profile, oneShot);
       servedProfiles.delete(mac);
       servedProfiles.set(mac, profile);
       if (servedProfiles.size > SERVED_PROFILES_KEPT) servedProfiles.delete(servedProfiles.keys().next().value as Mac);

@@ -336,14 +336,21 @@ describe('NodeInventory', () => {
   });
 
   describe('next boot profile', () => {
-    it('is one-shot: taken once when the script is served, and the clearing is durable', async () => {
+    it('is one-shot: read while the boot is under way, cleared once (only if unchanged), and the clearing is durable', async () => {
       const inv = await open();
       await inv.create({ mac: M1, name: 'a', profile: 'debian' }, 'admin');
       const set = await inv.setNextBoot('a', 'rescue', 'admin');
       expect(set).toMatchObject({ nextBootProfile: 'rescue', origin: 'api' });
-      expect(await inv.takeNextBoot(M1)).toBe('rescue');
-      expect(await inv.takeNextBoot(M1)).toBeUndefined();
-      expect(await inv.takeNextBoot(M2)).toBeUndefined();
+      expect(inv.nextBoot(M1)).toBe('rescue');
+      expect(inv.nextBoot(M1)).toBe('rescue');
+      expect(inv.nextBoot(M2)).toBeUndefined();
+      // A boot that began with another one-shot leaves the operator's newer choice alone.
+      await inv.clearNextBoot(M1, 'debian');
+      expect(inv.nextBoot(M1)).toBe('rescue');
+      await inv.clearNextBoot(M1, 'rescue');
+      await inv.clearNextBoot(M1, 'rescue');
+      await inv.clearNextBoot(M2, 'rescue');
+      expect(inv.nextBoot(M1)).toBeUndefined();
       expect((await Journal.read<NodeRecord>(dir, 'nodes')).entries.get(M1)).not.toHaveProperty('nextBootProfile');
       expect(changes.slice(1).map((c) => [c.type, c.fields, c.by])).toEqual([
         ['node.updated', ['nextBootProfile'], 'admin'],

@@ -3,7 +3,7 @@
 // client's address is looked up (rackboot's own DHCP answers and ARP, the lease
 // table, then the kernel's neighbour table: proxy mode leases nothing). Names
 // and profiles come from the inventory; a one-shot next-boot profile (re-image)
-// is taken when the script is served.
+// wins over the node's own until that boot has begun (boot/one-shot.ts clears it).
 
 import { readFile } from 'node:fs/promises';
 import { isMac, normalizeMac, type Ipv4, type Mac } from '../net/addr.js';
@@ -20,8 +20,8 @@ export interface BootNode {
 /** The inventory, as far as boot scripts need it. */
 export interface NodeDirectory {
   get(mac: Mac): NodeRecord | undefined;
-  /** Returns and clears the node's one-shot profile. */
-  takeNextBoot(mac: Mac): Promise<string | undefined>;
+  /** The node's one-shot profile for its next boot, if one is set. */
+  nextBoot(mac: Mac): string | undefined;
 }
 
 export interface NodeResolverOptions {
@@ -33,8 +33,11 @@ export interface NodeResolverOptions {
   addressOf?(ip: Ipv4): Mac | undefined;
   /** Reads ip -> MAC from the kernel; /proc/net/arp by default. */
   neighbourLookup?(ip: Ipv4): Promise<Mac | undefined>;
-  /** Told which profile a node's script was built from (the boot tracker names kernel and initrd downloads by it). */
-  onProfileServed?(mac: Mac, profile: string): void;
+  /**
+   * Told which profile a node's script was built from (the boot tracker names kernel
+   * and initrd downloads by it), and whether that was its one-shot next-boot profile.
+   */
+  onProfileServed?(mac: Mac, profile: string, oneShot: boolean): void;
 }
 
 export class NodeResolver {
@@ -50,9 +53,9 @@ export class NodeResolver {
     const record = this.opts.directory.get(mac);
     const lease = this.opts.leases?.byClient(mac);
     // A menu choice (?profile=) is this boot's choice: the one-shot profile stays for the next boot.
-    const nextBoot = query.profile === undefined ? await this.opts.directory.takeNextBoot(mac) : undefined;
+    const nextBoot = query.profile === undefined ? this.opts.directory.nextBoot(mac) : undefined;
     const profile = query.profile ?? nextBoot ?? record?.profile ?? this.opts.defaultProfile();
-    this.opts.onProfileServed?.(mac, profile);
+    this.opts.onProfileServed?.(mac, profile, nextBoot !== undefined);
     return {
       name: record?.name ?? lease?.hostname ?? defaultNodeName(mac),
       mac,

@@ -283,19 +283,22 @@ export class NodeInventory {
     return this.commitUpdate(node, next, ['nextBootProfile'], by);
   }
 
+  /** The node's one-shot profile for its next boot (boot/one-shot.ts decides when that boot has begun). */
+  nextBoot(mac: string): string | undefined {
+    return this.get(mac)?.nextBootProfile;
+  }
+
   /**
-   * Returns and clears the one-shot profile; the boot script server calls it
-   * when it serves a script. Resolves once the clearing is durable, so a crash
-   * cannot re-image the node a second time.
+   * Clears the one-shot profile once its boot has begun, if it is still `profile`:
+   * an operator who chose another in the meantime keeps theirs. Resolves once the
+   * clearing is durable, so a crash cannot re-image the node a second time.
    */
-  async takeNextBoot(mac: string): Promise<string | undefined> {
+  async clearNextBoot(mac: string, profile: string): Promise<void> {
     const node = this.get(mac);
-    const profile = node?.nextBootProfile;
-    if (!node || profile === undefined) return undefined;
+    if (!node || node.nextBootProfile !== profile) return;
     const next = { ...node };
     delete next.nextBootProfile;
     await this.commitUpdate(node, next, ['nextBootProfile'], 'boot');
-    return profile;
   }
 
   /**
