@@ -29,6 +29,7 @@ export class RuntimeSettings {
     private readonly file: { defaultProfile: string; unknownNodes: UnknownNodePolicy },
     private current: { defaultProfile: string; unknownNodes: UnknownNodePolicy },
     private readonly onChange: (change: SettingsChange, by: string) => void,
+    private readonly now: () => number,
   ) {}
 
   static async open(
@@ -50,7 +51,7 @@ export class RuntimeSettings {
     if (current.defaultProfile !== file.defaultProfile || current.unknownNodes !== file.unknownNodes) {
       opts.log.info('settings changed at run time override the file', { defaultProfile: current.defaultProfile, unknownNodes: current.unknownNodes });
     }
-    return new RuntimeSettings(journal, file, current, opts.onChange);
+    return new RuntimeSettings(journal, file, current, opts.onChange, opts.now);
   }
 
   get defaultProfile(): string {
@@ -63,7 +64,7 @@ export class RuntimeSettings {
 
   /** Resolves once the change is durable. */
   async update(change: SettingsChange, by: string): Promise<void> {
-    const at = Date.now();
+    const at = this.now();
     if (change.defaultProfile !== undefined) {
       await this.journal.put('defaultProfile', { value: change.defaultProfile, fileValue: this.file.defaultProfile, by, at });
       this.current.defaultProfile = change.defaultProfile;
