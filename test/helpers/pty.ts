@@ -10,13 +10,15 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pollForEveryWaiter } from '../../firmware/src/console/poller-fix.js';
 import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '../../firmware/src/console/host.js';
 import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
 
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+/** `what` is a function so that the screen in the message is the one at the timeout, not at the start. */
+async function until(condition: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -47,7 +49,7 @@ export class SocatPair {
     const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.console}`, `pty,raw,echo=0,link=${this.laptop}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr?.resume();
     this.child = child;
-    await until(() => existsSync(this.console) && existsSync(this.laptop), 'socat to create the pty links');
+    await until(() => existsSync(this.console) && existsSync(this.laptop), () => 'socat to create the pty links');
   }
 
   /** Kills socat: both ptys vanish, like an unplugged USB serial adapter. */
@@ -58,7 +60,7 @@ export class SocatPair {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     await exited;
-    await until(() => !existsSync(this.console) && !existsSync(this.laptop), 'socat to remove the pty links');
+    await until(() => !existsSync(this.console) && !existsSync(this.laptop), () => 'socat to remove the pty links');
   }
 
   async stop(): Promise<void> {
@@ -93,6 +95,8 @@ export class Terminal {
   async connect(path: string, baud = 115200): Promise<void> {
     const port = new SerialPortStream({ binding: autoDetect(), path, baudRate: baud, autoOpen: false, hupcl: false });
     await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+    // The laptop's port has the same poller as the console's (see poller-fix.ts).
+    pollForEveryWaiter(port);
     port.on('data', (data: Buffer) => this.receive(data));
     port.on('error', () => {});
     this.port = port;
@@ -159,7 +163,7 @@ export class Terminal {
         found = this.rows.slice(mark).find(test);
         return found !== undefined;
       },
-      `${String(pattern)} on the screen; screen:\n${this.screen().join('\n')}`,
+      () => `${String(pattern)} on the screen; screen:\n${this.screen().join('\n')}`,
       timeoutMs,
     );
     return found!;
@@ -167,7 +171,7 @@ export class Terminal {
 
   /** Waits until the cursor row (the prompt line) equals `text` exactly. */
   async waitForPrompt(text: string, timeoutMs = 10_000): Promise<void> {
-    await until(() => this.currentRow === text.trimEnd() && this.escape === '', `the prompt ${JSON.stringify(text)}; row is ${JSON.stringify(this.currentRow)}\n${this.screen().join('\n')}`, timeoutMs);
+    await until(() => this.currentRow === text.trimEnd() && this.escape === '', () => `the prompt ${JSON.stringify(text)}; row is ${JSON.stringify(this.currentRow)}\n${this.screen().join('\n')}`, timeoutMs);
   }
 
   private receive(data: Buffer): void {

@@ -65,6 +65,8 @@ describe('serial console over a socat pty pair', () => {
   it('before setup only prints the setup token (and help)', async () => {
     await terminal.enter('');
     await terminal.waitForPrompt('setup>');
+    // Shown unasked before the first prompt, with what can be done.
+    expect(terminal.since(0)).toEqual(expect.arrayContaining(['setup token: ABCD-EFGH-IJKL', 'Type setup-token for the token the web UI asks for, or passwd to set the admin']));
     let mark = terminal.mark();
     await terminal.enter('status');
     await terminal.waitFor('Setup is not done: only help, setup-token, passwd work', mark);
@@ -345,7 +347,7 @@ describe('serial console over a socat pty pair', () => {
     expect(host.callsOf('leases')).toHaveLength(before + 3);
   });
 
-  it('survives binary noise, a 10 kB line and a break, and keeps working', { timeout: 180_000 }, async () => {
+  it('survives binary noise, a 10 kB line and a break, and keeps working', { timeout: 90_000 }, async () => {
     let seed = 12345;
     const noise = Buffer.alloc(8192);
     for (let i = 0; i < noise.length; i++) {
@@ -361,7 +363,7 @@ describe('serial console over a socat pty pair', () => {
     // The noise made a lot of screen output (redraws); a marker command tells when the laptop has all of it.
     const noiseMark = terminal.mark();
     await terminal.type('\x15help nodes\r');
-    await terminal.waitFor('usage: nodes', noiseMark, 120_000);
+    await terminal.waitFor('usage: nodes', noiseMark, 60_000);
     await terminal.waitForPrompt('rackboot>');
     expect(console_.shell.isLoggedIn).toBe(true);
 

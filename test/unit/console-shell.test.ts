@@ -1,11 +1,14 @@
 // The console's pure parts (net set parsing, 80-column formatting) and one
 // session over an in-memory Duplex stream with a fake clock.
 
+import { EventEmitter } from 'node:events';
 import { PassThrough, Writable, Duplex } from 'node:stream';
+import type { SerialPortStream } from '@serialport/stream';
 import { describe, expect, it } from 'vitest';
 import { Console } from '../../firmware/src/console/console.js';
 import { fit, table, wrap, printable } from '../../firmware/src/console/format.js';
 import { parseNetSet } from '../../firmware/src/console/network.js';
+import { pollForEveryWaiter } from '../../firmware/src/console/poller-fix.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import { FakeConsoleHost } from '../helpers/pty.js';
 
@@ -112,5 +115,21 @@ describe('Console over a Duplex stream', () => {
     expect(s.screen()).toContain('address    10.0.0.2/24');
     expect(s.console_.shell.counters.commandErrors).toBe(1);
     s.console_.close();
+  });
+});
+
+describe('pollForEveryWaiter (the bindings-cpp poller fix)', () => {
+  it('asks the native poller for every event that still has a waiter', () => {
+    const asked: number[] = [];
+    const poller = Object.assign(new EventEmitter(), { poll: (flags: number) => void asked.push(flags) });
+    pollForEveryWaiter({ port: { poller } } as unknown as SerialPortStream);
+    poller.once('writable', () => {});
+    poller.poll(0b010); // a write waits for "writable"
+    poller.once('readable', () => {});
+    poller.poll(0b001); // then the read loop waits for "readable": the write's wait must stay
+    expect(asked).toEqual([0b010, 0b011]);
+    poller.emit('writable');
+    poller.poll(0b001);
+    expect(asked.at(-1)).toBe(0b001);
   });
 });

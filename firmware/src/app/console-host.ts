@@ -87,12 +87,21 @@ export class AppConsoleHost implements ConsoleHost {
    */
   async setNetwork(change: NetworkChange, by: string): Promise<void> {
     const dev = this.opts.interfaceName;
+    const wanted = `${change.address}/${change.prefix}`;
+    const current = interfaceInfo(dev).ipv4.map((a) => `${a.address}/${a.prefix}`);
+    const old = current.filter((a) => a !== wanted);
     try {
-      await run('ip', ['-4', 'addr', 'flush', 'dev', dev]);
-      await run('ip', ['-4', 'addr', 'add', `${change.address}/${change.prefix}`, 'dev', dev]);
+      // The old addresses go first: deleting a primary address also deletes the
+      // secondaries of its subnet (unless promote_secondaries is set), so the new
+      // one cannot be added beside it and the old one removed afterwards.
+      for (const address of old) await run('ip', ['-4', 'addr', 'del', address, 'dev', dev]);
+      if (!current.includes(wanted)) await run('ip', ['-4', 'addr', 'add', wanted, 'dev', dev]);
       if (change.gateway) await run('ip', ['-4', 'route', 'replace', 'default', 'via', change.gateway, 'dev', dev]);
     } catch (error) {
-      const text = String((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+      // Put back what the box had, so a refused change never leaves it without an address.
+      if (!current.includes(wanted)) await run('ip', ['-4', 'addr', 'del', wanted, 'dev', dev]).catch(() => undefined);
+      for (const address of old) await run('ip', ['-4', 'addr', 'add', address, 'dev', dev]).catch(() => undefined);
+      const text = String((error as { stderr?: string }).stderr || (error as Error).message).trim();
       throw new Error(/Operation not permitted|EPERM/.test(text) ? `rackboot may not change ${dev}'s address (it needs CAP_NET_ADMIN); set server_address in the configuration instead` : `could not set the address: ${text}`);
     }
     this.opts.events.append({

@@ -272,7 +272,10 @@ export const COMMANDS: readonly Command[] = [
         return;
       }
       await ctx.host.setNetwork(change, CONSOLE_ACTOR);
-      ctx.print(`${current.interface} now has ${to}.`);
+      ctx.print(
+        `${current.interface} now has ${to}.`,
+        'DHCP, TFTP and HTTP keep answering as the old address until rackboot restarts; to keep the new one across reboots, set server_address in rackboot.yaml too.',
+      );
     },
   },
   {

@@ -8,6 +8,7 @@ import { autoDetect } from '@serialport/bindings-cpp';
 import { SerialPortStream } from '@serialport/stream';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from '../util/log.js';
+import { pollForEveryWaiter } from './poller-fix.js';
 import { realConsoleTimers, type ConsoleTimers } from './shell.js';
 
 export interface SerialTransportOptions {
@@ -34,7 +35,11 @@ export interface SerialCounters {
 export function openNativePort(device: string, baud: number, done: (err: Error | null, port?: Duplex) => void): void {
   // hupcl off: closing our end must not hang up the terminal on the other side.
   const port = new SerialPortStream({ binding: autoDetect(), path: device, baudRate: baud, autoOpen: false, hupcl: false });
-  port.open((err) => (err ? done(err) : done(null, port)));
+  port.open((err) => {
+    if (err) return done(err);
+    pollForEveryWaiter(port);
+    done(null, port);
+  });
 }
 
 export class SerialTransport {

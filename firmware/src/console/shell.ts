@@ -207,10 +207,13 @@ export class Shell {
     });
     if (!this.setupDone) {
       // No password exists yet, so there is nothing to ask for. Whoever holds the cable may
-      // read the setup token (it is printed on this line at start anyway) or set the password
-      // here, which is what a box without a network needs.
+      // read the setup token or set the password here, which is what a box without a
+      // network needs. The token is shown unasked: on the appliance this line is where
+      // the first-boot instructions say to look for it.
       if (!this.setupHintShown) {
         this.setupHintShown = true;
+        const token = await this.host.setupToken().catch(() => undefined);
+        if (token) this.print(`setup token: ${token}`);
         this.print(SETUP_HINT);
       }
       const read = await this.readLine('setup> ', { echo: true });
