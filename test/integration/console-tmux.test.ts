@@ -100,6 +100,16 @@ console:
     expect(screen).not.toContain(PASSWORD);
   });
 
+  it('help lists every command', async () => {
+    await keys('C-l');
+    await type('help');
+    const screen = await waitForScreen('Type help COMMAND for more about one command.');
+    show('help', screen);
+    for (const name of ['status', 'nodes', 'node NAME', 'leases', 'power on|off|cycle NODE|all', 'boot NODE PROFILE', 'log', 'net', 'setup-token', 'passwd', 'reboot', 'shutdown']) {
+      expect(screen).toMatch(new RegExp(`^${name.replace(/[|[\]]/g, '\\$&')} `, 'm'));
+    }
+  });
+
   it('status, nodes and a node completed with Tab', async () => {
     await keys('C-l');
     await type('status');

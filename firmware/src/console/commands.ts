@@ -87,7 +87,7 @@ export const COMMANDS: readonly Command[] = [
     async run(args, ctx) {
       expectArgs(args, 0, 1);
       if (args.length === 0) {
-        ctx.print(...table([{ title: 'COMMAND', width: 34 }, { title: 'WHAT IT DOES', flex: true }], COMMANDS.map((c) => [c.usage, c.summary]), ctx.columns));
+        ctx.print(...table([{ title: 'COMMAND', width: 29 }, { title: 'WHAT IT DOES', flex: true }], COMMANDS.map((c) => [c.usage, c.summary]), ctx.columns));
         ctx.print('Type help COMMAND for more about one command.');
         return;
       }
@@ -197,7 +197,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'power',
     usage: 'power on|off|cycle NODE|all',
-    summary: 'switch a node, or the whole rack, on, off or cycle it',
+    summary: 'switch a node or the whole rack on, off, cycle',
     details: ['`all` acts on every node with a power channel, staggered by the sequencer.', 'off, and anything on all, asks for confirmation first.'],
     complete: (index, _args, ctx) => (index === 0 ? POWER_ACTIONS : index === 1 ? ['all', ...ctx.nodeNames()] : []),
     async run(args, ctx) {
@@ -238,7 +238,7 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'log',
     usage: 'log',
-    summary: 'follow events as they happen, until a key is pressed',
+    summary: 'follow events live until a key is pressed',
     details: ['Shows stage changes, diagnoses, power actions and system events.'],
     async run(args, ctx) {
       expectArgs(args, 0, 0);
@@ -249,7 +249,7 @@ export const COMMANDS: readonly Command[] = [
   },
   {
     name: 'net',
-    usage: 'net [set ADDRESS/PREFIX [gw GATEWAY]]',
+    usage: 'net [set ADDR/PREFIX [gw GW]]',
     summary: "show or set the appliance's own address",
     details: [`To change it: ${NET_SET_USAGE}`, 'The change is applied after confirmation; nodes and browsers must use the', 'new address afterwards.'],
     complete: (index) => (index === 0 ? ['set'] : []),
