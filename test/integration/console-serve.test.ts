@@ -94,9 +94,10 @@ console:
   device: ${pair.console}
   baud: 115200
 `);
+    // The laptop is on the line before rackboot opens it, so it sees the greeting.
+    terminal = await Terminal.open(pair.laptop);
     server = await lab.startServer(['--config', config]);
     await server.waitFor((l) => l.msg === 'serial console open');
-    terminal = await Terminal.open(pair.laptop);
   }, 60_000);
 
   afterAll(async () => {
@@ -111,9 +112,13 @@ console:
   it('before setup prints the logged setup token, refuses the rest, and sets the password with passwd', async () => {
     const logged = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('setup token: '));
     const token = (logged.msg as string).slice('setup token: '.length);
+    // Shown unasked when the console starts, and again on Enter.
+    expect(await terminal.waitFor(/^setup token: /)).toBe(`setup token: ${token}`);
+    await terminal.waitFor('Type setup-token for the token the web UI asks for');
+    await terminal.waitForPrompt('setup>');
     let mark = terminal.mark();
     await terminal.enter('');
-    await terminal.waitFor('Type setup-token for the token the web UI asks for', mark);
+    expect(await terminal.waitFor(/^setup token: /, mark)).toBe(`setup token: ${token}`);
     await terminal.waitForPrompt('setup>');
     mark = terminal.mark();
     await terminal.enter('status');

@@ -63,6 +63,8 @@ boot:
 console:
   device: ${pair.console}
 `);
+    // The laptop's terminal is on the line before rackboot opens it, so it shows the greeting.
+    await exec(['tmux', 'new-session', '-d', '-s', SESSION, '-x', '80', '-y', '24', `socat -,raw,echo=0 ${pair.laptop}`]);
     server = await lab.startServer(['--config', config]);
     await server.waitFor((l) => l.msg === 'serial console open');
     // Two of the nodes get their address from rackboot, one of them as a PXE boot.
@@ -72,7 +74,6 @@ console:
       await node.exec(['udhcpc', '-i', 'eth0', '-s', script, '-n', '-q', '-t', '5', '-T', '2', ...(vendor ? ['-V', vendor] : [])]);
       await waitForEvent(events, /^bound /);
     }
-    await exec(['tmux', 'new-session', '-d', '-s', SESSION, '-x', '80', '-y', '24', `socat -,raw,echo=0 ${pair.laptop}`]);
   }, 60_000);
 
   afterAll(async () => {
@@ -84,7 +85,6 @@ console:
   });
 
   it('first contact: the setup token, then the admin password set at the console', async () => {
-    // The console greeted the line when rackboot opened it; the terminal shows what it buffered.
     await waitForScreen('setup>');
     await type('passwd');
     await waitForScreen('New password:');

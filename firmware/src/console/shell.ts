@@ -219,7 +219,11 @@ export class Shell {
       const read = await this.readLine('setup> ', { echo: true });
       if (read.kind !== 'line') return;
       const words = splitWords(read.text);
-      if (words.length === 0) return;
+      if (words.length === 0) {
+        // Enter is what someone who just plugged in presses to see where they are.
+        this.setupHintShown = false;
+        return;
+      }
       if (SETUP_COMMANDS.includes(words[0]!)) await this.runCommand(words, SETUP_COMMANDS);
       else this.print(`Setup is not done: only ${SETUP_COMMANDS.join(', ')} work until the admin password is set.`, SETUP_HINT);
       return;
