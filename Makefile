@@ -15,7 +15,7 @@ SHELL := /bin/bash
 # peers the integration tests run against (tests need root for network namespaces).
 APT_PACKAGES := make g++ python3 iproute2 nftables tcpdump socat curl \
 	isc-dhcp-client udhcpc busybox kea-admin dnsmasq-base tftp-hpa atftp iputils-ping ethtool \
-	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd
+	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd tmux
 
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs rackboot (Debian's are in /usr/include/node).

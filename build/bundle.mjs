@@ -61,6 +61,24 @@ const epollAddon = {
   },
 };
 
+/**
+ * @serialport/bindings-cpp finds its binary with node-gyp-build in its package's
+ * prebuilds/ at run time; the bundle ships the one for this platform beside it
+ * as serialport.node (the image build swaps in the arm64 one).
+ */
+const serialportAddon = {
+  name: 'serialport-addon',
+  setup(b) {
+    b.onLoad({ filter: /node_modules[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ }, () => {
+      const dir = join(root, 'node_modules/@serialport/bindings-cpp/prebuilds', `${process.platform}-${process.arch}`);
+      const addon = join(dir, '@serialport+bindings-cpp.glibc.node');
+      if (!existsSync(addon)) throw new Error(`native addon missing: ${addon} (@serialport/bindings-cpp ships no prebuild for ${process.platform}-${process.arch})`);
+      installFile(addon, join(outDir, 'serialport.node'));
+      return { contents: "exports.binding = require(__rackbootDir + '/serialport.node');", loader: 'js' };
+    });
+  },
+};
+
 await build({
   entryPoints: [join(root, 'firmware/src/main.ts')],
   outfile: join(outDir, 'rackboot.mjs'),
@@ -71,7 +89,7 @@ await build({
   sourcemap: false,
   legalComments: 'none',
   logLevel: 'warning',
-  plugins: [nativeAddons, epollAddon, webAssetsPlugin()],
+  plugins: [nativeAddons, epollAddon, serialportAddon, webAssetsPlugin()],
   define: { __RACKBOOT_VERSION__: JSON.stringify(`${pkg.version} (${revision})`) },
   banner: {
     js: [

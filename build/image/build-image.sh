@@ -167,9 +167,11 @@ enable_uart=1
 disable_splash=1
 EOF
 # net.ifnames=0 keeps the onboard Ethernet eth0, as rackboot.yaml says; a USB adapter
-# becomes mgmt0 (20-rackboot-mgmt.link). The last console= is /dev/console, where
-# rackboot.service writes its log and the setup token.
-echo "console=tty1 console=ttyS1,115200 root=LABEL=RB_ROOT ro rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 quiet loglevel=4" \
+# becomes mgmt0 (20-rackboot-mgmt.link). The kernel prints to both consoles; the last
+# console= is /dev/console, where systemd and rackboot.service write their log: the HDMI
+# screen, since the UART belongs to rackboot's serial console once rackboot runs
+# (docs/console.md), and a log written over it would scramble the session.
+echo "console=ttyS1,115200 console=tty1 root=LABEL=RB_ROOT ro rootfstype=ext4 rootwait fsck.repair=yes net.ifnames=0 quiet loglevel=4" \
   >"$BOOTDIR/cmdline.txt"
 
 say "writing partition images"

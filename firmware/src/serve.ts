@@ -37,6 +37,8 @@ import { NO_POWER, type PowerControl } from './app/power-control.js';
 import { openPower } from './app/open-power.js';
 import { RuntimeSettings } from './app/settings.js';
 import type { Mac } from './net/addr.js';
+import { Console } from './console/index.js';
+import { AppConsoleHost } from './app/console-host.js';
 
 export interface ServeArgs {
   configFile?: string;
@@ -260,12 +262,15 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const httpServer = http;
   httpForLoad = httpServer;
 
+  let serialConsole: Console | undefined;
   /** Closes everything opened so far, stores last; each step runs even if an earlier one fails. */
   const shutdown = async (): Promise<boolean> => {
     clearInterval(sweep);
     clearInterval(bootTick);
     let clean = true;
     for (const [name, step] of [
+      // First: nobody at the console may start an action while the rest closes.
+      ['serial console', async () => serialConsole?.close()],
       ['packet link', async () => link.close()],
       ['event streams', async () => api.close()],
       ['tftp', () => tftp.close()],
@@ -297,6 +302,15 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     return 1;
   }
   api.start();
+  if (config.console) {
+    serialConsole = new Console({
+      host: new AppConsoleHost({ api: apiHost, inventory, events, power: () => power, auth, interfaceName: config.interface }),
+      version,
+      idleMs: config.console.idleTimeoutMs,
+      logger: log.child({ component: 'console' }),
+    });
+    serialConsole.startSerial({ device: config.console.device, baud: config.console.baud });
+  }
   events.append({ type: 'system', message: `rackboot ${version} started on ${config.interface} (${serverAddress}, ${config.mode} mode)` });
 
   log.info('rackboot ready', {

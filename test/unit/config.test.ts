@@ -142,7 +142,7 @@ describe('valid files', () => {
       tftp: { port: 6969, maxTransfers: 32, maxRateMbit: 200, transferRateMbit: 50 },
       inventory: { unknownNodes: 'hold', bootTimeoutMs: 1_200_000, openTimeoutMs: 45_000, stallTimeoutMs: 120_000 },
       power: DEFAULT_POWER_CONFIG,
-      console: { device: '/dev/ttyUSB0', baud: 9600 },
+      console: { device: '/dev/ttyUSB0', baud: 9600, idleTimeoutMs: 15 * 60_000 },
       log: { level: 'debug', format: 'json' },
     };
     expect(config).toStrictEqual(expected);

@@ -23,6 +23,7 @@ export const DEFAULTS = {
   openTimeoutSeconds: 30,
   stallTimeoutSeconds: 60,
   consoleBaud: 115200,
+  consoleIdleTimeoutSeconds: 15 * 60,
   logLevel: 'info',
   logFormat: 'auto',
   defaultProfile: 'default',

@@ -156,7 +156,7 @@ interface Draft {
   http?: number;
   tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
   inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
-  console?: { device?: string; baud?: number };
+  console?: { device?: string; baud?: number; idleTimeout?: number };
   power?: PowerConfig;
   log: { level?: (typeof LOG_LEVELS)[number]; format?: (typeof LOG_FORMATS)[number] };
 }
@@ -247,7 +247,11 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
   if (top.has('console')) {
     const consoleSection = section(r, top, 'console');
     consoleSection.rejectUnknown(KEYS.console);
-    draft.console = { device: consoleSection.need('device', devicePathSpec), baud: consoleSection.getOr('baud', baudSpec, DEFAULTS.consoleBaud) };
+    draft.console = {
+      device: consoleSection.need('device', devicePathSpec),
+      baud: consoleSection.getOr('baud', baudSpec, DEFAULTS.consoleBaud),
+      idleTimeout: consoleSection.getOr('idle_timeout', durationSpec(24 * 3600), DEFAULTS.consoleIdleTimeoutSeconds),
+    };
   }
 
   const log = section(r, top, 'log');
@@ -653,7 +657,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       stallTimeoutMs: draft.inventory!.stallTimeout! * 1000,
     },
     power: draft.power!,
-    ...(draft.console && { console: { device: draft.console.device!, baud: draft.console.baud! } }),
+    ...(draft.console && { console: { device: draft.console.device!, baud: draft.console.baud!, idleTimeoutMs: draft.console.idleTimeout! * 1000 } }),
     log: { level: draft.log.level!, format: draft.log.format! },
   };
   if (draft.serverAddress !== undefined) config.serverAddress = draft.serverAddress;

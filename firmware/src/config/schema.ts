@@ -73,6 +73,8 @@ export interface ConsoleConfig {
   /** The serial device, e.g. /dev/ttyAMA0 or /dev/ttyUSB0. */
   device: string;
   baud: number;
+  /** A logged-in console session ends after this long without input. */
+  idleTimeoutMs: number;
 }
 
 export const PROFILE_KINDS = ['linux', 'chain', 'local', 'menu'] as const;
@@ -96,7 +98,7 @@ export const KEYS = {
   http: ['port'],
   tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
   inventory: ['unknown_nodes', 'boot_timeout', 'open_timeout', 'stall_timeout'],
-  console: ['device', 'baud'],
+  console: ['device', 'baud', 'idle_timeout'],
   log: ['level', 'format'],
 } as const;
 

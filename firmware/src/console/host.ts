@@ -1,0 +1,52 @@
+// What the serial console needs from the rest of rackboot. The console codes
+// only against this interface; serve.ts builds one from the inventory, the
+// boot tracker, the power sequencer, auth and the system network settings.
+// Every method may throw: the console prints the error's message and carries on.
+
+import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../http/api/contract.js';
+
+export type PowerAction = 'on' | 'off' | 'cycle';
+
+/** The appliance's own address on its cluster-facing interface. */
+export interface NetworkSettings {
+  interface: string;
+  /** Undefined when the interface has no IPv4 address. */
+  address?: string;
+  prefix?: number;
+  gateway?: string;
+}
+
+/** A new address for the appliance, already validated by the console. */
+export interface NetworkChange {
+  address: string;
+  prefix: number;
+  gateway?: string;
+}
+
+export interface ConsoleHost {
+  status(): Promise<ApplianceStatus>;
+  nodes(): Promise<NodeView[]>;
+  /** `id` is a node name or MAC; undefined when there is no such node. */
+  node(id: string): Promise<NodeView | undefined>;
+  /** The node's events, oldest first. */
+  timeline(mac: string): Promise<RackbootEvent[]>;
+  leases(): Promise<LeaseView[]>;
+  /** `target` is a node name or MAC, or 'all' for every node with a power channel (sequenced). */
+  power(target: string, action: PowerAction, by: string): Promise<PowerResult[]>;
+  /** Sets the one-shot profile of the node's next boot. */
+  setNextBoot(id: string, profile: string, by: string): Promise<NodeView>;
+  profiles(): Promise<ProfileView[]>;
+  /** Calls `listener` for every new event until the returned function is called. */
+  subscribeEvents(listener: (event: RackbootEvent) => void): () => void;
+  network(): Promise<NetworkSettings>;
+  /** Applies a new address; rejects with a message for people when it cannot. */
+  setNetwork(change: NetworkChange, by: string): Promise<void>;
+  isSetupDone(): Promise<boolean>;
+  /** The one-time web setup token; undefined once setup is done. */
+  setupToken(): Promise<string | undefined>;
+  verifyPassword(password: string): Promise<boolean>;
+  /** Sets the web admin password; rejects with a message for people when the password is refused. */
+  setPassword(password: string, by: string): Promise<void>;
+  reboot(by: string): Promise<void>;
+  shutdown(by: string): Promise<void>;
+}
