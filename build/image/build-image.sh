@@ -45,7 +45,7 @@ DISK_ID=0x7262746b
 
 # Debian packages of the appliance. raspi-firmware is in non-free-firmware.
 ROOTFS_PACKAGES=(
-  systemd systemd-sysv udev dbus kmod iproute2 netbase
+  systemd systemd-sysv udev dbus polkitd kmod iproute2 netbase
   e2fsprogs fdisk util-linux
   linux-image-arm64 initramfs-tools raspi-firmware
   ipxe libstdc++6 nano
