@@ -7,10 +7,11 @@ import { MIN_MAX_MESSAGE_SIZE, encodeDhcp } from './codec.js';
 import type { Logger } from '../util/log.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
-import type { LeaseTable } from './leases.js';
+import type { Lease, LeaseTable } from './leases.js';
 import type { PoolConfig, RackbootConfig } from '../config/schema.js';
 import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
 import { FreeAddressFinder } from './free-addresses.js';
+import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
 import { classifyClient, type ClientClass } from '../boot/classify.js';
@@ -75,7 +76,7 @@ export interface DhcpEvent {
 }
 
 export interface DhcpServerOptions {
-  config: Pick<RackbootConfig, 'mode' | 'leaseTime' | 'pools' | 'hosts' | 'options' | 'http'>;
+  config: Pick<RackbootConfig, 'mode' | 'leaseTime' | 'pools' | 'hosts' | 'options' | 'http' | 'dhcp'>;
   serverAddress: Ipv4;
   leases: LeaseTable;
   transport: DhcpTransport;
@@ -86,6 +87,8 @@ export interface DhcpServerOptions {
   counters: Counters;
   observer?: BootObserver;
   bootGate?: BootGate;
+  /** Who is known (never limited); without it, the configuration's hosts. */
+  clients?: ClientDirectory;
 }
 
 export interface RequestMeta {
@@ -96,6 +99,8 @@ export interface RequestMeta {
   /** Source address and port: port 4011 answers go back to exactly these. */
   srcIp: Ipv4;
   srcPort: number;
+  /** Ethernet source of the frame, when it came from the packet socket. */
+  srcMac?: Mac;
 }
 
 interface Client {
@@ -112,10 +117,13 @@ export class DhcpServer {
   private readonly free: FreeAddressFinder;
   private readonly probingAhead = new Set<Ipv4>();
   private nextProbeAhead = 0;
+  private readonly limits: ClientLimits;
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.plan = new AddressPlan(opts.config.pools, opts.config.hosts, [opts.serverAddress]);
     this.free = new FreeAddressFinder(this.plan, opts.leases);
+    opts.leases.limitOffers(opts.config.dhcp.maxOffers);
+    this.limits = new ClientLimits(this.plan, opts.leases, opts.clients ?? hostsDirectory(this.plan, opts.config.hosts), opts.config.dhcp.unknownSharePercent);
   }
 
   /** Handles one decoded request. Never throws: failures are logged and counted. */
@@ -132,6 +140,12 @@ export class DhcpServer {
     }
     const client = clientOf(msg);
     counters.inc(`dhcp.in.${MessageType[type]?.toLowerCase() ?? type}`);
+    if (msg.giaddr === ZERO_IP && msg.options.has(Opt.RelayAgentInfo)) {
+      // RFC 3046 2.1 / 4: option 82 is a relay's statement about the client's port. From a
+      // client on our own segment (no giaddr) it is forged: never echoed, never relied on.
+      msg.options.delete(Opt.RelayAgentInfo);
+      counters.inc('dhcp.ignored.relay_info_from_client');
+    }
     const previous = this.inFlight.get(client.key) ?? Promise.resolve();
     const current = previous
       .then(() => this.dispatch(msg, type, client, meta))
@@ -154,9 +168,9 @@ export class DhcpServer {
       case MessageType.Request:
         return this.onRequest(msg, client, boot);
       case MessageType.Decline:
-        return this.onDecline(msg, client);
+        return this.onDecline(msg, client, meta);
       case MessageType.Release:
-        return this.onRelease(msg, client);
+        return this.onRelease(msg, client, meta);
       case MessageType.Inform:
         return this.onInform(msg, client, boot);
       default:
@@ -169,8 +183,15 @@ export class DhcpServer {
   private async onDiscover(msg: DhcpMessage, client: Client, boot: ClientClass): Promise<void> {
     this.emit({ type: 'discover', mac: client.mac, xid: msg.xid, client: boot });
     const link = this.linkAddress(msg);
-    const ip = await this.chooseAddress(msg, client, link);
+    const choice = await this.chooseAddress(msg, client, link);
+    const ip = choice.ip;
     if (!ip) {
+      if (choice.refused) {
+        // Counted, logged at debug only: a flood must not turn into a flood of log lines.
+        this.opts.counters.inc(`dhcp.refused.${choice.refused}`);
+        this.opts.log.debug('unknown client refused an address', { mac: client.mac, reason: choice.refused });
+        return;
+      }
       this.opts.counters.inc('dhcp.pool_exhausted');
       this.opts.log.warn('no free address to offer', { mac: client.mac, link });
       return;
@@ -239,7 +260,20 @@ export class DhcpServer {
     const host = this.plan.hostFor(client.mac);
     if (host?.ip && host.ip !== ip) return `client has the static address ${host.ip}`;
     if (!this.plan.isAssignable(pool, ip)) return `address ${ip} is outside the dynamic range`;
-    if (this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return true;
+    const now = this.opts.clock.now();
+    if (this.opts.leases.isFreeFor(ip, client.key, now)) {
+      // A REQUEST for an address the client was not offered and does not hold is a new
+      // allocation: the same class limits as for a DISCOVER (a flood may skip DISCOVER).
+      if (this.opts.leases.byIp(ip)?.clientKey === client.key) return true;
+      const known = this.limits.isKnown(client.mac);
+      const refused = known ? undefined : this.limits.refusal(pool, now);
+      if (refused) {
+        this.opts.counters.inc(`dhcp.refused.${refused}`);
+        return refused === 'unknown_share' ? 'unknown clients hold their share of the pool' : 'the remaining addresses are held for known nodes';
+      }
+      this.limits.allocated(pool, known, now);
+      return true;
+    }
     const holder = this.opts.leases.byIp(ip);
     return holder?.state === 'declined' ? `address ${ip} is quarantined` : `address ${ip} is held by ${holder?.mac ?? 'another client'} (${holder?.state ?? 'unknown'})`;
   }
@@ -258,23 +292,53 @@ export class DhcpServer {
     this.emit({ type: 'nak', mac: client.mac, xid: msg.xid, client: boot });
   }
 
-  private async onDecline(msg: DhcpMessage, client: Client): Promise<void> {
+  private async onDecline(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
     const requested = ipOf(msg.options, Opt.RequestedIp);
     if (!requested || ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(requested);
-    if (!lease || lease.mac !== client.mac) return;
+    const spoofed = this.notHolder(msg, client, meta, lease);
+    if (spoofed) {
+      this.ignoreSpoofed('decline', spoofed, client, requested);
+      return;
+    }
+    if (!lease) return;
     this.opts.log.warn('client declined address: in use by another host', { mac: client.mac, ip: requested });
     await this.opts.leases.decline(requested, QUARANTINE_SECONDS);
     this.emit({ type: 'decline', mac: client.mac, xid: msg.xid, ip: requested, client: classifyClient(msg) });
   }
 
-  private async onRelease(msg: DhcpMessage, client: Client): Promise<void> {
+  private async onRelease(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
     if (ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(msg.ciaddr);
-    if (!lease || lease.mac !== client.mac || lease.state !== 'bound') return;
+    const spoofed = this.notHolder(msg, client, meta, lease);
+    if (spoofed) {
+      this.ignoreSpoofed('release', spoofed, client, msg.ciaddr);
+      return;
+    }
+    if (!lease || lease.state !== 'bound') return;
     await this.opts.leases.release(msg.ciaddr);
     this.opts.log.info('lease released', { mac: client.mac, ip: msg.ciaddr });
     this.emit({ type: 'release', mac: client.mac, xid: msg.xid, ip: msg.ciaddr, client: classifyClient(msg) });
+  }
+
+  /**
+   * Why a DECLINE or RELEASE for `lease` does not come from its holder, or undefined
+   * when it does. Both take an address away from someone, so the sender must be the
+   * holder: same chaddr, same client identifier when the lease has one (RFC 2131
+   * 4.3.4/4.3.5 identify the client by option 61 when present), and, on our own
+   * segment, an Ethernet source that matches chaddr.
+   */
+  private notHolder(msg: DhcpMessage, client: Client, meta: RequestMeta, lease: Lease | undefined): string | undefined {
+    if (!lease || (lease.state !== 'offered' && lease.state !== 'bound')) return 'no_lease';
+    if (lease.mac !== client.mac) return 'not_holder';
+    if (lease.clientId !== undefined && client.clientId !== lease.clientId) return 'client_id_mismatch';
+    if (msg.giaddr === ZERO_IP && meta.srcMac !== undefined && meta.srcMac !== client.mac) return 'source_mac_mismatch';
+    return undefined;
+  }
+
+  private ignoreSpoofed(kind: 'decline' | 'release', reason: string, client: Client, ip: Ipv4): void {
+    this.opts.counters.inc(`dhcp.ignored.${kind}_${reason}`);
+    this.opts.log.debug(`${kind} ignored: the sender does not hold the address`, { mac: client.mac, ip, reason });
   }
 
   /** RFC 2131 4.3.5: configuration only, no lease, unicast to ciaddr. */
@@ -369,31 +433,48 @@ export class DhcpServer {
    * (RFC 5227 ARP on a connected subnet, ICMP echo beyond a relay); a hit is
    * quarantined and skipped.
    */
-  private async chooseAddress(msg: DhcpMessage, client: Client, link: Ipv4): Promise<Ipv4 | undefined> {
+  private async chooseAddress(msg: DhcpMessage, client: Client, link: Ipv4): Promise<{ ip?: Ipv4; refused?: LimitRefusal }> {
     const host = this.plan.hostFor(client.mac);
-    if (host?.ip) return this.plan.subnetOf(host.ip) ? host.ip : undefined;
-    const pools = this.plan.poolsForLink(link);
-    if (pools.length === 0) return undefined;
+    if (host?.ip) return this.plan.subnetOf(host.ip) ? { ip: host.ip } : {};
+    const linkPools = this.plan.poolsForLink(link);
+    if (linkPools.length === 0) return {};
     const leases = this.opts.leases;
-    const assignable = (ip: Ipv4) => pools.some((p) => this.plan.isAssignable(p, ip));
 
     const held = leases.byClient(client.key);
-    if (held && held.state !== 'declined' && assignable(held.ip)) {
+    if (held && held.state !== 'declined' && linkPools.some((p) => this.plan.isAssignable(p, held.ip))) {
       // An address we already offered or bound to this client was checked then.
       const checked = held.state === 'offered' || held.state === 'bound';
-      if (await this.reserve(held.ip, client, !checked)) return held.ip;
+      if (await this.reserve(held.ip, client, !checked)) return { ip: held.ip };
     }
+    // Anything past this point is a new address for the client: class limits apply.
+    const now = this.opts.clock.now();
+    const known = this.limits.isKnown(client.mac);
+    let refused: LimitRefusal | undefined;
+    const pools = known
+      ? linkPools
+      : linkPools.filter((pool) => {
+          const why = this.limits.refusal(pool, now);
+          refused ??= why;
+          return why === undefined;
+        });
+    if (pools.length === 0) return { refused };
+    const poolOf = (ip: Ipv4) => pools.find((p) => this.plan.isAssignable(p, ip));
+    const taken = (ip: Ipv4): { ip: Ipv4 } => {
+      this.limits.allocated(poolOf(ip)!, known, now);
+      return { ip };
+    };
+
     const requested = ipOf(msg.options, Opt.RequestedIp);
-    if (requested && assignable(requested) && (await this.reserve(requested, client, true))) return requested;
+    if (requested && poolOf(requested) && (await this.reserve(requested, client, true))) return taken(requested);
     let conflicts = 0;
-    for (const ip of this.free.candidates(pools, this.opts.clock.now())) {
+    for (const ip of this.free.candidates(pools, now)) {
       if (await this.reserve(ip, client, true)) {
         this.probeAhead(pools);
-        return ip;
+        return taken(ip);
       }
       if (this.opts.leases.byIp(ip)?.state === 'declined' && ++conflicts >= MAX_CONFLICTS_PER_REQUEST) break;
     }
-    return undefined;
+    return {};
   }
 
   /**
@@ -402,8 +483,11 @@ export class DhcpServer {
    * instead of racing for it. False when it is taken or answered the probe.
    */
   private async reserve(ip: Ipv4, client: Client, probe: boolean): Promise<boolean> {
-    if (!this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
-    this.opts.leases.offer(ip, client, OFFER_HOLD_MS);
+    const leases = this.opts.leases;
+    if (!leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
+    const evicted = leases.offersEvicted;
+    leases.offer(ip, client, OFFER_HOLD_MS);
+    if (leases.offersEvicted !== evicted) this.opts.counters.inc('dhcp.offers_evicted', leases.offersEvicted - evicted);
     if (!probe) return true;
     return !(await this.probeAndQuarantine(ip));
   }
