@@ -459,19 +459,31 @@ export class DhcpServer {
         });
     if (pools.length === 0) return { refused };
     const poolOf = (ip: Ipv4) => pools.find((p) => this.plan.isAssignable(p, ip));
-    const taken = (ip: Ipv4): { ip: Ipv4 } => {
-      this.limits.allocated(poolOf(ip)!, known, now);
-      return { ip };
+    // Checked again and counted in the same tick as the offer, before the probe's wait:
+    // concurrent DISCOVERs from a flood must not all pass the limit while probing.
+    const admit = (ip: Ipv4): boolean => {
+      const pool = poolOf(ip)!;
+      if (!known) {
+        const why = this.limits.refusal(pool, this.opts.clock.now());
+        if (why) {
+          refused = why;
+          return false;
+        }
+      }
+      this.limits.allocated(pool, known, this.opts.clock.now());
+      return true;
     };
 
     const requested = ipOf(msg.options, Opt.RequestedIp);
-    if (requested && poolOf(requested) && (await this.reserve(requested, client, true))) return taken(requested);
+    if (requested && poolOf(requested) && (await this.reserve(requested, client, true, admit))) return { ip: requested };
+    if (refused) return { refused };
     let conflicts = 0;
     for (const ip of this.free.candidates(pools, now)) {
-      if (await this.reserve(ip, client, true)) {
+      if (await this.reserve(ip, client, true, admit)) {
         this.probeAhead(pools);
-        return taken(ip);
+        return { ip };
       }
+      if (refused) return { refused };
       if (this.opts.leases.byIp(ip)?.state === 'declined' && ++conflicts >= MAX_CONFLICTS_PER_REQUEST) break;
     }
     return {};
@@ -482,9 +494,10 @@ export class DhcpServer {
    * tick as the free check, so concurrent DISCOVERs from other clients skip it
    * instead of racing for it. False when it is taken or answered the probe.
    */
-  private async reserve(ip: Ipv4, client: Client, probe: boolean): Promise<boolean> {
+  private async reserve(ip: Ipv4, client: Client, probe: boolean, admit?: (ip: Ipv4) => boolean): Promise<boolean> {
     const leases = this.opts.leases;
     if (!leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
+    if (admit && !admit(ip)) return false;
     const evicted = leases.offersEvicted;
     leases.offer(ip, client, OFFER_HOLD_MS);
     if (leases.offersEvicted !== evicted) this.opts.counters.inc('dhcp.offers_evicted', leases.offersEvicted - evicted);
