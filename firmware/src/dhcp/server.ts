@@ -38,6 +38,12 @@ const MAX_CONFLICTS_PER_REQUEST = 8;
 const PROBE_AHEAD = 256;
 /** The look-ahead walks PROBE_AHEAD candidates; at most this often, not per DISCOVER. */
 const PROBE_AHEAD_EVERY_MS = 50;
+/**
+ * Below this many new addresses offered per second nothing is probed ahead: each
+ * OFFER probes its own address, as fresh as can be, and 300 ms is nothing to a
+ * PXE ROM. Above it, waiting for the probe is what limits the rate.
+ */
+const PROBE_AHEAD_MIN_PER_SECOND = 20;
 
 export interface ConflictProber {
   /** True when something already answers at `ip` (ARP on a connected subnet, ICMP echo beyond a relay). */
@@ -117,6 +123,8 @@ export class DhcpServer {
   private readonly free: FreeAddressFinder;
   private readonly probingAhead = new Set<Ipv4>();
   private nextProbeAhead = 0;
+  /** New addresses offered in the current one-second window (the look-ahead runs only under load). */
+  private offerSecond = { start: 0, count: 0 };
   private readonly limits: ClientLimits;
 
   constructor(private readonly opts: DhcpServerOptions) {
@@ -506,15 +514,17 @@ export class DhcpServer {
   }
 
   /**
-   * Probes the next few free addresses in the background, so the DISCOVERs that
-   * get them are answered at once instead of after the probe's wait (300 ms).
-   * The prober remembers a free verdict for a minute; an address that answers is
-   * quarantined here as it would be on the request path.
+   * Under load, probes the next free addresses in the background, so the
+   * DISCOVERs that get them are answered at once instead of after the probe's
+   * wait (300 ms). The prober trusts a free verdict for a second only; an address
+   * that answers is quarantined here as it would be on the request path.
    */
   private probeAhead(pools: PoolConfig[]): void {
     const prober = this.opts.prober;
     const now = this.opts.clock.now();
-    if (!prober.knownFree || now < this.nextProbeAhead) return;
+    if (now - this.offerSecond.start >= 1000) this.offerSecond = { start: now, count: 0 };
+    this.offerSecond.count++;
+    if (!prober.knownFree || now < this.nextProbeAhead || this.offerSecond.count < PROBE_AHEAD_MIN_PER_SECOND) return;
     this.nextProbeAhead = now + PROBE_AHEAD_EVERY_MS;
     let looked = 0;
     for (const ip of this.free.candidates(pools, this.opts.clock.now())) {

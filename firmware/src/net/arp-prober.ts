@@ -1,7 +1,7 @@
 // Address conflict detection before an address is offered (RFC 2131 4.4.1
 // "SHOULD probe"): an RFC 5227 ARP probe on the local segment, an ICMP echo for
-// relayed subnets where ARP cannot reach. Free results are remembered briefly so
-// a client's retransmitted DISCOVERs are not slowed down by a probe each time.
+// relayed subnets where ARP cannot reach. Free results are remembered for a
+// second, so addresses the server probed ahead (under load) are offered at once.
 
 import type { Ipv4 } from './addr.js';
 import type { ArpPacket } from './arp.js';
@@ -34,7 +34,9 @@ export class ArpProber {
 
   constructor(private readonly opts: ArpProberOptions) {
     this.timeoutMs = opts.timeoutMs ?? 300;
-    this.freeCacheMs = opts.freeCacheMs ?? 60_000;
+    // Short: a host may take an address silently at any time, and an offer must rest
+    // on a recent look. A second covers the look-ahead at high rates, nothing more.
+    this.freeCacheMs = opts.freeCacheMs ?? 1000;
   }
 
   inUse(ip: Ipv4): Promise<boolean> {
