@@ -83,3 +83,15 @@ describe('ArpProber', () => {
     expect(prober.knownFree('10.9.0.100')).toBe(false);
   });
 });
+
+describe('ipToInt', () => {
+  it('accepts exactly what isIpv4 accepts', async () => {
+    const { ipToInt, isIpv4 } = await import('../../firmware/src/net/addr.js');
+    const samples = ['0.0.0.0', '255.255.255.255', '10.9.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.256', '1..2.3', '.1.2.3', '1.2.3.', ' 1.2.3.4', '1.2.3.4\n', '1.2.3.a', '', '1000.1.1.1', '0.0.0.00', '192.168.100.200'];
+    for (let i = 0; i < 2000; i++) samples.push(Array.from({ length: 4 }, () => String(Math.floor(Math.random() * 300))).join('.'));
+    for (const text of samples) {
+      if (isIpv4(text)) expect(ipToInt(text), text).toBe(text.split('.').reduce((v, p) => v * 256 + Number(p), 0));
+      else expect(() => ipToInt(text), text).toThrow(RangeError);
+    }
+  });
+});
