@@ -233,3 +233,29 @@ describe('RogueServerDetector', () => {
     expect((rogue as unknown as { servers: Map<string, unknown> }).servers.size).toBeLessThanOrEqual(64);
   });
 });
+
+describe('hostile-network DHCP counters in /metrics', () => {
+  it('map to labelled families, not the catch-all', async () => {
+    const { renderMetrics } = await import('../../firmware/src/http/metrics.js');
+    const text = renderMetrics(
+      {
+        'dhcp.refused.unknown_share': 5,
+        'dhcp.refused.reserved_for_known': 2,
+        'dhcp.ignored.release_not_holder': 1,
+        'dhcp.ignored.relay_info_from_client': 3,
+        'dhcp.offers_evicted': 4,
+        'dhcp.foreign_server.rogue': 7,
+        'dhcp.foreign_server_reports.site': 1,
+      },
+      { dhcpPerSecond: 0 },
+    );
+    expect(text).toContain('rackboot_refused_total{protocol="dhcp",reason="unknown_share"} 5');
+    expect(text).toContain('rackboot_refused_total{protocol="dhcp",reason="reserved_for_known"} 2');
+    expect(text).toContain('rackboot_dhcp_ignored_total{reason="release_not_holder"} 1');
+    expect(text).toContain('rackboot_dhcp_ignored_total{reason="relay_info_from_client"} 3');
+    expect(text).toContain('rackboot_dhcp_offers_evicted_total 4');
+    expect(text).toContain('rackboot_dhcp_foreign_server_replies_total{kind="rogue"} 7');
+    expect(text).toContain('rackboot_dhcp_foreign_server_reports_total{kind="site"} 1');
+    expect(text).not.toContain('rackboot_counter_total');
+  });
+});
