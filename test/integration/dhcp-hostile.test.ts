@@ -177,3 +177,34 @@ describe('DHCP on a hostile segment', () => {
     expect(reported[0]!.detail).toMatchObject({ kind: 'rogue', serverId: '10.79.0.3' });
   }, 90_000);
 });
+
+describe('another DHCP server in proxy mode', () => {
+  it('reports the site server once, as expected, never as a rogue', async () => {
+    const lab = await DhcpLab.create('10.78.0.1/24');
+    try {
+      const site = await lab.client(undefined, '10.78.0.2/24');
+      lab.startSiteDhcpServer(site, '10.78.0.100,10.78.0.150');
+      const server = await lab.startServer(['--config', await lab.writeConfig('interface: eth0\nmode: proxy\nboot:\n  root: .\n')]);
+      try {
+        for (const [i, mac] of ['52:54:00:78:00:11', '52:54:00:78:00:12'].entries()) {
+          const client = await lab.client(mac);
+          const { script, events } = await lab.clientScript('udhcpc', `site-${i}`);
+          client.spawn(['udhcpc', '-f', '-B', '-i', 'eth0', '-s', script, '-t', '5', '-T', '2']);
+          await waitForEvent(events, /^bound 10\.78\.0\.1[0-5]\d /);
+        }
+        await server.waitFor((l) => l.msg === 'site DHCP server seen (expected in proxy mode)' && l.serverId === '10.78.0.2');
+        const station = await lab.client(undefined, '10.78.0.3/24');
+        const metrics = (await station.exec(['curl', '-s', 'http://10.78.0.1/metrics'])).toString();
+        // Both clients' exchanges were seen (OFFER and ACK each, broadcast), and reported once.
+        expect(metric(metrics, 'rackboot_dhcp_foreign_server_replies_total', { kind: 'site' })).toBeGreaterThanOrEqual(2);
+        expect(metric(metrics, 'rackboot_dhcp_foreign_server_reports_total', { kind: 'site' })).toBe(1);
+        expect(metric(metrics, 'rackboot_dhcp_foreign_server_replies_total', { kind: 'rogue' })).toBe(0);
+        expect(server.lines.filter((l) => l.msg === 'another DHCP server is answering on this segment')).toEqual([]);
+      } finally {
+        expect(await server.stop()).toBe(0);
+      }
+    } finally {
+      await lab.destroy();
+    }
+  }, 60_000);
+});
