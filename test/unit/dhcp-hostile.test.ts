@@ -259,3 +259,32 @@ describe('hostile-network DHCP counters in /metrics', () => {
     expect(text).not.toContain('rackboot_counter_total');
   });
 });
+
+describe('one MAC repeating itself', () => {
+  it('queues at most 8 of its requests behind each other and drops the rest, counted', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'rackboot-hostile-'));
+    const leases = await LeaseTable.open(dir, { now: () => 1_700_000_000_000 });
+    const counters = new Counters();
+    let release: () => void = () => {};
+    const gate = new Promise<boolean>((r) => (release = () => r(false)));
+    const srv = new DhcpServer({
+      config: config(),
+      serverAddress: SERVER,
+      leases,
+      transport: { send: () => {} },
+      // The first DISCOVER's probe hangs until released: everything after it queues.
+      prober: { inUse: () => gate },
+      neighbors: { seed: () => {} },
+      clock: { now: () => 1_700_000_000_000 },
+      log: silentLogger,
+      counters,
+    });
+    const handled = Array.from({ length: 100 }, () => srv.handle(message(MessageType.Discover, mac(1)), local(mac(1))));
+    expect(counters.get('dhcp.dropped.client_backlog')).toBe(92);
+    release();
+    await Promise.all(handled);
+    expect(counters.get('dhcp.out.offer')).toBe(8);
+    await leases.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+});

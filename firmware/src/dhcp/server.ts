@@ -34,6 +34,8 @@ const OFFER_HOLD_MS = 60_000;
 const QUARANTINE_SECONDS = 600;
 /** Give up looking for a free address after this many probes found conflicts for one request. */
 const MAX_CONFLICTS_PER_REQUEST = 8;
+/** Requests of one client waiting behind each other; more are dropped (a client retransmits anyway). */
+const MAX_QUEUED_PER_CLIENT = 8;
 /** Free addresses kept probed ahead of the DISCOVERs that will get them (enough for 5,000 offers/s). */
 const PROBE_AHEAD = 256;
 /** The look-ahead walks PROBE_AHEAD candidates; at most this often, not per DISCOVER. */
@@ -119,7 +121,7 @@ interface Client {
 export class DhcpServer {
   private readonly plan: AddressPlan;
   /** One allocation at a time per client: retransmitted DISCOVERs must not race each other's probes. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, { tail: Promise<void>; queued: number }>();
   private readonly free: FreeAddressFinder;
   private readonly probingAhead = new Set<Ipv4>();
   private nextProbeAhead = 0;
@@ -154,16 +156,25 @@ export class DhcpServer {
       msg.options.delete(Opt.RelayAgentInfo);
       counters.inc('dhcp.ignored.relay_info_from_client');
     }
-    const previous = this.inFlight.get(client.key) ?? Promise.resolve();
-    const current = previous
+    const queue = this.inFlight.get(client.key) ?? { tail: Promise.resolve(), queued: 0 };
+    // Per-MAC limit: one MAC repeating itself faster than its requests are answered (each
+    // REQUEST waits for a journal sync) would otherwise queue without bound.
+    if (queue.queued >= MAX_QUEUED_PER_CLIENT) {
+      counters.inc('dhcp.dropped.client_backlog');
+      return;
+    }
+    queue.queued++;
+    const current = queue.tail
       .then(() => this.dispatch(msg, type, client, meta))
       .catch((error: unknown) => {
         counters.inc('dhcp.errors');
         log.error('dhcp request failed', { mac: client.mac, type: MessageType[type], error: error as Error });
       });
-    this.inFlight.set(client.key, current);
+    queue.tail = current;
+    this.inFlight.set(client.key, queue);
     await current;
-    if (this.inFlight.get(client.key) === current) this.inFlight.delete(client.key);
+    queue.queued--;
+    if (queue.queued === 0 && this.inFlight.get(client.key) === queue) this.inFlight.delete(client.key);
   }
 
   private async dispatch(msg: DhcpMessage, type: MessageType, client: Client, meta: RequestMeta): Promise<void> {
