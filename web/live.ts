@@ -20,6 +20,7 @@ export const EVENT_TYPES = [
   'recovery',
   'auth',
   'config',
+  'dhcp',
   'system',
 ] as const satisfies readonly EventType[];
 

@@ -16,7 +16,7 @@ import { PacketLink, interfaceInfo, setNeighbor } from './net/link.js';
 import { icmpEchoProbe } from './net/icmp-probe.js';
 import { LeaseTable } from './dhcp/leases.js';
 import { DhcpService } from './dhcp/service.js';
-import { DHCP_SERVER_PORT, PXE_PROXY_PORT } from './dhcp/message.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, PXE_PROXY_PORT } from './dhcp/message.js';
 import type { Ipv4 } from './net/addr.js';
 import { TftpServer } from './tftp/server.js';
 import { createHttpServer } from './http/server.js';
@@ -39,6 +39,8 @@ import { RuntimeSettings } from './app/settings.js';
 import type { Mac } from './net/addr.js';
 import { Console } from './console/index.js';
 import { AppConsoleHost } from './app/console-host.js';
+import type { ClientDirectory } from './dhcp/client-limits.js';
+import type { NodeRecord } from './inventory/types.js';
 
 export interface ServeArgs {
   configFile?: string;
@@ -87,7 +89,8 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     serverAddress = config.serverAddress ?? info.ipv4[0]?.address ?? '';
     if (!serverAddress) throw new Error(`interface ${config.interface} has no IPv4 address; give it one or set server_address`);
     if (!info.up) log.warn('interface is down; waiting for link is not supported yet, replies may fail', { interface: config.interface });
-    link = PacketLink.open(config.interface, { udpPorts: [DHCP_SERVER_PORT, PXE_PROXY_PORT] });
+    // Port 68: replies from other DHCP servers, watched for rogue servers (dhcp/rogue-detector.ts).
+    link = PacketLink.open(config.interface, { udpPorts: [DHCP_SERVER_PORT, PXE_PROXY_PORT, DHCP_CLIENT_PORT] });
   } catch (error) {
     log.error((error as Error).message, { interface: config.interface });
     return 1;
@@ -180,6 +183,16 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
     observer: { dhcpEvent: (event) => observations.dhcp(event), arp: (packet) => observations.arp(packet) },
     bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
+    clients: inventoryClients(inventory, () => settings.unknownNodes),
+    onForeignServer: (report) =>
+      events.append({
+        type: 'dhcp',
+        message:
+          report.kind === 'rogue'
+            ? `another DHCP server ${report.serverId} (${report.mac}) is answering on ${config.interface}: ${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`
+            : `site DHCP server ${report.serverId} (${report.mac}) seen on ${config.interface}, as expected in proxy mode`,
+        detail: { ...report },
+      }),
   });
   const sweep = setInterval(() => leases.sweep(systemClock.now()), LEASE_SWEEP_MS);
   const bootTick = setInterval(() => bootTracker.tick(), BOOT_TICK_MS);
@@ -337,6 +350,19 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const clean = await shutdown();
   log.info('stopped', { counters: counters.snapshot() });
   return clean ? 0 : 1;
+}
+
+/**
+ * Known DHCP clients, whom the starvation limits never refuse: nodes from the
+ * config or the API, and discovered nodes an operator approved under `hold`.
+ * Nodes merely discovered from their own DHCP traffic stay unknown.
+ */
+function inventoryClients(inventory: NodeInventory, policy: () => string): ClientDirectory {
+  const known = (node: NodeRecord | undefined): boolean => !!node && (node.origin !== 'discovered' || (policy() === 'hold' && node.approved));
+  return {
+    isKnown: (mac) => known(inventory.get(mac)),
+    knownDynamic: () => inventory.list().filter((node) => known(node) && !node.ip).map((node) => node.mac),
+  };
 }
 
 async function resolveConfig(args: ServeArgs): Promise<RackbootConfig> {

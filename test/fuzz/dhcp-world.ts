@@ -37,6 +37,7 @@ export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
     hosts: [{ mac: KNOWN_MAC, ip: KNOWN_IP, hostname: 'node99', profile: 'default' }],
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
     http: { port: 80 },
+    dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
     power: structuredClone(DEFAULT_POWER_CONFIG),

@@ -139,6 +139,7 @@ describe('valid files', () => {
         },
       },
       http: { port: 8080 },
+      dhcp: { maxOffers: 2048, unknownSharePercent: 60 },
       tftp: { port: 6969, maxTransfers: 32, maxRateMbit: 200, transferRateMbit: 50 },
       inventory: { unknownNodes: 'hold', bootTimeoutMs: 1_200_000, openTimeoutMs: 45_000, stallTimeoutMs: 120_000 },
       power: DEFAULT_POWER_CONFIG,
@@ -165,6 +166,7 @@ describe('valid files', () => {
         profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: ['initrd.img'], cmdline: '' } },
       },
       http: { port: 80 },
+      dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
       tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
       inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
       power: DEFAULT_POWER_CONFIG,
@@ -520,6 +522,7 @@ describe('defaultConfigForInterface', () => {
       options: { dns: [], ntp: [] },
       hosts: [],
       http: { port: 80 },
+      dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
       tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
       log: { level: 'info', format: 'auto' },
     });

@@ -38,6 +38,7 @@ function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
     hosts: [{ mac: '52:54:00:00:00:99', ip: '10.9.0.10', hostname: 'node99', profile: 'default' }],
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
     http: { port: 80 },
+    dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
     power: structuredClone(DEFAULT_POWER_CONFIG),

@@ -14,6 +14,8 @@ export const DEFAULTS = {
   stateDir: '/var/lib/rackboot',
   httpPort: 80,
   tftpPort: 69,
+  dhcpMaxOffers: 1024,
+  dhcpUnknownSharePercent: 100,
   // A Pi 4's gigabit port: leave headroom for DHCP/ARP and HTTP.
   tftpMaxTransfers: 128,
   tftpMaxRateMbit: 400,
@@ -118,6 +120,7 @@ export function defaultConfigForInterface(
       profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: initrd ? [initrd] : [], cmdline: opts.kernelArgs ?? '' } },
     },
     http: { port: DEFAULTS.httpPort },
+    dhcp: { maxOffers: DEFAULTS.dhcpMaxOffers, unknownSharePercent: DEFAULTS.dhcpUnknownSharePercent },
     tftp: {
       port: DEFAULTS.tftpPort,
       maxTransfers: DEFAULTS.tftpMaxTransfers,

@@ -154,6 +154,7 @@ interface Draft {
     menuRefs: { keyPath: string; profile: string; menu: string }[];
   };
   http?: number;
+  dhcp?: { maxOffers?: number; unknownSharePercent?: number };
   tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
   inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
   console?: { device?: string; baud?: number; idleTimeout?: number };
@@ -207,6 +208,13 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
   for (const item of hosts ?? []) draft.hosts.push(readHost(r, item.node, item.keyPath));
 
   readBoot(r, section(r, top, 'boot'), draft, overrides);
+
+  const dhcp = section(r, top, 'dhcp');
+  dhcp.rejectUnknown(KEYS.dhcp);
+  draft.dhcp = {
+    maxOffers: dhcp.getOr('max_offers', integerSpec(16, 1_000_000, 'a whole number of offers from 16 to 1000000'), DEFAULTS.dhcpMaxOffers),
+    unknownSharePercent: dhcp.getOr('unknown_share_percent', integerSpec(0, 100, 'a whole percentage from 0 to 100'), DEFAULTS.dhcpUnknownSharePercent),
+  };
 
   const http = section(r, top, 'http');
   http.rejectUnknown(KEYS.http);
@@ -644,6 +652,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       profiles: draft.boot.profiles,
     },
     http: { port: draft.http! },
+    dhcp: { maxOffers: draft.dhcp!.maxOffers!, unknownSharePercent: draft.dhcp!.unknownSharePercent! },
     tftp: {
       port: draft.tftp!.port!,
       maxTransfers: draft.tftp!.maxTransfers!,

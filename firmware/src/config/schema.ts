@@ -27,6 +27,7 @@ export interface RackbootConfig {
   serverAddress?: Ipv4;
   mode: 'dhcp' | 'proxy';
   leaseTime: number;           // seconds
+  dhcp: DhcpLimitsConfig;
   stateDir: string;            // absolute
   pools: PoolConfig[];
   options: { router?: Ipv4; dns: Ipv4[]; domain?: string; ntp: Ipv4[] };
@@ -43,6 +44,18 @@ export interface RackbootConfig {
 }
 
 export const MODES = ['dhcp', 'proxy'] as const;
+
+/**
+ * Limits that keep a flood of forged clients (random MACs) from taking the
+ * pool or the memory. Known clients (config hosts, inventory nodes that were
+ * not merely discovered) are never refused by them.
+ */
+export interface DhcpLimitsConfig {
+  /** Unconfirmed offers kept at once; beyond it the oldest offer is forgotten. */
+  maxOffers: number;
+  /** Share of each pool (percent) that unknown clients may hold, offered or bound. */
+  unknownSharePercent: number;
+}
 /**
  * TFTP under load: transfers beyond max_transfers wait (never refused); all
  * TFTP data is paced below max_rate_mbit so DHCP and ARP replies never queue
@@ -83,8 +96,9 @@ export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
 
 /** The keys each mapping of the file accepts, as written (snake_case). */
 export const KEYS = {
-  top: ['interface', 'server_address', 'mode', 'lease_time', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'power', 'console', 'log'],
+  top: ['interface', 'server_address', 'mode', 'lease_time', 'dhcp', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'power', 'console', 'log'],
   pool: ['subnet', 'range', 'router', 'lease_time'],
+  dhcp: ['max_offers', 'unknown_share_percent'],
   options: ['router', 'dns', 'domain', 'ntp'],
   host: ['mac', 'ip', 'hostname', 'profile', 'power_channel'],
   boot: ['root', 'default_profile', 'profiles'],

@@ -9,6 +9,7 @@ export class AddressPlan {
   private readonly hostsByMac = new Map<Mac, HostConfig>();
   private readonly staticIps = new Map<number, HostConfig>();
   private readonly reserved: Set<number>;
+  private readonly ranges = new Map<PoolConfig, { start: number; end: number }>();
 
   constructor(
     readonly pools: readonly PoolConfig[],
@@ -53,6 +54,22 @@ export class AddressPlan {
   isAssignable(pool: PoolConfig, ip: Ipv4): boolean {
     const value = ipToInt(ip);
     return this.inDynamicRange(pool, ip) && !this.reserved.has(value) && !this.staticIps.has(value);
+  }
+
+  /** isAssignable for an address as a number, without parsing (the free-address search runs it per address). */
+  isAssignableValue(pool: PoolConfig, value: number): boolean {
+    const range = this.rangeOf(pool);
+    return value >= range.start && value <= range.end && !this.reserved.has(value) && !this.staticIps.has(value);
+  }
+
+  /** The pool's dynamic range as numbers. */
+  rangeOf(pool: PoolConfig): { start: number; end: number } {
+    let range = this.ranges.get(pool);
+    if (!range) {
+      range = { start: ipToInt(pool.start), end: ipToInt(pool.end) };
+      this.ranges.set(pool, range);
+    }
+    return range;
   }
 
   /** Every dynamically assignable address of a pool, lowest first. */

@@ -66,6 +66,10 @@ export class LeaseTable {
   /** Offers are not acknowledged, so they are not persisted: a client that loses one just asks again. */
   private readonly offers = new Map<Ipv4, Lease>();
   private readonly offerIndex = new Map<string, Ipv4>();
+  /** Bound on unconfirmed offers (a flood of forged DISCOVERs); the oldest is forgotten first. */
+  private maxOffers = Number.POSITIVE_INFINITY;
+  /** Offers forgotten to stay within maxOffers, since open. */
+  offersEvicted = 0;
 
   private constructor(
     private readonly journal: Journal<Lease>,
@@ -156,12 +160,30 @@ export class LeaseTable {
 
   // ---- transitions ---------------------------------------------------------
 
+  /**
+   * Keeps at most `max` unconfirmed offers: beyond it, the oldest is forgotten (its
+   * client may still REQUEST the address, which is bound if nobody took it since).
+   */
+  limitOffers(max: number): void {
+    this.maxOffers = max;
+  }
+
+  /** Unconfirmed offers held now (including lapsed ones not yet swept). */
+  get offerCount(): number {
+    return this.offers.size;
+  }
+
   /** Reserves `ip` for `client` for `ttlMs`, in memory. A client holds at most one offer. */
   offer(ip: Ipv4, client: LeaseClient, ttlMs = DEFAULT_OFFER_TTL_MS): Lease {
     const now = this.clock.now();
     if (!this.isFreeFor(ip, client.key, now)) throw new Error(`address ${ip} is not free for client ${client.key}`);
     this.dropOfferOf(client.key);
     this.dropOfferOn(ip);
+    // The map is in offer order (every offer is deleted before it is set again): the first is the oldest.
+    while (this.offers.size >= this.maxOffers) {
+      this.dropOfferOn(this.offers.keys().next().value as Ipv4);
+      this.offersEvicted++;
+    }
     const stored = this.journal.get(ip);
     const hostname = stored?.clientKey === client.key ? stored.hostname : undefined;
     const lease = makeLease(ip, client, hostname, 'offered', now, now + ttlMs);

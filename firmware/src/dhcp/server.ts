@@ -7,9 +7,11 @@ import { MIN_MAX_MESSAGE_SIZE, encodeDhcp } from './codec.js';
 import type { Logger } from '../util/log.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
-import type { LeaseTable, Lease } from './leases.js';
+import type { Lease, LeaseTable } from './leases.js';
 import type { PoolConfig, RackbootConfig } from '../config/schema.js';
 import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
+import { FreeAddressFinder } from './free-addresses.js';
+import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
 import { classifyClient, type ClientClass } from '../boot/classify.js';
@@ -32,10 +34,24 @@ const OFFER_HOLD_MS = 60_000;
 const QUARANTINE_SECONDS = 600;
 /** Give up looking for a free address after this many probes found conflicts for one request. */
 const MAX_CONFLICTS_PER_REQUEST = 8;
+/** Requests of one client waiting behind each other; more are dropped (a client retransmits anyway). */
+const MAX_QUEUED_PER_CLIENT = 8;
+/** Free addresses kept probed ahead of the DISCOVERs that will get them (enough for 5,000 offers/s). */
+const PROBE_AHEAD = 256;
+/** The look-ahead walks PROBE_AHEAD candidates; at most this often, not per DISCOVER. */
+const PROBE_AHEAD_EVERY_MS = 50;
+/**
+ * Below this many new addresses offered per second nothing is probed ahead: each
+ * OFFER probes its own address, as fresh as can be, and 300 ms is nothing to a
+ * PXE ROM. Above it, waiting for the probe is what limits the rate.
+ */
+const PROBE_AHEAD_MIN_PER_SECOND = 20;
 
 export interface ConflictProber {
   /** True when something already answers at `ip` (ARP on a connected subnet, ICMP echo beyond a relay). */
   inUse(ip: Ipv4): Promise<boolean>;
+  /** True when a recent probe found `ip` free, so inUse() answers at once. Without it nothing is probed ahead. */
+  knownFree?(ip: Ipv4): boolean;
 }
 
 export interface NeighborSeeder {
@@ -68,7 +84,7 @@ export interface DhcpEvent {
 }
 
 export interface DhcpServerOptions {
-  config: Pick<RackbootConfig, 'mode' | 'leaseTime' | 'pools' | 'hosts' | 'options' | 'http'>;
+  config: Pick<RackbootConfig, 'mode' | 'leaseTime' | 'pools' | 'hosts' | 'options' | 'http' | 'dhcp'>;
   serverAddress: Ipv4;
   leases: LeaseTable;
   transport: DhcpTransport;
@@ -79,6 +95,8 @@ export interface DhcpServerOptions {
   counters: Counters;
   observer?: BootObserver;
   bootGate?: BootGate;
+  /** Who is known (never limited); without it, the configuration's hosts. */
+  clients?: ClientDirectory;
 }
 
 export interface RequestMeta {
@@ -89,6 +107,8 @@ export interface RequestMeta {
   /** Source address and port: port 4011 answers go back to exactly these. */
   srcIp: Ipv4;
   srcPort: number;
+  /** Ethernet source of the frame, when it came from the packet socket. */
+  srcMac?: Mac;
 }
 
 interface Client {
@@ -101,10 +121,19 @@ interface Client {
 export class DhcpServer {
   private readonly plan: AddressPlan;
   /** One allocation at a time per client: retransmitted DISCOVERs must not race each other's probes. */
-  private readonly inFlight = new Map<string, Promise<void>>();
+  private readonly inFlight = new Map<string, { tail: Promise<void>; queued: number }>();
+  private readonly free: FreeAddressFinder;
+  private readonly probingAhead = new Set<Ipv4>();
+  private nextProbeAhead = 0;
+  /** New addresses offered in the current one-second window (the look-ahead runs only under load). */
+  private offerSecond = { start: 0, count: 0 };
+  private readonly limits: ClientLimits;
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.plan = new AddressPlan(opts.config.pools, opts.config.hosts, [opts.serverAddress]);
+    this.free = new FreeAddressFinder(this.plan, opts.leases);
+    opts.leases.limitOffers(opts.config.dhcp.maxOffers);
+    this.limits = new ClientLimits(this.plan, opts.leases, opts.clients ?? hostsDirectory(this.plan, opts.config.hosts), opts.config.dhcp.unknownSharePercent);
   }
 
   /** Handles one decoded request. Never throws: failures are logged and counted. */
@@ -121,16 +150,31 @@ export class DhcpServer {
     }
     const client = clientOf(msg);
     counters.inc(`dhcp.in.${MessageType[type]?.toLowerCase() ?? type}`);
-    const previous = this.inFlight.get(client.key) ?? Promise.resolve();
-    const current = previous
+    if (msg.giaddr === ZERO_IP && msg.options.has(Opt.RelayAgentInfo)) {
+      // RFC 3046 2.1 / 4: option 82 is a relay's statement about the client's port. From a
+      // client on our own segment (no giaddr) it is forged: never echoed, never relied on.
+      msg.options.delete(Opt.RelayAgentInfo);
+      counters.inc('dhcp.ignored.relay_info_from_client');
+    }
+    const queue = this.inFlight.get(client.key) ?? { tail: Promise.resolve(), queued: 0 };
+    // Per-MAC limit: one MAC repeating itself faster than its requests are answered (each
+    // REQUEST waits for a journal sync) would otherwise queue without bound.
+    if (queue.queued >= MAX_QUEUED_PER_CLIENT) {
+      counters.inc('dhcp.dropped.client_backlog');
+      return;
+    }
+    queue.queued++;
+    const current = queue.tail
       .then(() => this.dispatch(msg, type, client, meta))
       .catch((error: unknown) => {
         counters.inc('dhcp.errors');
         log.error('dhcp request failed', { mac: client.mac, type: MessageType[type], error: error as Error });
       });
-    this.inFlight.set(client.key, current);
+    queue.tail = current;
+    this.inFlight.set(client.key, queue);
     await current;
-    if (this.inFlight.get(client.key) === current) this.inFlight.delete(client.key);
+    queue.queued--;
+    if (queue.queued === 0 && this.inFlight.get(client.key) === queue) this.inFlight.delete(client.key);
   }
 
   private async dispatch(msg: DhcpMessage, type: MessageType, client: Client, meta: RequestMeta): Promise<void> {
@@ -143,9 +187,9 @@ export class DhcpServer {
       case MessageType.Request:
         return this.onRequest(msg, client, boot);
       case MessageType.Decline:
-        return this.onDecline(msg, client);
+        return this.onDecline(msg, client, meta);
       case MessageType.Release:
-        return this.onRelease(msg, client);
+        return this.onRelease(msg, client, meta);
       case MessageType.Inform:
         return this.onInform(msg, client, boot);
       default:
@@ -158,8 +202,15 @@ export class DhcpServer {
   private async onDiscover(msg: DhcpMessage, client: Client, boot: ClientClass): Promise<void> {
     this.emit({ type: 'discover', mac: client.mac, xid: msg.xid, client: boot });
     const link = this.linkAddress(msg);
-    const ip = await this.chooseAddress(msg, client, link);
+    const choice = await this.chooseAddress(msg, client, link);
+    const ip = choice.ip;
     if (!ip) {
+      if (choice.refused) {
+        // Counted, logged at debug only: a flood must not turn into a flood of log lines.
+        this.opts.counters.inc(`dhcp.refused.${choice.refused}`);
+        this.opts.log.debug('unknown client refused an address', { mac: client.mac, reason: choice.refused });
+        return;
+      }
       this.opts.counters.inc('dhcp.pool_exhausted');
       this.opts.log.warn('no free address to offer', { mac: client.mac, link });
       return;
@@ -228,7 +279,20 @@ export class DhcpServer {
     const host = this.plan.hostFor(client.mac);
     if (host?.ip && host.ip !== ip) return `client has the static address ${host.ip}`;
     if (!this.plan.isAssignable(pool, ip)) return `address ${ip} is outside the dynamic range`;
-    if (this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return true;
+    const now = this.opts.clock.now();
+    if (this.opts.leases.isFreeFor(ip, client.key, now)) {
+      // A REQUEST for an address the client was not offered and does not hold is a new
+      // allocation: the same class limits as for a DISCOVER (a flood may skip DISCOVER).
+      if (this.opts.leases.byIp(ip)?.clientKey === client.key) return true;
+      const known = this.limits.isKnown(client.mac);
+      const refused = known ? undefined : this.limits.refusal(pool, now);
+      if (refused) {
+        this.opts.counters.inc(`dhcp.refused.${refused}`);
+        return refused === 'unknown_share' ? 'unknown clients hold their share of the pool' : 'the remaining addresses are held for known nodes';
+      }
+      this.limits.allocated(pool, known, now);
+      return true;
+    }
     const holder = this.opts.leases.byIp(ip);
     return holder?.state === 'declined' ? `address ${ip} is quarantined` : `address ${ip} is held by ${holder?.mac ?? 'another client'} (${holder?.state ?? 'unknown'})`;
   }
@@ -247,23 +311,53 @@ export class DhcpServer {
     this.emit({ type: 'nak', mac: client.mac, xid: msg.xid, client: boot });
   }
 
-  private async onDecline(msg: DhcpMessage, client: Client): Promise<void> {
+  private async onDecline(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
     const requested = ipOf(msg.options, Opt.RequestedIp);
     if (!requested || ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(requested);
-    if (!lease || lease.mac !== client.mac) return;
+    const spoofed = this.notHolder(msg, client, meta, lease);
+    if (spoofed) {
+      this.ignoreSpoofed('decline', spoofed, client, requested);
+      return;
+    }
+    if (!lease) return;
     this.opts.log.warn('client declined address: in use by another host', { mac: client.mac, ip: requested });
     await this.opts.leases.decline(requested, QUARANTINE_SECONDS);
     this.emit({ type: 'decline', mac: client.mac, xid: msg.xid, ip: requested, client: classifyClient(msg) });
   }
 
-  private async onRelease(msg: DhcpMessage, client: Client): Promise<void> {
+  private async onRelease(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
     if (ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(msg.ciaddr);
-    if (!lease || lease.mac !== client.mac || lease.state !== 'bound') return;
+    const spoofed = this.notHolder(msg, client, meta, lease);
+    if (spoofed) {
+      this.ignoreSpoofed('release', spoofed, client, msg.ciaddr);
+      return;
+    }
+    if (!lease || lease.state !== 'bound') return;
     await this.opts.leases.release(msg.ciaddr);
     this.opts.log.info('lease released', { mac: client.mac, ip: msg.ciaddr });
     this.emit({ type: 'release', mac: client.mac, xid: msg.xid, ip: msg.ciaddr, client: classifyClient(msg) });
+  }
+
+  /**
+   * Why a DECLINE or RELEASE for `lease` does not come from its holder, or undefined
+   * when it does. Both take an address away from someone, so the sender must be the
+   * holder: same chaddr, same client identifier when the lease has one (RFC 2131
+   * 4.3.4/4.3.5 identify the client by option 61 when present), and, on our own
+   * segment, an Ethernet source that matches chaddr.
+   */
+  private notHolder(msg: DhcpMessage, client: Client, meta: RequestMeta, lease: Lease | undefined): string | undefined {
+    if (!lease || (lease.state !== 'offered' && lease.state !== 'bound')) return 'no_lease';
+    if (lease.mac !== client.mac) return 'not_holder';
+    if (lease.clientId !== undefined && client.clientId !== lease.clientId) return 'client_id_mismatch';
+    if (msg.giaddr === ZERO_IP && meta.srcMac !== undefined && meta.srcMac !== client.mac) return 'source_mac_mismatch';
+    return undefined;
+  }
+
+  private ignoreSpoofed(kind: 'decline' | 'release', reason: string, client: Client, ip: Ipv4): void {
+    this.opts.counters.inc(`dhcp.ignored.${kind}_${reason}`);
+    this.opts.log.debug(`${kind} ignored: the sender does not hold the address`, { mac: client.mac, ip, reason });
   }
 
   /** RFC 2131 4.3.5: configuration only, no lease, unicast to ciaddr. */
@@ -358,28 +452,60 @@ export class DhcpServer {
    * (RFC 5227 ARP on a connected subnet, ICMP echo beyond a relay); a hit is
    * quarantined and skipped.
    */
-  private async chooseAddress(msg: DhcpMessage, client: Client, link: Ipv4): Promise<Ipv4 | undefined> {
+  private async chooseAddress(msg: DhcpMessage, client: Client, link: Ipv4): Promise<{ ip?: Ipv4; refused?: LimitRefusal }> {
     const host = this.plan.hostFor(client.mac);
-    if (host?.ip) return this.plan.subnetOf(host.ip) ? host.ip : undefined;
-    const pools = this.plan.poolsForLink(link);
-    if (pools.length === 0) return undefined;
+    if (host?.ip) return this.plan.subnetOf(host.ip) ? { ip: host.ip } : {};
+    const linkPools = this.plan.poolsForLink(link);
+    if (linkPools.length === 0) return {};
     const leases = this.opts.leases;
-    const assignable = (ip: Ipv4) => pools.some((p) => this.plan.isAssignable(p, ip));
 
     const held = leases.byClient(client.key);
-    if (held && held.state !== 'declined' && assignable(held.ip)) {
+    if (held && held.state !== 'declined' && linkPools.some((p) => this.plan.isAssignable(p, held.ip))) {
       // An address we already offered or bound to this client was checked then.
       const checked = held.state === 'offered' || held.state === 'bound';
-      if (await this.reserve(held.ip, client, !checked)) return held.ip;
+      if (await this.reserve(held.ip, client, !checked)) return { ip: held.ip };
     }
+    // Anything past this point is a new address for the client: class limits apply.
+    const now = this.opts.clock.now();
+    const known = this.limits.isKnown(client.mac);
+    let refused: LimitRefusal | undefined;
+    const pools = known
+      ? linkPools
+      : linkPools.filter((pool) => {
+          const why = this.limits.refusal(pool, now);
+          refused ??= why;
+          return why === undefined;
+        });
+    if (pools.length === 0) return { refused };
+    const poolOf = (ip: Ipv4) => pools.find((p) => this.plan.isAssignable(p, ip));
+    // Checked again and counted in the same tick as the offer, before the probe's wait:
+    // concurrent DISCOVERs from a flood must not all pass the limit while probing.
+    const admit = (ip: Ipv4): boolean => {
+      const pool = poolOf(ip)!;
+      if (!known) {
+        const why = this.limits.refusal(pool, this.opts.clock.now());
+        if (why) {
+          refused = why;
+          return false;
+        }
+      }
+      this.limits.allocated(pool, known, this.opts.clock.now());
+      return true;
+    };
+
     const requested = ipOf(msg.options, Opt.RequestedIp);
-    if (requested && assignable(requested) && (await this.reserve(requested, client, true))) return requested;
+    if (requested && poolOf(requested) && (await this.reserve(requested, client, true, admit))) return { ip: requested };
+    if (refused) return { refused };
     let conflicts = 0;
-    for (const ip of this.freeCandidates(pools, this.opts.clock.now())) {
-      if (await this.reserve(ip, client, true)) return ip;
+    for (const ip of this.free.candidates(pools, now)) {
+      if (await this.reserve(ip, client, true, admit)) {
+        this.probeAhead(pools);
+        return { ip };
+      }
+      if (refused) return { refused };
       if (this.opts.leases.byIp(ip)?.state === 'declined' && ++conflicts >= MAX_CONFLICTS_PER_REQUEST) break;
     }
-    return undefined;
+    return {};
   }
 
   /**
@@ -387,28 +513,39 @@ export class DhcpServer {
    * tick as the free check, so concurrent DISCOVERs from other clients skip it
    * instead of racing for it. False when it is taken or answered the probe.
    */
-  private async reserve(ip: Ipv4, client: Client, probe: boolean): Promise<boolean> {
-    if (!this.opts.leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
-    this.opts.leases.offer(ip, client, OFFER_HOLD_MS);
+  private async reserve(ip: Ipv4, client: Client, probe: boolean, admit?: (ip: Ipv4) => boolean): Promise<boolean> {
+    const leases = this.opts.leases;
+    if (!leases.isFreeFor(ip, client.key, this.opts.clock.now())) return false;
+    if (admit && !admit(ip)) return false;
+    const evicted = leases.offersEvicted;
+    leases.offer(ip, client, OFFER_HOLD_MS);
+    if (leases.offersEvicted !== evicted) this.opts.counters.inc('dhcp.offers_evicted', leases.offersEvicted - evicted);
     if (!probe) return true;
     return !(await this.probeAndQuarantine(ip));
   }
 
-  /** Never-used addresses first, then released/expired ones, oldest first. */
-  private *freeCandidates(pools: PoolConfig[], now: number): Generator<Ipv4> {
-    const reusable: Lease[] = [];
-    for (const pool of pools) {
-      for (const ip of this.plan.assignable(pool)) {
-        const lease = this.opts.leases.byIp(ip);
-        if (!lease) {
-          yield ip;
-          continue;
-        }
-        if (this.opts.leases.isFree(ip, now)) reusable.push(lease);
-      }
+  /**
+   * Under load, probes the next free addresses in the background, so the
+   * DISCOVERs that get them are answered at once instead of after the probe's
+   * wait (300 ms). The prober trusts a free verdict for a second only; an address
+   * that answers is quarantined here as it would be on the request path.
+   */
+  private probeAhead(pools: PoolConfig[]): void {
+    const prober = this.opts.prober;
+    const now = this.opts.clock.now();
+    if (now - this.offerSecond.start >= 1000) this.offerSecond = { start: now, count: 0 };
+    this.offerSecond.count++;
+    if (!prober.knownFree || now < this.nextProbeAhead || this.offerSecond.count < PROBE_AHEAD_MIN_PER_SECOND) return;
+    this.nextProbeAhead = now + PROBE_AHEAD_EVERY_MS;
+    let looked = 0;
+    for (const ip of this.free.candidates(pools, this.opts.clock.now())) {
+      if (++looked > PROBE_AHEAD) break;
+      if (this.probingAhead.has(ip) || prober.knownFree(ip)) continue;
+      this.probingAhead.add(ip);
+      void this.probeAndQuarantine(ip)
+        .catch((error: unknown) => this.opts.log.warn('background conflict probe failed', { ip, error: error as Error }))
+        .finally(() => this.probingAhead.delete(ip));
     }
-    reusable.sort((a, b) => a.expires - b.expires);
-    for (const lease of reusable) yield lease.ip;
   }
 
   private async probeAndQuarantine(ip: Ipv4): Promise<boolean> {

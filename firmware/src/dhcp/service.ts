@@ -15,7 +15,9 @@ import type { FrameLink } from '../net/link.js';
 import { ArpProber } from '../net/arp-prober.js';
 import { decodeDhcp } from './codec.js';
 import { DhcpServer, type BootGate, type BootObserver } from './server.js';
-import { DHCP_SERVER_PORT, PXE_PROXY_PORT } from './message.js';
+import type { ClientDirectory } from './client-limits.js';
+import { RogueServerDetector, type ForeignServerReport } from './rogue-detector.js';
+import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, PXE_PROXY_PORT } from './message.js';
 import type { Destination, DhcpTransport } from './transport.js';
 import type { LeaseTable } from './leases.js';
 import type { RackbootConfig } from '../config/schema.js';
@@ -39,6 +41,10 @@ export interface DhcpServiceOptions {
   seedNeighbor(ip: Ipv4, mac: Mac): void;
   observer?: BootObserver;
   bootGate?: BootGate;
+  /** Another DHCP server answered on the segment (rate-limited per server; see rogue-detector.ts). */
+  onForeignServer?(report: ForeignServerReport): void;
+  /** Who is known to the inventory (never limited by the starvation limits). */
+  clients?: ClientDirectory;
   /** Conflict probe wait; tests on an idle veth can shorten it. */
   probeTimeoutMs?: number;
   /** The interface's own IPv4 subnets: ARP reaches these, ICMP is used beyond them. */
@@ -50,6 +56,7 @@ export class DhcpService {
   readonly prober: ArpProber;
   private readonly sockets = new Map<number, dgram.Socket>();
   private readonly pendingRequests = new Set<Promise<void>>();
+  private readonly rogues: RogueServerDetector;
 
   private constructor(private readonly opts: DhcpServiceOptions) {
     const { link, serverAddress, counters, log } = opts;
@@ -59,6 +66,18 @@ export class DhcpService {
       isConnected: (ip) => opts.connected.some((net) => sameSubnet(ip, net.address, net.prefix)),
       now: () => opts.clock.now(),
       timeoutMs: opts.probeTimeoutMs,
+    });
+    this.rogues = new RogueServerDetector({
+      serverAddress,
+      mode: opts.config.mode,
+      now: () => opts.clock.now(),
+      counters,
+      report: (report) => {
+        const fields = { serverId: report.serverId, mac: report.mac, replies: report.replies, type: report.messageType, yiaddr: report.yiaddr };
+        if (report.kind === 'rogue') log.warn('another DHCP server is answering on this segment', fields);
+        else log.info('site DHCP server seen (expected in proxy mode)', fields);
+        opts.onForeignServer?.(report);
+      },
     });
     const transport: DhcpTransport = { send: (payload, to, fromPort) => this.transmit(payload, to, fromPort) };
     this.server = new DhcpServer({
@@ -73,6 +92,7 @@ export class DhcpService {
       counters,
       observer: opts.observer,
       bootGate: opts.bootGate,
+      clients: opts.clients,
     });
   }
 
@@ -98,10 +118,15 @@ export class DhcpService {
       const ip = decodeIpv4(eth.payload);
       if (ip.protocol !== IPPROTO_UDP) return;
       const udp = decodeUdp(ip.payload, ip.src, ip.dst, { checksumPending });
+      if (udp.dstPort === DHCP_CLIENT_PORT) {
+        // Replies to clients: only watched, for another server on the segment.
+        if (udp.srcPort === DHCP_SERVER_PORT) this.rogues.seen(decodeDhcp(udp.payload), ip.src, eth.src);
+        return;
+      }
       if (udp.dstPort !== DHCP_SERVER_PORT && udp.dstPort !== PXE_PROXY_PORT) return;
       const msg = decodeDhcp(udp.payload);
       counters.inc('dhcp.in.packets');
-      const handling = this.server.handle(msg, { port: udp.dstPort, dstIp: ip.dst, srcIp: ip.src, srcPort: udp.srcPort });
+      const handling = this.server.handle(msg, { port: udp.dstPort, dstIp: ip.dst, srcIp: ip.src, srcPort: udp.srcPort, srcMac: eth.src });
       this.pendingRequests.add(handling);
       void handling.finally(() => this.pendingRequests.delete(handling));
     } catch (error) {

@@ -45,6 +45,31 @@ const COUNTER_RULES: CounterRule[] = [
     help: 'Packets by protocol, direction and message type.',
     labels: (m) => ({ protocol: m[1]!, direction: m[2]!, type: m[3]! }),
   },
+  {
+    pattern: /^dhcp\.refused\.([a-z0-9_]+)$/,
+    family: 'rackboot_refused_total',
+    help: 'Requests refused, by protocol and reason.',
+    labels: (m) => ({ protocol: 'dhcp', reason: m[1]! }),
+  },
+  {
+    pattern: /^dhcp\.ignored\.([a-z0-9_]+)$/,
+    family: 'rackboot_dhcp_ignored_total',
+    help: 'DHCP messages ignored as forged: a DECLINE or RELEASE not from the holder of the address, option 82 from a client that is not a relay.',
+    labels: (m) => ({ reason: m[1]! }),
+  },
+  { pattern: /^dhcp\.offers_evicted$/, family: 'rackboot_dhcp_offers_evicted_total', help: 'Unconfirmed offers forgotten to stay within dhcp.max_offers.', labels: () => ({}) },
+  {
+    pattern: /^dhcp\.foreign_server\.(rogue|site)$/,
+    family: 'rackboot_dhcp_foreign_server_replies_total',
+    help: 'DHCP replies seen from another server on the segment: rogue (full DHCP mode) or site (the expected server in proxy mode).',
+    labels: (m) => ({ kind: m[1]! }),
+  },
+  {
+    pattern: /^dhcp\.foreign_server_reports\.(rogue|site)$/,
+    family: 'rackboot_dhcp_foreign_server_reports_total',
+    help: 'Events written about another DHCP server on the segment (rate-limited per server).',
+    labels: (m) => ({ kind: m[1]! }),
+  },
   { pattern: /^malformed\.([a-z0-9_]+)$/, family: 'rackboot_malformed_total', help: 'Undecodable packets, by the protocol layer that refused them.', labels: (m) => ({ protocol: m[1]! }) },
   {
     pattern: /^([a-z0-9_]+)\.dropped\.([a-z0-9_]+)$/,

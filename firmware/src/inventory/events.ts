@@ -24,6 +24,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'recovery',
   'auth',
   'config',
+  'dhcp',
   'system',
 ];
 

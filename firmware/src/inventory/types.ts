@@ -165,6 +165,7 @@ export type EventType =
   | 'recovery' //       automatic power-cycle of a stalled node
   | 'auth' //           setup done, login failures, password changes, tokens
   | 'config' //         configuration changed
+  | 'dhcp' //           the DHCP segment: another DHCP server answering there (rogue, or the site's in proxy mode)
   | 'system'; //        start, stop, interface up/down
 
 /** What a power channel reports; the power issue's drivers produce it. */

@@ -12,10 +12,35 @@ export function isIpv4(text: string): boolean {
   return IPV4_PATTERN.test(text);
 }
 
+/**
+ * Parsed by hand, accepting exactly what IPV4_PATTERN accepts (four decimal parts
+ * 0-255, no leading zeros): the DHCP server converts addresses on every request,
+ * and the regex plus split showed up at 10 % of a perfdhcp profile.
+ */
 export function ipToInt(ip: Ipv4): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4 || !isIpv4(ip)) throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
-  return ((Number(parts[0]) << 24) | (Number(parts[1]) << 16) | (Number(parts[2]) << 8) | Number(parts[3])) >>> 0;
+  let value = 0;
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 0x2e) {
+      if (digits === 0 || ++dots > 3) return notIpv4(ip);
+      value = value * 256 + part;
+      part = 0;
+      digits = 0;
+      continue;
+    }
+    if (c < 0x30 || c > 0x39 || (digits > 0 && part === 0)) return notIpv4(ip);
+    part = part * 10 + (c - 0x30);
+    if (++digits > 3 || part > 255) return notIpv4(ip);
+  }
+  if (dots !== 3 || digits === 0) return notIpv4(ip);
+  return (value * 256 + part) >>> 0;
+}
+
+function notIpv4(ip: unknown): never {
+  throw new RangeError(`not an IPv4 address: ${JSON.stringify(ip)}`);
 }
 
 export function intToIp(value: number): Ipv4 {

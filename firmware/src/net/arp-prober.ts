@@ -1,7 +1,7 @@
 // Address conflict detection before an address is offered (RFC 2131 4.4.1
 // "SHOULD probe"): an RFC 5227 ARP probe on the local segment, an ICMP echo for
-// relayed subnets where ARP cannot reach. Free results are remembered briefly so
-// a client's retransmitted DISCOVERs are not slowed down by a probe each time.
+// relayed subnets where ARP cannot reach. Free results are remembered for a
+// second, so addresses the server probed ahead (under load) are offered at once.
 
 import type { Ipv4 } from './addr.js';
 import type { ArpPacket } from './arp.js';
@@ -28,20 +28,38 @@ interface PendingProbe {
 export class ArpProber {
   private readonly pending = new Map<Ipv4, PendingProbe[]>();
   private readonly freeUntil = new Map<Ipv4, number>();
+  private readonly running = new Map<Ipv4, Promise<boolean>>();
   private readonly timeoutMs: number;
   private readonly freeCacheMs: number;
 
   constructor(private readonly opts: ArpProberOptions) {
     this.timeoutMs = opts.timeoutMs ?? 300;
-    this.freeCacheMs = opts.freeCacheMs ?? 60_000;
+    // Short: a host may take an address silently at any time, and an offer must rest
+    // on a recent look. A second covers the look-ahead at high rates, nothing more.
+    this.freeCacheMs = opts.freeCacheMs ?? 1000;
   }
 
-  async inUse(ip: Ipv4): Promise<boolean> {
+  inUse(ip: Ipv4): Promise<boolean> {
+    if (this.knownFree(ip)) return Promise.resolve(false);
+    // A probe already under way for this address (a background one) answers this caller too.
+    const running = this.running.get(ip);
+    if (running) return running;
+    const probe = this.probe(ip).finally(() => this.running.delete(ip));
+    this.running.set(ip, probe);
+    return probe;
+  }
+
+  /** True while a probe's "free" verdict for `ip` is trusted. */
+  knownFree(ip: Ipv4): boolean {
     const cached = this.freeUntil.get(ip);
-    if (cached !== undefined && cached > this.opts.now()) return false;
+    return cached !== undefined && cached > this.opts.now();
+  }
+
+  private async probe(ip: Ipv4): Promise<boolean> {
     const inUse = this.opts.isConnected(ip) ? await this.arpProbe(ip) : await this.opts.icmpProbe(ip, this.timeoutMs);
-    if (inUse) this.freeUntil.delete(ip);
-    else this.freeUntil.set(ip, this.opts.now() + this.freeCacheMs);
+    // Deleted first so the map stays in expiry order (every verdict lives freeCacheMs): pruning stops at the first live one.
+    this.freeUntil.delete(ip);
+    if (!inUse) this.freeUntil.set(ip, this.opts.now() + this.freeCacheMs);
     this.pruneCache();
     return inUse;
   }
@@ -87,8 +105,10 @@ export class ArpProber {
   }
 
   private pruneCache(): void {
-    if (this.freeUntil.size < 4096) return;
     const now = this.opts.now();
-    for (const [ip, until] of this.freeUntil) if (until <= now) this.freeUntil.delete(ip);
+    for (const [ip, until] of this.freeUntil) {
+      if (until > now) break;
+      this.freeUntil.delete(ip);
+    }
   }
 }

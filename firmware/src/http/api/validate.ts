@@ -9,7 +9,7 @@ import type { ConfigPatch, LoginRequest, NodeCreate, NodeUpdate, PasswordChange,
 import type { EventsQuery, NodeFilter } from './host.js';
 import { ApiFailure, badRequest } from './respond.js';
 
-export const EVENT_TYPES: readonly EventType[] = ['stage', 'diagnosis', 'node.created', 'node.updated', 'node.deleted', 'node.discovered', 'power', 'recovery', 'auth', 'config', 'system'];
+export const EVENT_TYPES: readonly EventType[] = ['stage', 'diagnosis', 'node.created', 'node.updated', 'node.deleted', 'node.discovered', 'power', 'recovery', 'auth', 'config', 'dhcp', 'system'];
 const POWER_ACTIONS = ['on', 'off', 'cycle'] as const;
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const CONFIG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
