@@ -333,6 +333,8 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   api.start();
   events.append({ type: 'system', message: `rackboot ${version} started on ${config.interface} (${serverAddress}, ${config.mode} mode)` });
 
+  // Listen for the stop signal before saying ready: whoever reads the line may send it at once.
+  const stopSignal = waitForStopSignal();
   log.info('rackboot ready', {
     version,
     config: config.source,
@@ -348,7 +350,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     httpPort: config.http.port,
   });
 
-  const signal = await waitForStopSignal();
+  const signal = await stopSignal;
   log.info('stopping', { signal });
   events.append({ type: 'system', message: `rackboot stopping (${signal})` });
   const clean = await shutdown();
