@@ -14,6 +14,7 @@ import { BUNDLE, type LogLine } from '../helpers/rackboot-process.js';
 import { LeaseTable } from '../../firmware/src/dhcp/leases.js';
 import { NodeInventory } from '../../firmware/src/inventory/nodes.js';
 import { createLogger } from '../../firmware/src/util/log.js';
+import { ALLOWED_OUTSIDE, STRACE_FILE_CALLS, parseTrace, type Call } from '../helpers/strace.js';
 
 const SERVER = '10.81.0.1';
 const CONFIG = `
@@ -158,10 +159,9 @@ describe('the state directory', () => {
     await rename(join(stateDir, 'nodes.journal'), join(stateDir, 'nodes.journal.old'));
 
     const trace = join(lab.dir, 'strace.out');
-    const syscalls = 'openat,open,creat,rename,renameat,renameat2,link,linkat,symlink,symlinkat,unlink,unlinkat,mkdir,mkdirat,rmdir,truncate,ftruncate,fsync,fdatasync,chmod,fchmodat,chown,fchownat,utimensat';
     const client = await lab.client(undefined, '10.81.0.2/24');
     const run = await serve({
-      wrapper: ['strace', '-f', '-qq', '-y', '-s', '512', '-o', trace, '-e', `trace=${syscalls}`],
+      wrapper: ['strace', '-f', '-qq', '-y', '-s', '512', '-o', trace, '-e', `trace=${STRACE_FILE_CALLS}`],
       until: (l) => l.msg === 'rackboot ready',
       then: async (lines) => {
         // Writes to the lease, auth, event and inventory stores while traced.
@@ -213,48 +213,3 @@ describe('the state directory', () => {
     expect(existsSync(join(stateDir, 'rackboot.lock'))).toBe(false);
   }, 120_000);
 });
-
-/** Written to outside the state directory and allowed: terminals and the null device. */
-const ALLOWED_OUTSIDE = [/^\/dev\/(null|tty|pts\/\d+)$/];
-
-interface Call {
-  name: string;
-  args: string;
-  /** Quoted path arguments, resolved. */
-  paths: string[];
-  /** The path of the first fd argument (strace -y), for fsync/fdatasync/ftruncate. */
-  fdPath?: string;
-  /** Paths this call changes (created, written, renamed, removed). */
-  writes: string[];
-}
-
-const WRITE_FLAGS = /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/;
-const CHANGES_PATHS = /^(rename|renameat|renameat2|link|linkat|symlink|symlinkat|unlink|unlinkat|mkdir|mkdirat|rmdir|truncate|chmod|fchmodat|chown|fchownat|utimensat|creat)$/;
-
-/**
- * The calls of an `strace -f -y` log in the order they started (rackboot awaits
- * each step, so a later start means the earlier call finished). Calls split by
- * another thread ("<unfinished ...>") are taken from their first half.
- */
-function parseTrace(text: string, cwd: string): Call[] {
-  const calls: Call[] = [];
-  for (const raw of text.split('\n')) {
-    const line = raw.replace(/^\d+\s+/, '');
-    const match = /^([a-z0-9_]+)\((.*)$/.exec(line);
-    if (!match || line.startsWith('<...')) continue;
-    const [, name, args] = match as unknown as [string, string, string];
-    if (/= -1 /.test(args) && !args.includes('<unfinished')) continue; // failed: changed nothing
-    const paths = [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => resolve(cwd, m[1]!));
-    const fdPath = /^(?:AT_FDCWD, )?\d+<([^>]*)>/.exec(args)?.[1];
-    let writes: string[] = [];
-    if (name === 'openat' || name === 'open') {
-      if (WRITE_FLAGS.test(args)) writes = paths.slice(0, 1);
-    } else if (CHANGES_PATHS.test(name)) {
-      writes = paths;
-    } else if (name === 'ftruncate' && fdPath) {
-      writes = [fdPath];
-    }
-    calls.push({ name, args, paths, ...(fdPath !== undefined && { fdPath }), writes });
-  }
-  return calls;
-}
