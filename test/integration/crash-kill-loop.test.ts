@@ -189,7 +189,9 @@ describe('kill loop: SIGKILL during perfdhcp and inventory edits', () => {
       const label = `kill ${kill + 1}/${KILLS}`;
       const perf = client.spawn(['perfdhcp', '-4', '-l', 'eth0', '-r', '150', '-R', '600', SERVER]);
       const edits = editLoop(api, expected, random);
-      await new Promise((r) => setTimeout(r, 300 + random() * 1700));
+      // Once leases are being bound (each server's log is its own), at a random moment within 1.5 s.
+      await server.waitFor((l) => l.msg === 'lease bound', 30_000);
+      await new Promise((r) => setTimeout(r, random() * 1500));
       await server.kill();
       stats.edits += await edits.stop();
       perf.kill('SIGKILL');
