@@ -100,7 +100,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     });
   } catch (error) {
     link.close();
-    log.error(error instanceof StateDirLockedError ? error.message : `cannot lock state directory ${config.stateDir}: ${(error as Error).message}`, { stateDir: config.stateDir });
+    log.error(error instanceof StateDirLockedError ? error.message : `cannot use state directory ${config.stateDir}: ${(error as Error).message}`, { stateDir: config.stateDir });
     return 1;
   }
   const openedStores: { name: string; close(): Promise<void> }[] = [];

@@ -122,6 +122,15 @@ describe('the state directory', () => {
     expect(existsSync(join(stateDir, 'rackboot.lock'))).toBe(false);
   }, 60_000);
 
+  it('says which state directory it cannot use, without a stack trace', async () => {
+    await writeFile(join(lab.dir, 'not-a-dir'), '');
+    stateDir = join(lab.dir, 'not-a-dir', 'state');
+    const run = await serve();
+    expect(run.code).toBe(1);
+    expect(run.lines.find((l) => l.level === 'error')?.msg).toMatch(new RegExp(`^cannot use state directory ${stateDir}: .*ENOTDIR`));
+    expect(run.stderr).not.toMatch(STACK);
+  }, 60_000);
+
   it('counts and reports damaged records and keeps the rest', async () => {
     const table = await LeaseTable.open(stateDir, { now: () => Date.now() });
     for (let i = 0; i < 3; i++) await table.bind(`10.81.0.${110 + i}`, { key: `52:54:00:00:01:0${i}`, mac: `52:54:00:00:01:0${i}` }, 3600);
