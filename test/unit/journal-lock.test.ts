@@ -77,7 +77,7 @@ describe('StateDirLock', () => {
   });
 
   it('lets exactly one of two processes racing for a stale lock win', async () => {
-    for (let round = 0; round < 50; round++) {
+    for (let round = 0; round < 200; round++) {
       await writeFile(join(dir, LOCK_FILE), '4000000 1 dead\n');
       // Both racers are running processes; the pid in the stale lock is not.
       const alive = new Set([1001, 1002]);

@@ -102,7 +102,8 @@ export class StateDirLock {
       for (let attempt = 0; ; attempt++) {
         try {
           await link(mine, path);
-          return new StateDirLock(dir, path, (await stat(path)).ino, content);
+          // The inode from our own name: a racer breaking a lock it judged stale may have the lock file aside for a moment.
+          return new StateDirLock(dir, path, (await stat(mine)).ino, content);
         } catch (error) {
           if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt >= 5) throw error;
         }
