@@ -5,7 +5,7 @@
 #   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
 #   make lab     build, then boot three virtual nodes from rackboot (no cluster needed)
 #   make bench   rackboot against dnsmasq, tftpd-hpa, Kea and nginx on one link (docs/bench.md)
-#   make fuzz    every fuzz target for FUZZ_SECONDS each (docs/fuzzing.md)
+#   make fuzz    every fuzz target for FUZZ_SECONDS each, then 100 kills of a real rackboot (docs/fuzzing.md)
 #   make image   the arm64 appliance image for a Raspberry Pi 4 (docs/image.md)
 
 SHELL := /bin/bash
@@ -15,7 +15,7 @@ SHELL := /bin/bash
 # peers the integration tests run against (tests need root for network namespaces).
 APT_PACKAGES := make g++ python3 iproute2 nftables tcpdump socat curl \
 	isc-dhcp-client udhcpc busybox kea-admin dnsmasq-base tftp-hpa atftp iputils-ping ethtool \
-	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd tmux
+	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd tmux strace
 
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs rackboot (Debian's are in /usr/include/node).
@@ -76,10 +76,13 @@ clean:
 
 FUZZ_SECONDS ?= 60
 FUZZ_JOBS ?= 1
+KILL_LOOP ?= 100
 
 # Every fuzz target for FUZZ_SECONDS each (docs/fuzzing.md); `make test` runs a short fixed-input smoke run of the same targets.
-fuzz: $(STAMP)
+# Then the kill loop against the real bundle with KILL_LOOP kills (`make test` runs it with a dozen).
+fuzz: bundle
 	node test/fuzz/run.mjs --seconds $(FUZZ_SECONDS) --jobs $(FUZZ_JOBS)
+	RACKBOOT_KILL_LOOP=$(KILL_LOOP) node_modules/.bin/vitest run test/integration/crash-kill-loop.test.ts
 
 # The appliance image and the Raspberry Pi OS tarball (docs/image.md). Root; the arm64
 # root file system is built under qemu-user emulation (12-20 minutes).

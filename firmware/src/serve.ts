@@ -36,6 +36,7 @@ import { AppApiHost } from './app/api-host.js';
 import { NO_POWER, type PowerControl } from './app/power-control.js';
 import { openPower } from './app/open-power.js';
 import { RuntimeSettings } from './app/settings.js';
+import { StateDirLock, StateDirLockedError } from './store/lock.js';
 import type { Mac } from './net/addr.js';
 import { Console } from './console/index.js';
 import { AppConsoleHost } from './app/console-host.js';
@@ -96,33 +97,82 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     return 1;
   }
 
-  await mkdir(config.stateDir, { recursive: true });
+  // The stores, opened together under the state directory's lock: if one fails to
+  // open, the ones already open are closed (their files stay consistent) and the lock released.
   const startedAt = systemClock.now();
-  const leases = await LeaseTable.open(config.stateDir, systemClock);
-  const events = await EventLog.open(config.stateDir, { clock: systemClock, log: log.child({ component: 'events' }) });
+  let stateLock: StateDirLock;
+  try {
+    await mkdir(config.stateDir, { recursive: true });
+    stateLock = await StateDirLock.acquire(config.stateDir, {
+      onStale: (holder) => log.info('state directory lock left by a stopped rackboot; taking it over', { stateDir: config.stateDir, pid: holder?.pid }),
+    });
+  } catch (error) {
+    link.close();
+    log.error(error instanceof StateDirLockedError ? error.message : `cannot use state directory ${config.stateDir}: ${(error as Error).message}`, { stateDir: config.stateDir });
+    return 1;
+  }
+  const openedStores: { name: string; close(): Promise<void> }[] = [];
+  const openStore = async <T extends { close(): Promise<void> }>(name: string, opening: () => Promise<T>): Promise<T> => {
+    let store: T;
+    try {
+      store = await opening();
+    } catch (error) {
+      throw new Error(`cannot open the ${name} store in ${config.stateDir}: ${(error as Error).message}`);
+    }
+    openedStores.push({ name, close: () => store.close() });
+    return store;
+  };
   let power: PowerControl = NO_POWER;
   let tracker: BootTracker | undefined;
-  const inventory = await NodeInventory.open(config.stateDir, {
-    clock: systemClock,
-    seed: config.hosts,
-    unknownNodes: config.inventory.unknownNodes,
-    log: log.child({ component: 'inventory' }),
-    knownProfiles: () => Object.keys(config.boot.profiles),
-    knownPowerChannels: () => Object.keys(config.power.channels),
-    onChange: (change) => {
-      events.append(inventoryChangeEvent(change));
-      if (change.type === 'node.deleted') tracker?.forget(change.node.mac);
-    },
-  });
-  const settings = await RuntimeSettings.open(config.stateDir, config, {
-    log,
-    now: () => systemClock.now(),
-    onChange: (change, by) => {
-      if (change.unknownNodes !== undefined) inventory.setUnknownNodes(change.unknownNodes);
-      const words = Object.entries(change).map(([key, value]) => `${key} = ${String(value)}`).join(', ');
-      events.append({ type: 'config', message: `settings changed: ${words}`, by, detail: { ...change } });
-    },
-  });
+  let leases!: LeaseTable;
+  let events!: EventLog;
+  let inventory!: NodeInventory;
+  let settings!: RuntimeSettings;
+  let auth!: AuthService;
+  try {
+    leases = await openStore('lease', () => LeaseTable.open(config.stateDir, systemClock, { logger: log.child({ component: 'leases' }) }));
+    events = await openStore('event', () => EventLog.open(config.stateDir, { clock: systemClock, log: log.child({ component: 'events' }) }));
+    inventory = await openStore('inventory', () =>
+      NodeInventory.open(config.stateDir, {
+        clock: systemClock,
+        seed: config.hosts,
+        unknownNodes: config.inventory.unknownNodes,
+        log: log.child({ component: 'inventory' }),
+        knownProfiles: () => Object.keys(config.boot.profiles),
+        knownPowerChannels: () => Object.keys(config.power.channels),
+        onChange: (change) => {
+          events.append(inventoryChangeEvent(change));
+          if (change.type === 'node.deleted') tracker?.forget(change.node.mac);
+        },
+      }),
+    );
+    settings = await openStore('settings', () =>
+      RuntimeSettings.open(config.stateDir, config, {
+        log,
+        now: () => systemClock.now(),
+        onChange: (change, by) => {
+          if (change.unknownNodes !== undefined) inventory.setUnknownNodes(change.unknownNodes);
+          const words = Object.entries(change).map(([key, value]) => `${key} = ${String(value)}`).join(', ');
+          events.append({ type: 'config', message: `settings changed: ${words}`, by, detail: { ...change } });
+        },
+      }),
+    );
+    auth = await openStore('auth', () =>
+      AuthService.open(config.stateDir, {
+        log,
+        clock: systemClock,
+        onEvent: (event) => events.append({ type: 'auth', message: event.message, ...(event.by !== undefined && { by: event.by }), ...(event.detail && { detail: event.detail }) }),
+      }),
+    );
+  } catch (error) {
+    log.error((error as Error).message, { stateDir: config.stateDir });
+    for (const store of openedStores.reverse()) {
+      await store.close().catch((closeError: unknown) => log.error(`closing the ${store.name} store failed`, { error: closeError as Error }));
+    }
+    await stateLock.release().catch(() => {});
+    link.close();
+    return 1;
+  }
   inventory.setUnknownNodes(settings.unknownNodes);
 
   const trackerLimits = { bootTimeoutMs: config.inventory.bootTimeoutMs, openTimeoutMs: config.inventory.openTimeoutMs, stallTimeoutMs: config.inventory.stallTimeoutMs };
@@ -222,11 +272,6 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
       if (servedProfiles.size > SERVED_PROFILES_KEPT) servedProfiles.delete(servedProfiles.keys().next().value as Mac);
     },
   });
-  const auth = await AuthService.open(config.stateDir, {
-    log,
-    clock: systemClock,
-    onEvent: (event) => events.append({ type: 'auth', message: event.message, ...(event.by !== undefined && { by: event.by }), ...(event.detail && { detail: event.detail }) }),
-  });
   // Declared before the API host, which reads its connection count, and assigned once the API's routes exist.
   let http: ReturnType<typeof createHttpServer> | undefined;
   const apiHost = new AppApiHost({
@@ -295,6 +340,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
       ['inventory store', () => inventory.close()],
       ['event store', () => events.close()],
       ['lease store', () => leases.close()],
+      ['state directory lock', () => stateLock.release()],
     ] as const) {
       try {
         await step();
@@ -326,6 +372,8 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   }
   events.append({ type: 'system', message: `rackboot ${version} started on ${config.interface} (${serverAddress}, ${config.mode} mode)` });
 
+  // Listen for the stop signal before saying ready: whoever reads the line may send it at once.
+  const stopSignal = waitForStopSignal();
   log.info('rackboot ready', {
     version,
     config: config.source,
@@ -343,7 +391,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const systemd = systemdNotifier({ send: (socket, message) => loadPacketAddon().notifySystemd(socket, message), log });
   systemd.ready(`serving ${config.mode} boot on ${config.interface} (${serverAddress})`);
 
-  const signal = await waitForStopSignal();
+  const signal = await stopSignal;
   systemd.stopping();
   log.info('stopping', { signal });
   events.append({ type: 'system', message: `rackboot stopping (${signal})` });

@@ -320,8 +320,13 @@ describe('Journal', () => {
       const j = await open({ logger });
       expect(Object.fromEntries(j.entries())).toEqual({ a: { n: 1 }, c: { n: 3 } });
       expect(j.loadReport).toEqual({ records: 2, skippedCorrupt: 1, truncatedTail: 0 });
-      expect(warnings).toHaveLength(1);
+      expect(warnings).toHaveLength(2);
       expect(warnings[0]!.fields).toMatchObject({ file: 'items.journal', offset: good1.length, reason: 'checksum mismatch' });
+      // Then one line with the store's totals.
+      expect(warnings[1]).toEqual({
+        msg: 'journal: store loaded, damaged records skipped',
+        fields: { store: 'items', dir, records: 2, skippedCorrupt: 1, truncatedTail: 0 },
+      });
       await j.close();
     });
 

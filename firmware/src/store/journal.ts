@@ -19,7 +19,8 @@
 // key and replaying a journal over a snapshot that already contains it changes
 // nothing. That idempotence is what makes the compaction order below crash-safe.
 //
-// One process owns a store: nothing here locks the files against a second writer.
+// One process owns a store: `serve` holds the state directory's lock (lock.ts)
+// while its stores are open; nothing here checks it.
 
 import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -121,6 +122,10 @@ export class Journal<V> {
     await journal.load(paths.snapshot, opts.validate);
     const old = await journal.load(paths.oldJournal, opts.validate);
     const current = await journal.load(paths.journal, opts.validate);
+    if (journal.loadReport.skippedCorrupt > 0) {
+      // One line per store with the totals, after the per-record lines (which stop after a few per file).
+      journal.logger?.warn('journal: store loaded, damaged records skipped', { store: name, dir, ...journal.loadReport });
+    }
 
     journal.fh = await open(paths.journal, 'a');
     try {
