@@ -4,25 +4,12 @@
 // re-renders the grid a few times a second, not a thousand.
 
 import type { NodeView, RackbootEvent } from '../firmware/src/http/api/contract.js';
-import type { EventType } from '../firmware/src/inventory/types.js';
+import { EVENT_TYPES } from '../firmware/src/inventory/types.js';
 import { API_BASE, api, errorText, nodePath } from './api.js';
 import { applyEvent } from './rack-model.js';
 import { Store } from './store.js';
 
-export const EVENT_TYPES = [
-  'stage',
-  'diagnosis',
-  'node.created',
-  'node.updated',
-  'node.deleted',
-  'node.discovered',
-  'power',
-  'recovery',
-  'auth',
-  'config',
-  'dhcp',
-  'system',
-] as const satisfies readonly EventType[];
+export { EVENT_TYPES };
 
 export interface RackSnapshot {
   nodes: Map<string, NodeView>;

@@ -11,22 +11,9 @@ import { Journal, type LoadReport } from '../store/journal.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Mac } from '../net/addr.js';
-import type { EventType, RackbootEvent } from './types.js';
+import { EVENT_TYPES, type EventType, type RackbootEvent } from './types.js';
 
-export const EVENT_TYPES: readonly EventType[] = [
-  'stage',
-  'diagnosis',
-  'node.created',
-  'node.updated',
-  'node.deleted',
-  'node.discovered',
-  'power',
-  'recovery',
-  'auth',
-  'config',
-  'dhcp',
-  'system',
-];
+export { EVENT_TYPES };
 
 export const DEFAULT_EVENT_RETENTION = 20_000;
 /** Queries return at most this many events. */

@@ -154,19 +154,23 @@ export interface RackbootEvent {
   detail?: Record<string, unknown>;
 }
 
-export type EventType =
-  | 'stage' //          a node moved to `stage`
-  | 'diagnosis' //      a node's boot got a diagnosis (failure or booted)
-  | 'node.created'
-  | 'node.updated'
-  | 'node.deleted'
-  | 'node.discovered'
-  | 'power' //          a power action (on/off/cycle) and its result
-  | 'recovery' //       automatic power-cycle of a stalled node
-  | 'auth' //           setup done, login failures, password changes, tokens
-  | 'config' //         configuration changed
-  | 'dhcp' //           the DHCP segment: another DHCP server answering there (rogue, or the site's in proxy mode)
-  | 'system'; //        start, stop, interface up/down
+/** Every event type, in the order the UI lists them; the API, the store and the UI's live stream all use this one list. */
+export const EVENT_TYPES = [
+  'stage', //           a node moved to `stage`
+  'diagnosis', //       a node's boot got a diagnosis (failure or booted)
+  'node.created',
+  'node.updated',
+  'node.deleted',
+  'node.discovered',
+  'power', //           a power action (on/off/cycle) and its result
+  'recovery', //        automatic power-cycle of a stalled node
+  'auth', //            setup done, login failures, password changes, tokens
+  'config', //          configuration changed
+  'dhcp', //            the DHCP segment: another DHCP server answering there (rogue, or the site's in proxy mode)
+  'system', //          start, stop, interface up/down
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
 
 /** What a power channel reports; the power issue's drivers produce it. */
 export type PowerState = 'on' | 'off' | 'unknown';

@@ -4,12 +4,11 @@
 // (profiles that exist, names that are free); this checks shape.
 
 import { isIpv4, isMac, normalizeMac } from '../../net/addr.js';
-import { BOOT_STAGES, DIAGNOSES, type BootStage, type Diagnosis, type EventType } from '../../inventory/types.js';
+import { BOOT_STAGES, DIAGNOSES, EVENT_TYPES, type BootStage, type Diagnosis, type EventType } from '../../inventory/types.js';
 import type { ConfigPatch, LoginRequest, NodeCreate, NodeUpdate, PasswordChange, PowerAllRequest, PowerRequest, SetupRequest } from './contract.js';
 import type { EventsQuery, NodeFilter } from './host.js';
 import { ApiFailure, badRequest } from './respond.js';
 
-export const EVENT_TYPES: readonly EventType[] = ['stage', 'diagnosis', 'node.created', 'node.updated', 'node.deleted', 'node.discovered', 'power', 'recovery', 'auth', 'config', 'dhcp', 'system'];
 const POWER_ACTIONS = ['on', 'off', 'cycle'] as const;
 const HOST_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
 const CONFIG_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
