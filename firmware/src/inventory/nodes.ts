@@ -139,7 +139,13 @@ export class NodeInventory {
       ...(opts.compactAfterBytes !== undefined && { compactAfterBytes: opts.compactAfterBytes }),
     });
     const inventory = new NodeInventory(journal, opts);
-    if (opts.seed) await inventory.reseed(opts.seed);
+    try {
+      if (opts.seed) await inventory.reseed(opts.seed);
+    } catch (error) {
+      // The caller gets no inventory to close: close its journal here.
+      await journal.close().catch(() => {});
+      throw error;
+    }
     return inventory;
   }
 
