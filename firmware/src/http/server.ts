@@ -28,6 +28,7 @@ import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import { createBootFilesHandler, type HttpDownloadEvent } from './boot-files.js';
+import type { HotFilesOptions } from './hot-files.js';
 import { buildIpxeScript, type IpxeScriptContext } from './ipxe-script.js';
 import { Router, sendText, type RequestContext, type Route } from './router.js';
 
@@ -111,6 +112,8 @@ export interface HttpServerOptions {
   /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of known nodes then carry `rackboot.booted=URL?mac=MAC`. */
   bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
+  /** Boot files kept in memory (boot-files.ts DEFAULT_HOT_FILES when absent); false streams every file. */
+  hotFiles?: HotFilesOptions | false;
   clock?: Clock;
 }
 
@@ -137,7 +140,7 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     name: 'boot-files',
     methods: ['GET', 'HEAD'],
     prefix: '/',
-    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock }),
+    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock, ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }) }),
   });
 
   const server = createServer({
