@@ -78,6 +78,12 @@ const MiB = 1024 * 1024;
 export const DEFAULT_HOT_FILES: HotFilesOptions = { maxFileBytes: 128 * MiB, maxTotalBytes: 256 * MiB };
 const DEFAULT_MEMORY_CHUNK = MiB;
 
+/** The hot-file budget for `http.memory_cache_mb` (0: stream every file); one file may take all of it up to 128 MiB. */
+export function hotFilesFor(memoryMb: number): HotFilesOptions | false {
+  if (memoryMb <= 0) return false;
+  return { maxTotalBytes: memoryMb * MiB, maxFileBytes: Math.min(memoryMb * MiB, DEFAULT_HOT_FILES.maxFileBytes) };
+}
+
 /** Boot scripts and configuration files are text; everything else is opaque to us. */
 const TEXT_EXTENSIONS = new Set(['.ipxe', '.cfg', '.txt']);
 
