@@ -1,17 +1,22 @@
 // Boot files (kernels, initrds, iPXE binaries, scripts) from the boot root over
 // HTTP: GET and HEAD, one byte range, conditional requests, keep-alive.
 //
-// Memory: files up to 128 MiB (kernels, initrds; 256 MiB in all) are kept in
-// memory once read (hot-files.ts) and every download of them writes 1 MiB
-// slices of the one shared buffer, with backpressure. Larger files are
-// streamed from the file (pipeline) in 256 KiB reads, so such a download holds
-// at most one read buffer plus what the socket has not taken. A client that
-// goes away ends its writes (and destroys its stream, closing the file).
+// Memory: every body is streamed from the file with backpressure (pipeline)
+// in 256 KiB reads, so a download holds at most one read buffer plus what the
+// socket has not taken, whatever the file size or the number of clients; a
+// client that goes away destroys its stream and closes its file.
 //
-// Speed: the one JavaScript thread writes every socket, and its cost is per
-// write, not per byte: 64 KiB reads made 100 concurrent 30 MB downloads run at
-// 0.39x nginx on the bench link; bigger writes and no per-chunk file read are
-// what closed most of the gap (docs/bench.md).
+// Speed: the one JavaScript thread writes every socket and its cost is per
+// write, not per byte: 64 KiB reads held 100 concurrent 30 MB downloads at
+// 0.39x nginx on the bench link; 256 KiB reads reach about 0.8x. Reads go
+// through libuv's thread pool in turn, which also shares the link evenly
+// between downloads (they finish together).
+//
+// Optionally (`hotFiles`, config http.memory_cache_mb) files are kept in
+// memory once read (hot-files.ts) and downloads write 1 MiB slices of the one
+// copy: half the server CPU, but with no read queue pacing them, downloads
+// racing for a busy CPU finish unevenly (measured: the last of 100 later than
+// with streaming, the median earlier). Off by default for that reason.
 //
 // Confinement: the request path is decoded once and checked segment by
 // segment before it touches the file system (confinePath), and the file's
@@ -66,7 +71,7 @@ export interface BootFilesOptions {
   clock?: Clock;
   /** Read buffer per streamed download (default 256 KiB): the per-client memory cost of files not kept in memory. */
   highWaterMark?: number;
-  /** Hot files served from memory (default: HotFiles with DEFAULT_HOT_FILES); false streams every file. */
+  /** Files kept in memory and served from there (see above); absent or false streams every file. */
   hotFiles?: HotFilesOptions | false;
   /** Slice size of a body written from memory (default 1 MiB). */
   memoryChunkBytes?: number;
@@ -74,14 +79,14 @@ export interface BootFilesOptions {
 
 const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 const MiB = 1024 * 1024;
-/** Kernels and initrds of a rack's few profiles fit; larger images (live squashfs) stream. */
-export const DEFAULT_HOT_FILES: HotFilesOptions = { maxFileBytes: 128 * MiB, maxTotalBytes: 256 * MiB };
+/** Largest file kept in memory when a budget is set: kernels and initrds fit, live images stream. */
+const MAX_HOT_FILE_BYTES = 128 * MiB;
 const DEFAULT_MEMORY_CHUNK = MiB;
 
 /** The hot-file budget for `http.memory_cache_mb` (0: stream every file); one file may take all of it up to 128 MiB. */
 export function hotFilesFor(memoryMb: number): HotFilesOptions | false {
   if (memoryMb <= 0) return false;
-  return { maxTotalBytes: memoryMb * MiB, maxFileBytes: Math.min(memoryMb * MiB, DEFAULT_HOT_FILES.maxFileBytes) };
+  return { maxTotalBytes: memoryMb * MiB, maxFileBytes: Math.min(memoryMb * MiB, MAX_HOT_FILE_BYTES) };
 }
 
 /** Boot scripts and configuration files are text; everything else is opaque to us. */
@@ -144,7 +149,7 @@ export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
   const clock = opts.clock ?? systemClock;
   const highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const { log, counters } = opts;
-  const hotFiles = opts.hotFiles === undefined ? new HotFiles(DEFAULT_HOT_FILES) : opts.hotFiles === false ? undefined : new HotFiles(opts.hotFiles);
+  const hotFiles = opts.hotFiles ? new HotFiles(opts.hotFiles) : undefined;
   const memoryChunk = opts.memoryChunkBytes ?? DEFAULT_MEMORY_CHUNK;
 
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {

@@ -121,7 +121,7 @@ export interface HttpServerOptions {
   /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of known nodes then carry `rackboot.booted=URL?mac=MAC`. */
   bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
-  /** Boot files kept in memory (boot-files.ts DEFAULT_HOT_FILES when absent); false streams every file. */
+  /** Boot files kept in memory (boot-files.ts); absent or false streams every file. */
   hotFiles?: HotFilesOptions | false;
   clock?: Clock;
 }
