@@ -215,7 +215,10 @@ http:
     expect(after.status).toBe(200);
   }, 60_000);
 
-  it('counted every refusal', async () => {
+  it('counted every refusal, in the log and in /metrics', async () => {
+    const metrics = (await curl(clients[3]!, [`http://${SERVER}/metrics`])).body;
+    expect(metrics).toMatch(/^rackboot_dropped_total\{protocol="http",reason="address_limit"\} [1-9]\d*$/m);
+    expect(metrics).toMatch(/^rackboot_http_request_timeouts_total [1-9]\d*$/m);
     expect(await server.stop()).toBe(0);
     const stopped = await server.waitFor((l) => l.msg === 'stopped');
     const counters = stopped.counters as Record<string, number>;
