@@ -19,7 +19,8 @@ import { DhcpService } from './dhcp/service.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, PXE_PROXY_PORT } from './dhcp/message.js';
 import type { Ipv4 } from './net/addr.js';
 import { TftpServer } from './tftp/server.js';
-import { createHttpServer } from './http/server.js';
+import { hotFilesFor } from './http/boot-files.js';
+import { createHttpServer, type HttpServerOptions } from './http/server.js';
 import { NodeResolver, procNetArpLookup } from './boot/nodes.js';
 import { OneShotBoots } from './boot/one-shot.js';
 import { httpBaseUrl } from './boot/policy.js';
@@ -300,6 +301,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     serverBase: httpBaseUrl(serverAddress, config.http.port),
     bootedCallbackPath: BOOTED_PATH,
     extraRoutes: [...api.routes, ...createUiRoutes(webAssets)],
+    ...httpTuning(config.http),
     log,
     counters,
     onEvent: (event) => {
@@ -448,3 +450,15 @@ function waitForStopSignal(): Promise<string> {
 }
 
 export type { Logger };
+
+/** The http section's optional limits as createHttpServer options (its defaults for what the file leaves out). */
+function httpTuning(http: RackbootConfig['http']): Pick<HttpServerOptions, 'limits' | 'hotFiles'> {
+  return {
+    limits: {
+      ...(http.maxConnections !== undefined && { maxConnections: http.maxConnections }),
+      ...(http.maxConnectionsPerAddress !== undefined && { maxConnectionsPerAddress: http.maxConnectionsPerAddress }),
+      ...(http.headerTimeout !== undefined && { headersTimeoutMs: http.headerTimeout * 1000 }),
+    },
+    ...(http.memoryCacheMb !== undefined && { hotFiles: hotFilesFor(http.memoryCacheMb) }),
+  };
+}

@@ -38,6 +38,7 @@ import {
   macSpec,
   portSpec,
   integerSpec,
+  type HttpConfig,
   profileNameSpec,
   rangeSpec,
   subnetSpec,
@@ -153,7 +154,7 @@ interface Draft {
     profileNames: string[];
     menuRefs: { keyPath: string; profile: string; menu: string }[];
   };
-  http?: number;
+  http?: Partial<HttpConfig>;
   dhcp?: { maxOffers?: number; unknownSharePercent?: number };
   tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
   inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
@@ -218,7 +219,16 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
 
   const http = section(r, top, 'http');
   http.rejectUnknown(KEYS.http);
-  draft.http = http.getOr('port', portSpec, DEFAULTS.httpPort);
+  const httpDraft: Partial<HttpConfig> = { port: http.getOr('port', portSpec, DEFAULTS.httpPort) };
+  draft.http = httpDraft;
+  // Limits only when written: http/server.ts owns the defaults.
+  const httpLimits = {
+    maxConnections: http.get('max_connections', integerSpec(1, 65_536, 'a whole number of connections from 1 to 65536')),
+    maxConnectionsPerAddress: http.get('max_connections_per_address', integerSpec(1, 65_536, 'a whole number of connections from 1 to 65536')),
+    headerTimeout: http.get('header_timeout', durationSpec(600)),
+    memoryCacheMb: http.get('memory_cache_mb', integerSpec(0, 65_536, 'MiB from 0 (stream every file) to 65536')),
+  };
+  for (const [key, value] of Object.entries(httpLimits)) if (value !== undefined) Object.assign(httpDraft, { [key]: value });
   const tftp = section(r, top, 'tftp');
   tftp.rejectUnknown(KEYS.tftp);
   draft.tftp = {
@@ -651,7 +661,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
       defaultProfile: draft.boot.defaultProfile!,
       profiles: draft.boot.profiles,
     },
-    http: { port: draft.http! },
+    http: { ...draft.http!, port: draft.http!.port! },
     dhcp: { maxOffers: draft.dhcp!.maxOffers!, unknownSharePercent: draft.dhcp!.unknownSharePercent! },
     tftp: {
       port: draft.tftp!.port!,

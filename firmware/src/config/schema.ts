@@ -33,7 +33,7 @@ export interface RackbootConfig {
   options: { router?: Ipv4; dns: Ipv4[]; domain?: string; ntp: Ipv4[] };
   hosts: HostConfig[];
   boot: { root: string /* absolute */; defaultProfile: string; profiles: Record<string, ProfileConfig> };
-  http: { port: number };
+  http: HttpConfig;
   tftp: TftpConfig;
   inventory: InventoryConfig;
   /** Node power: channels (relays, commands, lab VMs) and the power-on sequencer; no channels when the file has no power section. */
@@ -61,6 +61,19 @@ export interface DhcpLimitsConfig {
  * TFTP data is paced below max_rate_mbit so DHCP and ARP replies never queue
  * behind it, and one transfer never takes more than transfer_rate_mbit.
  */
+/** The HTTP server; the optional limits are set only when the file gives them (http/server.ts has the defaults). */
+export interface HttpConfig {
+  port: number;
+  /** Connections served at once; past it 503, past it + 64 dropped. */
+  maxConnections?: number;
+  /** Connections one client address may hold; past it dropped (slowloris from one host). */
+  maxConnectionsPerAddress?: number;
+  /** Seconds a client has to send its request head. */
+  headerTimeout?: number;
+  /** Memory for boot files kept in memory, MiB; 0 streams every file. */
+  memoryCacheMb?: number;
+}
+
 export interface TftpConfig {
   port: number;
   maxTransfers: number;
@@ -109,7 +122,7 @@ export const KEYS = {
     menu: ['kind', 'items', 'timeout'],
   },
   menuItem: ['profile', 'label'],
-  http: ['port'],
+  http: ['port', 'max_connections', 'max_connections_per_address', 'header_timeout', 'memory_cache_mb'],
   tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
   inventory: ['unknown_nodes', 'boot_timeout', 'open_timeout', 'stall_timeout'],
   console: ['device', 'baud', 'idle_timeout'],

@@ -13,12 +13,18 @@
 //   with Retry-After and closed — iPXE reports it and the script's retry loop
 //   tries again — and past maxConnections + 64 they are dropped outright, so
 //   file descriptors and memory stay bounded however many nodes arrive.
+// - One address holding many connections (slowloris from one host): past
+//   maxConnectionsPerAddress its new connections are dropped at once, before a
+//   byte is read, so one host cannot take the whole maxConnections. A booting
+//   node uses one to four (iPXE one, UEFI HTTP Boot a few); the default of 128
+//   leaves room for a test harness or a NAT in front of a few nodes.
 //
 // Counters: http.requests, http.bytes_sent (bodies), http.errors.<status>
 // (every response >= 400), http.refused (paths outside the root), http.aborted
 // (client left mid-download), http.read_errors, http.range_unsatisfiable,
 // http.scripts, http.connections, http.busy (503), http.dropped,
-// http.client_errors (unparseable or too slow requests).
+// http.client_errors (unparseable or too slow requests), http.request_timeouts
+// (of those, too slow: 408), http.address_limited (dropped by the per-address cap).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
@@ -28,6 +34,7 @@ import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import { createBootFilesHandler, type HttpDownloadEvent } from './boot-files.js';
+import type { HotFilesOptions } from './hot-files.js';
 import { buildIpxeScript, type IpxeScriptContext } from './ipxe-script.js';
 import { Router, sendText, type RequestContext, type Route } from './router.js';
 
@@ -63,6 +70,8 @@ export type HttpEvent = HttpDownloadEvent | IpxeScriptEvent;
 export interface HttpLimits {
   /** Connections served at once; further ones get 503 (and past this + 64, are dropped). */
   maxConnections: number;
+  /** Connections one client address may hold at once; further ones are dropped. */
+  maxConnectionsPerAddress: number;
   /** How long an idle keep-alive connection is kept between requests. */
   keepAliveTimeoutMs: number;
   /** Time allowed for the request head (Node's headersTimeout). */
@@ -79,6 +88,7 @@ export interface HttpLimits {
 
 export const DEFAULT_HTTP_LIMITS: HttpLimits = {
   maxConnections: 1024,
+  maxConnectionsPerAddress: 128,
   keepAliveTimeoutMs: 20_000,
   headersTimeoutMs: 10_000,
   requestTimeoutMs: 30_000,
@@ -111,6 +121,8 @@ export interface HttpServerOptions {
   /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of known nodes then carry `rackboot.booted=URL?mac=MAC`. */
   bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
+  /** Boot files kept in memory (boot-files.ts); absent or false streams every file. */
+  hotFiles?: HotFilesOptions | false;
   clock?: Clock;
 }
 
@@ -137,13 +149,14 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     name: 'boot-files',
     methods: ['GET', 'HEAD'],
     prefix: '/',
-    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock }),
+    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock, ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }) }),
   });
 
   const server = createServer({
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     headersTimeout: limits.headersTimeoutMs,
-    requestTimeout: limits.requestTimeoutMs,
+    // Node refuses a head timeout longer than the whole request's.
+    requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
     connectionsCheckingInterval: limits.checkIntervalMs,
   });
   server.maxConnections = limits.maxConnections + BUSY_ANSWER_ALLOWANCE;
@@ -151,14 +164,38 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
   server.setTimeout(limits.idleTimeoutMs);
 
   let active = 0;
+  const perAddress = new Map<string, number>();
   const overLimit = new WeakSet<Socket>();
   // During a storm every refused connection would log a line; one every few seconds says the same.
   let busyLoggedAt = -Infinity;
   let busySinceLog = 0;
+  let limitedLoggedAt = -Infinity;
+  let limitedSinceLog = 0;
   server.on('connection', (socket: Socket) => {
-    active++;
     counters.inc('http.connections');
-    socket.once('close', () => active--);
+    const address = socket.remoteAddress ?? '';
+    const held = (perAddress.get(address) ?? 0) + 1;
+    // Checked before it counts as active: a host cycling refused connections must not push others past maxConnections.
+    if (held > limits.maxConnectionsPerAddress) {
+      counters.inc('http.address_limited');
+      limitedSinceLog++;
+      const now = Date.now();
+      if (now - limitedLoggedAt >= BUSY_LOG_INTERVAL_MS) {
+        log.warn('too many connections from one address, dropping', { remote: address, held: held - 1, max: limits.maxConnectionsPerAddress, dropped: limitedSinceLog });
+        limitedLoggedAt = now;
+        limitedSinceLog = 0;
+      }
+      socket.destroy();
+      return;
+    }
+    perAddress.set(address, held);
+    active++;
+    socket.once('close', () => {
+      active--;
+      const left = (perAddress.get(address) ?? 1) - 1;
+      if (left > 0) perAddress.set(address, left);
+      else perAddress.delete(address);
+    });
     if (active > limits.maxConnections) {
       overLimit.add(socket);
       counters.inc('http.busy');
@@ -185,6 +222,7 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
     counters.inc('http.client_errors');
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') counters.inc('http.request_timeouts');
     const inFlight = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
     if (error.code === 'ECONNRESET' || !socket.writable || inFlight?.headersSent) {
       socket.destroy();
