@@ -4,6 +4,7 @@
 
 import { mkdir, stat } from 'node:fs/promises';
 import { loadConfigFile } from './config/load.js';
+import { STATE_DIR_MODE } from './store/journal.js';
 import { defaultConfigForInterface } from './config/defaults.js';
 import { ConfigError } from './config/errors.js';
 import type { RackbootConfig } from './config/schema.js';
@@ -103,7 +104,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   const startedAt = systemClock.now();
   let stateLock: StateDirLock;
   try {
-    await mkdir(config.stateDir, { recursive: true });
+    await mkdir(config.stateDir, { recursive: true, mode: STATE_DIR_MODE });
     stateLock = await StateDirLock.acquire(config.stateDir, {
       onStale: (holder) => log.info('state directory lock left by a stopped rackboot; taking it over', { stateDir: config.stateDir, pid: holder?.pid }),
     });

@@ -26,6 +26,15 @@ import { mkdir, open, readFile, rename, unlink, type FileHandle } from 'node:fs/
 import { basename, join } from 'node:path';
 import { crc32 } from './crc32.js';
 
+/**
+ * Stores hold password hashes, token hashes and the inventory: readable by
+ * rackboot alone (the CVE-2025-32803 pattern is a world-readable secret store).
+ * Applies to files and directories rackboot creates; systemd's StateDirectoryMode
+ * governs the appliance's /var/lib/rackboot.
+ */
+export const STATE_FILE_MODE = 0o600;
+export const STATE_DIR_MODE = 0o700;
+
 export interface JournalLogger {
   warn(msg: string, fields?: Record<string, unknown>): void;
   info?(msg: string, fields?: Record<string, unknown>): void;
@@ -109,7 +118,7 @@ export class Journal<V> {
     if (!NAME_PATTERN.test(name)) throw new RangeError(`journal name must be letters, digits, '-' or '_': ${JSON.stringify(name)}`);
     const compactAfterBytes = opts.compactAfterBytes ?? DEFAULT_COMPACT_AFTER_BYTES;
     if (!(compactAfterBytes > 0)) throw new RangeError(`compactAfterBytes must be positive, got ${compactAfterBytes}`);
-    await mkdir(dir, { recursive: true });
+    await mkdir(dir, { recursive: true, mode: STATE_DIR_MODE });
     const paths: Paths = {
       snapshot: join(dir, `${name}.snapshot`),
       snapshotTmp: join(dir, `${name}.snapshot.tmp`),
@@ -127,7 +136,7 @@ export class Journal<V> {
       journal.logger?.warn('journal: store loaded, damaged records skipped', { store: name, dir, ...journal.loadReport });
     }
 
-    journal.fh = await open(paths.journal, 'a');
+    journal.fh = await open(paths.journal, 'a', STATE_FILE_MODE);
     try {
       if (current && current.goodEnd < current.size) {
         // Cut the torn tail off before appending, or the next record would be glued onto it.
@@ -365,7 +374,7 @@ export class Journal<V> {
     this.oldJournalExists = true;
     let fresh: FileHandle | undefined;
     try {
-      fresh = await open(this.paths.journal, 'ax');
+      fresh = await open(this.paths.journal, 'ax', STATE_FILE_MODE);
       await fsyncDir(this.dir);
     } catch (error) {
       // Put the journal back where recovery reads it last; appends still go to its handle.
@@ -543,7 +552,7 @@ function hexDigit(byte: number): number {
 // ---- file helpers ----------------------------------------------------------
 
 async function writeSnapshot<V>(path: string, entries: [string, V][]): Promise<void> {
-  const fh = await open(path, 'w');
+  const fh = await open(path, 'w', STATE_FILE_MODE);
   try {
     let chunk: Buffer[] = [];
     let bytes = 0;

@@ -91,7 +91,7 @@ export class StateDirLock {
     // Written in full under a private name first, so the lock file is never seen half-written.
     const mine = join(dir, `${LOCK_FILE}.${me.pid}`);
     const content = `${me.pid} ${me.startTime} ${me.bootId}\n`;
-    const fh = await open(mine, 'w');
+    const fh = await open(mine, 'w', 0o600);
     try {
       await fh.writeFile(content);
       await fh.datasync();
