@@ -124,6 +124,15 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     openedStores.push({ name, close: () => store.close() });
     return store;
   };
+  /** Start-up failed after the lock: close what is open (power first, stores last), release the lock. */
+  const abandonStartup = async (): Promise<void> => {
+    await power.close().catch((closeError: unknown) => log.error('closing power failed', { error: closeError as Error }));
+    for (const store of openedStores.reverse()) {
+      await store.close().catch((closeError: unknown) => log.error(`closing the ${store.name} store failed`, { error: closeError as Error }));
+    }
+    await stateLock.release().catch(() => {});
+    link.close();
+  };
   let power: PowerControl = NO_POWER;
   let tracker: BootTracker | undefined;
   let leases!: LeaseTable;
@@ -168,11 +177,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     );
   } catch (error) {
     log.error((error as Error).message, { stateDir: config.stateDir });
-    for (const store of openedStores.reverse()) {
-      await store.close().catch((closeError: unknown) => log.error(`closing the ${store.name} store failed`, { error: closeError as Error }));
-    }
-    await stateLock.release().catch(() => {});
-    link.close();
+    await abandonStartup();
     return 1;
   }
   inventory.setUnknownNodes(settings.unknownNodes);
@@ -191,13 +196,19 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
   let httpForLoad: { activeConnections(): number } | undefined;
   let tftpForLoad: { activeCount: number } | undefined;
   if (Object.keys(config.power.channels).length > 0) {
-    power = await openPower(config, {
-      inventory,
-      tracker: bootTracker,
-      events,
-      log: log.child({ component: 'power' }),
-      inFlightTransfers: () => (tftpForLoad?.activeCount ?? 0) + (httpForLoad?.activeConnections() ?? 0),
-    });
+    try {
+      power = await openPower(config, {
+        inventory,
+        tracker: bootTracker,
+        events,
+        log: log.child({ component: 'power' }),
+        inFlightTransfers: () => (tftpForLoad?.activeCount ?? 0) + (httpForLoad?.activeConnections() ?? 0),
+      });
+    } catch (error) {
+      log.error(`cannot start node power: ${(error as Error).message}`);
+      await abandonStartup();
+      return 1;
+    }
   }
   const servedProfiles = new Map<Mac, string>();
   const profileOf = (mac: Mac): string => servedProfiles.get(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile;
@@ -222,30 +233,37 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     },
   });
 
-  const dhcp = await DhcpService.start({
-    config,
-    serverAddress,
-    link,
-    leases,
-    clock: systemClock,
-    log,
-    counters,
-    icmpProbe: icmpEchoProbe,
-    connected,
-    seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
-    observer: { dhcpEvent: (event) => observations.dhcp(event), arp: (packet) => observations.arp(packet) },
-    bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
-    clients: inventoryClients(inventory, () => settings.unknownNodes),
-    onForeignServer: (report) =>
-      events.append({
-        type: 'dhcp',
-        message:
-          report.kind === 'rogue'
-            ? `another DHCP server ${report.serverId} (${report.mac}) is answering on ${config.interface}: ${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`
-            : `site DHCP server ${report.serverId} (${report.mac}) seen on ${config.interface}, as expected in proxy mode`,
-        detail: { ...report },
-      }),
-  });
+  let dhcp: DhcpService;
+  try {
+    dhcp = await DhcpService.start({
+      config,
+      serverAddress,
+      link,
+      leases,
+      clock: systemClock,
+      log,
+      counters,
+      icmpProbe: icmpEchoProbe,
+      connected,
+      seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
+      observer: { dhcpEvent: (event) => observations.dhcp(event), arp: (packet) => observations.arp(packet) },
+      bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
+      clients: inventoryClients(inventory, () => settings.unknownNodes),
+      onForeignServer: (report) =>
+        events.append({
+          type: 'dhcp',
+          message:
+            report.kind === 'rogue'
+              ? `another DHCP server ${report.serverId} (${report.mac}) is answering on ${config.interface}: ${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`
+              : `site DHCP server ${report.serverId} (${report.mac}) seen on ${config.interface}, as expected in proxy mode`,
+          detail: { ...report },
+        }),
+    });
+  } catch (error) {
+    log.error(`cannot start DHCP: ${(error as Error).message}`, { interface: config.interface });
+    await abandonStartup();
+    return 1;
+  }
   const sweep = setInterval(() => leases.sweep(systemClock.now()), LEASE_SWEEP_MS);
   const bootTick = setInterval(() => bootTracker.tick(), BOOT_TICK_MS);
 

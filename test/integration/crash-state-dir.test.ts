@@ -122,6 +122,19 @@ describe('the state directory', () => {
     expect(existsSync(join(stateDir, 'rackboot.lock'))).toBe(false);
   }, 60_000);
 
+  it('stops start-up cleanly when node power cannot start after the stores opened: stores closed, lock released', async () => {
+    // The qemu driver keeps its pid files in STATE/power: a file there makes it fail to open.
+    await mkdir(stateDir, { recursive: true });
+    await writeFile(join(stateDir, 'power'), 'not a directory');
+    const withPower = await lab.writeConfig(`${CONFIG}power:\n  channels:\n    vm1: { driver: qemu, argv: [/bin/true] }\n`, 'power.yaml');
+    const run = await serve({ configFile: withPower });
+    expect(run.code).toBe(1);
+    expect(run.lines.find((l) => l.level === 'error')?.msg).toMatch(/^cannot start node power: .*(EEXIST|ENOTDIR)/);
+    expect(run.stderr).not.toMatch(STACK);
+    expect(existsSync(join(stateDir, 'leases.journal'))).toBe(true);
+    expect(existsSync(join(stateDir, 'rackboot.lock'))).toBe(false);
+  }, 60_000);
+
   it('says which state directory it cannot use, without a stack trace', async () => {
     await writeFile(join(lab.dir, 'not-a-dir'), '');
     stateDir = join(lab.dir, 'not-a-dir', 'state');
