@@ -1,7 +1,7 @@
 // The storm's scale logic (firmware/src/storm/scale.ts, dhcp-tap.ts): room in
 // the kernel-wide neighbour table, the open-files check, one `ip -batch` for
-// many nodes' address changes with errors told to the right node, and the
-// shared DHCP socket's filter and demultiplexing.
+// many nodes' address changes with errors told to the right node, the
+// shared DHCP socket's filter and demultiplexing, and the report at 1,000 rows.
 import { describe, expect, it } from 'vitest';
 import { BatchRunner, fileDescriptorProblem, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures } from '../../firmware/src/storm/scale.js';
 import { decodeDhcpFrame, dhcpRecipient, stormDhcpFilter } from '../../firmware/src/storm/dhcp-tap.js';
@@ -10,6 +10,9 @@ import { encodeUdpFrame } from '../../firmware/src/net/frame.js';
 import { macToBytes } from '../../firmware/src/net/addr.js';
 import { encodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { Opt, MessageType, type DhcpMessage } from '../../firmware/src/dhcp/message.js';
+import { timelineSvg } from '../../firmware/src/storm/timeline-svg.js';
+import { progressLine } from '../../firmware/src/storm/report.js';
+import type { NodeResult } from '../../firmware/src/storm/virtual-node.js';
 
 const DEFAULTS = { gc_thresh1: 128, gc_thresh2: 512, gc_thresh3: 1024 };
 
@@ -155,5 +158,40 @@ describe('shared DHCP socket', () => {
     // A 10-byte "DHCP" payload: the tap counts it as malformed (DhcpTap.deliver catches this).
     const garbage = encodeUdpFrame({ srcMac: '52:54:00:00:00:01', dstMac: '02:72:62:5a:00:03', srcIp: '10.0.0.1', dstIp: '10.0.0.9', srcPort: 67, dstPort: 68, payload: Buffer.alloc(10) });
     expect(() => decodeDhcpFrame(garbage, false)).toThrow();
+  });
+});
+
+describe('a 1,000-node storm in the report', () => {
+  const many: NodeResult[] = Array.from({ length: 1000 }, (_, i) => ({
+    index: i,
+    mac: `02:72:62:5a:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 0xff).toString(16).padStart(2, '0')}`,
+    firmware: 'bios-pxe',
+    outcome: i === 999 ? 'tftp_open_timeout' : 'booted',
+    detail: i === 999 ? 'PXE-E32: no answer' : 'booted',
+    poweredOnAt: 0,
+    finishedAt: 10_000 + i,
+    stages: [
+      { stage: 'power_on', at: 0 },
+      { stage: 'dhcp_discover', at: 0 },
+      { stage: 'nbp_tftp', at: 2000 },
+      { stage: 'kernel', at: 6000 + i },
+    ],
+    bytes: { nbp: 1, script: 1, kernel: 1, initrd: 1 },
+    dhcpTransmissions: 2,
+    tftpRetransmits: 0,
+  }));
+
+  it('draws 1 px rows without per-stretch tooltips, keeping the failure cross and its detail', () => {
+    const svg = timelineSvg(many, 'big');
+    expect(svg.match(/<rect [^>]*height="1" fill="#8e44ad"\/>/g)).toHaveLength(1000); // every node's TFTP stretch, 1 px high
+    expect(svg).not.toMatch(/<title>node 5 /);
+    expect(svg).toContain('node 999: tftp_open_timeout');
+    expect(svg.length).toBeLessThan(400_000);
+    expect(Number(/<svg [^>]*height="(\d+)"/.exec(svg)![1])).toBeGreaterThan(1000);
+  });
+
+  it('keeps the progress line one fixed-width summary', () => {
+    const line = progressLine(5000, many.map((n) => (n.outcome === 'booted' ? 'booted' : 'kernel')));
+    expect(line).toBe(`[${'#'.repeat(30)}] 999/1000 booted, 0 failed  5 s  kernel 1`);
   });
 });
