@@ -18,16 +18,18 @@ const DEFAULTS = { gc_thresh1: 128, gc_thresh2: 512, gc_thresh3: 1024 };
 
 describe('neighbour table room', () => {
   it('raises the defaults for 1,000 nodes to two entries per node plus headroom, never lowering', () => {
-    expect(neighbourThresholdsFor(1000, DEFAULTS)).toEqual({ gc_thresh1: 128, gc_thresh2: 3024, gc_thresh3: 6048 });
+    expect(neighbourThresholdsFor(1000, DEFAULTS)).toEqual({ gc_thresh1: 128, gc_thresh2: 2256, gc_thresh3: 4512 });
     // 500 nodes already overflow the 1,024-entry default (server side + node side).
-    expect(neighbourThresholdsFor(500, DEFAULTS)?.gc_thresh3).toBeGreaterThan(1024);
+    expect(neighbourThresholdsFor(500, DEFAULTS)).toEqual({ gc_thresh1: 128, gc_thresh2: 1256, gc_thresh3: 2512 });
     const roomy = { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 200_000 };
     expect(neighbourThresholdsFor(1000, roomy)).toBeUndefined();
-    expect(neighbourThresholdsFor(1000, { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 1024 })).toEqual({ gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 6048 });
+    expect(neighbourThresholdsFor(1000, { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 1024 })).toEqual({ gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 4512 });
   });
 
-  it('leaves a 20-node storm alone', () => {
-    expect(neighbourThresholdsFor(20, { gc_thresh1: 128, gc_thresh2: 1200, gc_thresh3: 4096 })).toBeUndefined();
+  it('leaves storms the default table holds alone', () => {
+    expect(neighbourThresholdsFor(20, DEFAULTS)).toBeUndefined();
+    expect(neighbourThresholdsFor(384, DEFAULTS)).toBeUndefined();
+    expect(neighbourThresholdsFor(385, DEFAULTS)).toBeDefined();
   });
 });
 

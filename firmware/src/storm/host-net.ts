@@ -28,7 +28,7 @@ import { encodeDhcp } from '../dhcp/codec.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, type DhcpMessage } from '../dhcp/message.js';
 import type { DhcpFrom, HttpResult, NodeNet, UdpEndpoint, UdpFrom } from './node-net.js';
 import { DhcpTap, type DhcpHandler } from './dhcp-tap.js';
-import { BatchRunner, fileDescriptorProblem, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures, type NeighbourThresholds } from './scale.js';
+import { BatchRunner, DEFAULT_NEIGHBOUR_LIMIT, fileDescriptorProblem, neighbourEntriesNeeded, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures, type NeighbourThresholds } from './scale.js';
 
 /** Interface groups of storms are BASE + pid (group 0 is the default of every interface). */
 const STORM_GROUP_BASE = 0x72000000;
@@ -135,6 +135,19 @@ export class StormHost {
     const fdProblem = limits === undefined ? undefined : fileDescriptorProblem(opts.macs.length, limits);
     if (fdProblem) throw new Error(fdProblem);
     const host = new StormHost(opts);
+    try {
+      await host.setUp(started);
+    } catch (error) {
+      // Put back what was changed (sysctls, neighbour table, interfaces made so far).
+      await host.close().catch(() => undefined);
+      throw error;
+    }
+    return host;
+  }
+
+  private async setUp(started: number): Promise<void> {
+    const host = this;
+    const opts = this.opts;
     await host.raiseNeighbourTable();
     for (const [path, value] of Object.entries(SYSCTLS)) {
       host.savedSysctls.set(path, (await readFile(path, 'utf8')).trim());
@@ -148,7 +161,6 @@ export class StormHost {
     await ipBatch(host.nodes.map((n) => `link set ${n.ifname} up`));
     host.tap = DhcpTap.open(opts.parent, opts.macs[0]!.split(':').slice(0, 4).map((b) => parseInt(b, 16)));
     host.setupMs = Math.round(performance.now() - started);
-    return host;
   }
 
   /** Makes room in the kernel's neighbour table for this storm (never lowers it). */
@@ -160,6 +172,8 @@ export class StormHost {
       await writeNeighbourThresholds(wanted);
       this.neighbours = { before, set: wanted };
     } catch (error) {
+      // Unreadable: only a storm too big for the kernel's default needs a word.
+      if (neighbourEntriesNeeded(this.opts.macs.length) <= DEFAULT_NEIGHBOUR_LIMIT) return;
       const need = neighbourThresholdsFor(this.opts.macs.length, { gc_thresh1: 0, gc_thresh2: 0, gc_thresh3: 0 })!;
       this.opts.warn?.(
         `could not check the kernel's neighbour table, which all namespaces share (${(error as Error).message.split('\n')[0]}); ${this.opts.macs.length} nodes need room for ${need.gc_thresh2} entries: if nodes fail with ARP or TFTP timeouts, run in the host's namespace: sysctl -w net.ipv4.neigh.default.gc_thresh2=${need.gc_thresh2} net.ipv4.neigh.default.gc_thresh3=${need.gc_thresh3}`,

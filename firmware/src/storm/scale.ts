@@ -19,7 +19,10 @@ export interface NeighbourThresholds {
 }
 
 /** Entries kept free for everything else on the host (other namespaces, the uplink). */
-export const NEIGHBOUR_HEADROOM = 1024;
+export const NEIGHBOUR_HEADROOM = 256;
+
+/** The kernel's default gc_thresh3. */
+export const DEFAULT_NEIGHBOUR_LIMIT = 1024;
 
 /** Entries a storm of `nodes` can need: two per node (server side and node side) plus headroom. */
 export function neighbourEntriesNeeded(nodes: number): number {
@@ -27,14 +30,14 @@ export function neighbourEntriesNeeded(nodes: number): number {
 }
 
 /**
- * The thresholds to set for `nodes`, or undefined when `current` already has
- * room. Only ever raises: gc_thresh2 to the need (no forced GC during the
- * storm), gc_thresh3 to twice it; gc_thresh1 (below which nothing is
- * collected) stays.
+ * The thresholds to set for `nodes`, or undefined when gc_thresh3 already has
+ * room (up to about 380 nodes at the default). Only ever raises: gc_thresh2 to
+ * the need (no forced GC during the storm), gc_thresh3 to twice it;
+ * gc_thresh1 (below which nothing is collected) stays.
  */
 export function neighbourThresholdsFor(nodes: number, current: NeighbourThresholds): NeighbourThresholds | undefined {
   const need = neighbourEntriesNeeded(nodes);
-  if (current.gc_thresh2 >= need && current.gc_thresh3 >= 2 * need) return undefined;
+  if (current.gc_thresh3 >= need) return undefined;
   return { gc_thresh1: current.gc_thresh1, gc_thresh2: Math.max(current.gc_thresh2, need), gc_thresh3: Math.max(current.gc_thresh3, 2 * need) };
 }
 
