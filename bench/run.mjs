@@ -276,6 +276,8 @@ async function benchStorm(ctx) {
       payloadBytes,
       timeLimitSeconds: timeLimit,
       setupMs: report.setup?.ms ?? null,
+      // How late the simulator's timers ran: large values would mean the simulator set the pace.
+      simulatorDelayMs: report.simulator ?? null,
       rateKbit,
       lossPercent,
       booted: s.booted,
