@@ -49,14 +49,15 @@ export function markdownSummary(results, plotPrefix) {
     out.push('## Storm: `rackboot storm`, PXE ROM -> TFTP iPXE -> iPXE DHCP -> HTTP kernel + initrd', '', `![storm](${plotPrefix}storm-time.svg)`, '');
     out.push('Physical limit = bytes that must cross the link x 8 / link rate. Time ratio column: peer time / rackboot time (above 1x = rackboot faster).', '');
     for (const [title, rows] of [['Classic table (6 nodes, small payload)', results.storm.classic], ['Scale', results.storm.scale]]) {
-      out.push(`### ${title}`, '', '| nodes | link | loss % | server | booted | time to last booted s | physical limit s | x physical | failures | peer / rackboot time |', '|---|---|---|---|---|---|---|---|---|---|');
+      out.push(`### ${title}`, '', '| nodes | link | loss % | payload per node MB | time limit s | server | booted | time to last booted s | physical limit s | x physical | failures | peer / rackboot time |', '|---|---|---|---|---|---|---|---|---|---|---|---|');
       for (const r of rows) {
         const mine = rows.find((x) => x.server === 'rackboot' && x.nodes === r.nodes && x.rateKbit === r.rateKbit && x.lossPercent === r.lossPercent);
         const failures = Object.entries(r.failuresByDiagnosis).map(([d, n]) => `${d} ${n}`).join(', ') || '-';
-        out.push(`| ${r.nodes} | ${r.rateKbit ? `${r.rateKbit} kbit/s` : 'unshaped'} | ${r.lossPercent} | ${r.server} | ${r.booted}/${r.nodes} | ${fmt(r.timeToLastBootedMs === null ? null : r.timeToLastBootedMs / 1000)} | ${fmt(r.physicalLimitMs === null ? null : r.physicalLimitMs / 1000)} | ${fmt(r.ratioToPhysical, 2)} | ${failures} | ${r.server === 'rackboot' ? '' : ratio(r.timeToLastBootedMs, mine?.timeToLastBootedMs)} |`);
+        out.push(`| ${r.nodes} | ${r.rateKbit ? `${r.rateKbit} kbit/s` : 'unshaped'} | ${r.lossPercent} | ${r.payloadBytes === undefined ? 'n/a' : fmt(r.payloadBytes / 2 ** 20, 2)} | ${r.timeLimitSeconds ?? 'n/a'} | ${r.server} | ${r.booted}/${r.nodes} | ${fmt(r.timeToLastBootedMs === null ? null : r.timeToLastBootedMs / 1000)} | ${fmt(r.physicalLimitMs === null ? null : r.physicalLimitMs / 1000)} | ${fmt(r.ratioToPhysical, 2)} | ${failures} | ${r.server === 'rackboot' ? '' : ratio(r.timeToLastBootedMs, mine?.timeToLastBootedMs)} |`);
       }
       out.push('');
     }
+    out.push('Payload per node = kernel + initrd (the NBP, undionly.kpxe, comes on top). A node not booted within the time limit counts as took_too_long.', '');
     out.push(`Per-storm timelines: ${plotPrefix}storm-*.svg.`, '');
   }
   return out.join('\n') + '\n';

@@ -121,6 +121,7 @@ async function stormCommand(argv: string[], version: string): Promise<number> {
     ifPrefix: values['if-prefix'],
     runByte: values['mac-byte'] === undefined ? undefined : number(values['mac-byte'], 'mac-byte', 0, 0, 255),
     version,
+    warn: (message) => process.stderr.write(`rackboot storm: warning: ${message}\n`),
     onProgress: quiet
       ? undefined
       : (elapsed, states) => {

@@ -1,7 +1,7 @@
 // The virtual nodes' network on this host: one macvlan per node on the storm's
 // interface, so each node has its own MAC on the wire, and once leased its own
 // address on its own interface. DHCP before the lease goes through a packet
-// socket on the node's macvlan (rackboot's PacketLink); after it, TFTP is
+// socket on the parent with the node's MAC (dhcp-tap.ts); after it, TFTP is
 // kernel UDP and HTTP kernel TCP bound to the node's address, with a policy
 // routing rule per node so its packets leave through its own macvlan. ARP and
 // TCP are therefore the kernel's own, as a real NIC's peer would see them.
@@ -13,36 +13,86 @@
 //
 // The namespace-wide ARP sysctls (arp_ignore=1, arp_announce=2) keep a node
 // from answering ARP for a sibling's address; they are restored on close.
+// At scale (scale.ts): the kernel-wide neighbour table is raised to fit the
+// storm, the open-files limit is checked before anything is created, address
+// changes of nodes leased together share one `ip -batch`, and all nodes' DHCP
+// goes through one packet socket on the parent (dhcp-tap.ts: a socket per
+// node blocked the event loop for seconds opening and closing).
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { readFile, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import { ZERO_IP, BROADCAST_IP, BROADCAST_MAC, intToIp, ipToInt, prefixToMask, type Ipv4, type Mac } from '../net/addr.js';
-import { decodeEthernet, ETHERTYPE_IPV4 } from '../net/ethernet.js';
-import { decodeIpv4 } from '../net/ipv4.js';
-import { decodeUdp } from '../net/udp.js';
 import { encodeUdpFrame } from '../net/frame.js';
-import { PacketLink } from '../net/link.js';
-import { IPPROTO_UDP } from '../net/checksum.js';
-import { decodeDhcp, encodeDhcp } from '../dhcp/codec.js';
+import { encodeDhcp } from '../dhcp/codec.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, type DhcpMessage } from '../dhcp/message.js';
 import type { DhcpFrom, HttpResult, NodeNet, UdpEndpoint, UdpFrom } from './node-net.js';
+import { DhcpTap, type DhcpHandler } from './dhcp-tap.js';
+import { BatchRunner, DEFAULT_NEIGHBOUR_LIMIT, fileDescriptorProblem, neighbourEntriesNeeded, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures, type NeighbourThresholds } from './scale.js';
+
+/** Interface groups of storms are BASE + pid (group 0 is the default of every interface). */
+const STORM_GROUP_BASE = 0x72000000;
 
 /** Policy routing tables and rule preferences for node i are BASE + i. */
 const TABLE_BASE = 20000;
 
-function run(argv: string[], input?: string): Promise<string> {
-  return new Promise((resolve, reject) => {
+function runRaw(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; error?: Error }> {
+  return new Promise((resolve) => {
     const child = execFile(argv[0]!, argv.slice(1), { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`${argv.join(' ')}: ${stderr.trim() || err.message}`));
-      else resolve(stdout);
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      resolve({ code, stdout, stderr, error: err ?? undefined });
     });
+    child.stdin?.on('error', () => undefined);
     child.stdin?.end(input ?? '');
   });
 }
 
+async function run(argv: string[], input?: string): Promise<string> {
+  const r = await runRaw(argv, input);
+  if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr.trim() || r.error?.message}`);
+  return r.stdout;
+}
+
 /** `ip -batch -`: many changes for the price of one process. */
 const ipBatch = (lines: string[]): Promise<string> => run(['ip', '-batch', '-'], lines.join('\n') + '\n');
+
+/** `ip -force -batch -`: goes on past failing lines and reports them by line number. */
+async function ipForceBatch(lines: string[]): Promise<BatchFailures> {
+  const r = await runRaw(['ip', '-force', '-batch', '-'], lines.join('\n') + '\n');
+  if (r.code === 0) return new Map();
+  const failures = parseBatchFailures(r.stderr);
+  if ([...failures.keys()].every((n) => n === 0)) throw new Error(`ip -batch: ${r.stderr.trim() || r.error?.message}`);
+  return failures;
+}
+
+/**
+ * The neighbour table's thresholds exist only in the initial network namespace
+ * (scale.ts): written directly when the storm runs there, else through nsenter
+ * into pid 1's namespace (which a sandbox may refuse: then the caller warns).
+ */
+const NEIGH_KEYS = ['gc_thresh1', 'gc_thresh2', 'gc_thresh3'] as const;
+const neighPath = (key: string): string => `/proc/sys/net/ipv4/neigh/default/${key}`;
+const inInitNs = (argv: string[]): string[] => ['nsenter', '--net=/proc/1/ns/net', '--', ...argv];
+
+async function readNeighbourThresholds(): Promise<NeighbourThresholds> {
+  let values: number[];
+  try {
+    values = await Promise.all(NEIGH_KEYS.map(async (k) => Number((await readFile(neighPath(k), 'utf8')).trim())));
+  } catch {
+    const out = await run(inInitNs(['sysctl', '-n', ...NEIGH_KEYS.map((k) => `net.ipv4.neigh.default.${k}`)]));
+    values = out.trim().split(/\s+/).map(Number);
+  }
+  if (values.length !== 3 || !values.every((n) => Number.isInteger(n))) throw new Error(`unexpected neighbour thresholds: ${values.join(' ')}`);
+  return { gc_thresh1: values[0]!, gc_thresh2: values[1]!, gc_thresh3: values[2]! };
+}
+
+async function writeNeighbourThresholds(t: NeighbourThresholds): Promise<void> {
+  try {
+    for (const k of NEIGH_KEYS) await writeFile(neighPath(k), String(t[k]));
+  } catch {
+    await run(inInitNs(['sysctl', '-q', '-w', ...NEIGH_KEYS.map((k) => `net.ipv4.neigh.default.${k}=${t[k]}`)]));
+  }
+}
 
 const SYSCTLS = {
   '/proc/sys/net/ipv4/conf/all/arp_ignore': '1',
@@ -56,11 +106,23 @@ export interface StormHostOptions {
   macs: readonly Mac[];
   /** Interface name prefix; names are PREFIX + index (at most 15 characters). */
   ifPrefix: string;
+  /** Warnings a person should see (e.g. the neighbour table could not be raised). */
+  warn?: (message: string) => void;
 }
 
 export class StormHost {
   readonly nodes: HostNodeNet[];
+  /** Every node's DHCP, through one packet socket on the parent (dhcp-tap.ts). */
+  tap!: DhcpTap;
+  /** Address changes of all nodes, coalesced into few `ip` runs. */
+  readonly batch = new BatchRunner(ipForceBatch);
+  /** Interface group of this storm's macvlans (ip link ... group), so they go in one delete. */
+  readonly group = STORM_GROUP_BASE + (process.pid & 0xffffff);
+  /** ms spent creating the interfaces (and raising limits). */
+  setupMs = 0;
   private readonly savedSysctls = new Map<string, string>();
+  /** Neighbour thresholds before and after this storm raised them. */
+  private neighbours: { before: NeighbourThresholds; set: NeighbourThresholds } | undefined;
 
   private constructor(private readonly opts: StormHostOptions) {
     this.nodes = opts.macs.map((mac, index) => new HostNodeNet(this, index, mac, `${opts.ifPrefix}${index}`));
@@ -68,18 +130,64 @@ export class StormHost {
 
   static async create(opts: StormHostOptions): Promise<StormHost> {
     if (`${opts.ifPrefix}${opts.macs.length - 1}`.length > 15) throw new RangeError(`interface prefix "${opts.ifPrefix}" too long for ${opts.macs.length} nodes`);
+    const started = performance.now();
+    const limits = parseOpenFilesLimit(await readFile('/proc/self/limits', 'utf8').catch(() => ''));
+    const fdProblem = limits === undefined ? undefined : fileDescriptorProblem(opts.macs.length, limits);
+    if (fdProblem) throw new Error(fdProblem);
     const host = new StormHost(opts);
+    try {
+      await host.setUp(started);
+    } catch (error) {
+      // Put back what was changed (sysctls, neighbour table, interfaces made so far).
+      await host.close().catch(() => undefined);
+      throw error;
+    }
+    return host;
+  }
+
+  private async setUp(started: number): Promise<void> {
+    const host = this;
+    const opts = this.opts;
+    await host.raiseNeighbourTable();
     for (const [path, value] of Object.entries(SYSCTLS)) {
       host.savedSysctls.set(path, (await readFile(path, 'utf8')).trim());
       await writeFile(path, value);
     }
     // Stale interfaces from a killed run would make `link add` fail.
     await ipBatch(host.nodes.map((n) => `link del ${n.ifname}`)).catch(() => undefined);
-    await ipBatch(host.nodes.map((n) => `link add ${n.ifname} link ${opts.parent} address ${n.mac} type macvlan mode private`));
+    await ipBatch(host.nodes.map((n) => `link add ${n.ifname} link ${opts.parent} address ${n.mac} group ${host.group} type macvlan mode private`));
     // Firmware speaks no IPv6: no router solicitations or DAD from the virtual nodes.
     await Promise.all(host.nodes.map((n) => writeFile(`/proc/sys/net/ipv6/conf/${n.ifname}/disable_ipv6`, '1').catch(() => undefined)));
     await ipBatch(host.nodes.map((n) => `link set ${n.ifname} up`));
-    return host;
+    host.tap = DhcpTap.open(opts.parent, opts.macs[0]!.split(':').slice(0, 4).map((b) => parseInt(b, 16)));
+    host.setupMs = Math.round(performance.now() - started);
+  }
+
+  /** Makes room in the kernel's neighbour table for this storm (never lowers it). */
+  private async raiseNeighbourTable(): Promise<void> {
+    try {
+      const before = await readNeighbourThresholds();
+      const wanted = neighbourThresholdsFor(this.opts.macs.length, before);
+      if (!wanted) return;
+      await writeNeighbourThresholds(wanted);
+      this.neighbours = { before, set: wanted };
+    } catch (error) {
+      // Unreadable: only a storm too big for the kernel's default needs a word.
+      if (neighbourEntriesNeeded(this.opts.macs.length) <= DEFAULT_NEIGHBOUR_LIMIT) return;
+      const need = neighbourThresholdsFor(this.opts.macs.length, { gc_thresh1: 0, gc_thresh2: 0, gc_thresh3: 0 })!;
+      this.opts.warn?.(
+        `could not check the kernel's neighbour table, which all namespaces share (${(error as Error).message.split('\n')[0]}); ${this.opts.macs.length} nodes need room for ${need.gc_thresh2} entries: if nodes fail with ARP or TFTP timeouts, run in the host's namespace: sysctl -w net.ipv4.neigh.default.gc_thresh2=${need.gc_thresh2} net.ipv4.neigh.default.gc_thresh3=${need.gc_thresh3}`,
+      );
+    }
+  }
+
+  /** Puts the thresholds back, unless something else changed them meanwhile. */
+  private async restoreNeighbourTable(): Promise<void> {
+    if (!this.neighbours) return;
+    const { before, set } = this.neighbours;
+    this.neighbours = undefined;
+    const now = await readNeighbourThresholds().catch(() => undefined);
+    if (now && NEIGH_KEYS.every((k) => now[k] === set[k])) await writeNeighbourThresholds(before).catch(() => undefined);
   }
 
   /** Table/rule number for node `index`. */
@@ -89,22 +197,21 @@ export class StormHost {
 
   async close(): Promise<void> {
     await Promise.all(this.nodes.map((n) => n.close()));
+    this.tap?.close();
     await ipBatch(this.nodes.filter((n) => n.ip).map((n) => `rule del pref ${this.tableOf(n.index)}`)).catch(() => undefined);
-    await ipBatch(this.nodes.map((n) => `link del ${n.ifname}`)).catch(() => undefined);
+    // One request for all: deleting 1,000 macvlans one by one took 19 s here (each waits for
+    // RCU), `link del group` unregisters them together in 0.2 s.
+    await run(['ip', 'link', 'del', 'group', String(this.group)]).catch(() => ipBatch(this.nodes.map((n) => `link del ${n.ifname}`)).catch(() => undefined));
     for (const [path, value] of this.savedSysctls) await writeFile(path, value).catch(() => undefined);
+    await this.restoreNeighbourTable();
   }
 }
 
-type DhcpHandler = (message: DhcpMessage, from: DhcpFrom) => void;
 
 export class HostNodeNet implements NodeNet {
   ip: Ipv4 | undefined;
-  private link: PacketLink | undefined;
-  private readonly dhcpHandlers = new Set<DhcpHandler>();
   private readonly sockets = new Set<Socket>();
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  /** Frames that were not a decodable DHCP reply (counted, never thrown). */
-  malformed = 0;
 
   constructor(
     private readonly host: StormHost,
@@ -113,31 +220,8 @@ export class HostNodeNet implements NodeNet {
     readonly ifname: string,
   ) {}
 
-  private openLink(): PacketLink {
-    if (this.link) return this.link;
-    const link = PacketLink.open(this.ifname, { udpPorts: [DHCP_CLIENT_PORT] });
-    link.onError(() => this.malformed++);
-    link.onFrame((frame, meta) => {
-      try {
-        const eth = decodeEthernet(frame);
-        if (eth.ethertype !== ETHERTYPE_IPV4) return;
-        const ip = decodeIpv4(eth.payload);
-        if (ip.protocol !== IPPROTO_UDP) return;
-        const udp = decodeUdp(ip.payload, ip.src, ip.dst, meta);
-        if (udp.dstPort !== DHCP_CLIENT_PORT) return;
-        const message = decodeDhcp(udp.payload);
-        for (const handler of this.dhcpHandlers) handler(message, { ip: ip.src, port: udp.srcPort, mac: eth.src });
-      } catch {
-        this.malformed++;
-      }
-    });
-    this.link = link;
-    return link;
-  }
-
   sendDhcp(message: DhcpMessage, to?: DhcpFrom): void {
-    const link = this.openLink();
-    link.send(
+    this.host.tap.send(
       encodeUdpFrame({
         srcMac: this.mac,
         dstMac: to?.mac ?? BROADCAST_MAC,
@@ -151,9 +235,7 @@ export class HostNodeNet implements NodeNet {
   }
 
   onDhcp(handler: DhcpHandler): () => void {
-    this.openLink();
-    this.dhcpHandlers.add(handler);
-    return () => this.dhcpHandlers.delete(handler);
+    return this.host.tap.subscribe(this.mac, handler);
   }
 
   async configure(ip: Ipv4, prefix: number): Promise<void> {
@@ -164,7 +246,7 @@ export class HostNodeNet implements NodeNet {
     if (this.ip !== ip) {
       // /32 plus a route in the node's own table: the main table stays free of 200 routes to one subnet.
       lines.push(`addr add ${ip}/32 dev ${this.ifname}`, `route replace ${subnet} dev ${this.ifname} src ${ip} table ${table}`, `rule add pref ${table} from ${ip} lookup ${table}`);
-      await ipBatch(lines);
+      await this.host.batch.submit(lines);
     }
     this.ip = ip;
   }
@@ -272,9 +354,6 @@ export class HostNodeNet implements NodeNet {
   }
 
   async close(): Promise<void> {
-    this.link?.close();
-    this.link = undefined;
-    this.dhcpHandlers.clear();
     for (const socket of this.sockets) {
       try {
         socket.close();

@@ -25,6 +25,10 @@ export interface StormReport {
   version: string;
   startedAt: string;
   options: Record<string, unknown>;
+  /** Interface setup before the first power-on, and `ip` runs for the nodes' addresses. */
+  setup?: { ms: number; ipRuns: number };
+  /** How late the simulator's timers fired (event loop delay): large values mean the simulator, not the server, set the pace. */
+  simulator?: { eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number };
   summary: StormSummary;
   nodes: NodeResult[];
 }
@@ -87,6 +91,8 @@ export function formatReport(report: StormReport, perNode = true): string {
   const failures = DIAGNOSES.filter((d) => s.failuresByDiagnosis[d]).map((d) => `${d} ${s.failuresByDiagnosis[d]}`);
   lines.push(`failures by diagnosis: ${failures.length ? failures.join(', ') : 'none'}`);
   lines.push(`DHCP messages sent: ${s.dhcpTransmissions}, TFTP retransmissions: ${s.tftpRetransmits}`);
+  if (report.simulator) lines.push(`simulator timer delay: p99 ${report.simulator.eventLoopDelayP99Ms} ms, max ${report.simulator.eventLoopDelayMaxMs} ms`);
+  if (report.setup) lines.push(`setup: ${s.nodes} interfaces in ${seconds(report.setup.ms)}; node addresses set in ${report.setup.ipRuns} ip runs`);
   return lines.join('\n') + '\n';
 }
 

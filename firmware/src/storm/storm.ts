@@ -2,6 +2,7 @@
 // requested stagger, waits for every outcome (or the boot time limit), and
 // returns the report. The library entry point; cli.ts is the command around it.
 import { randomBytes, randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { BootStage } from '../inventory/types.js';
 import type { Ipv4 } from '../net/addr.js';
 import { assignFirmware, stormMac, type FirmwareMix } from './firmware-mix.js';
@@ -29,6 +30,8 @@ export interface StormOptions {
   /** Called about once a second and at every outcome, with each node's state. */
   onProgress?: (elapsedMs: number, states: Array<BootStage | 'failed'>) => void;
   version?: string;
+  /** Problems a person should see before the storm (host limits it could not raise). */
+  warn?: (message: string) => void;
 }
 
 /** Runs virtual nodes on prepared networks (host or fake) and collects their results. */
@@ -94,9 +97,14 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
   const runByte = options.runByte ?? randomBytes(1)[0]!;
   const macs = Array.from({ length: options.nodes }, (_, i) => stormMac(runByte, i));
   const startedAt = new Date().toISOString();
-  const host = await StormHost.create({ parent: options.interface, macs, ifPrefix: options.ifPrefix ?? 'stm' });
+  const host = await StormHost.create({ parent: options.interface, macs, ifPrefix: options.ifPrefix ?? 'stm', warn: options.warn });
+  // How late the simulator's own timers ran: at scale the single event loop, not the server,
+  // can become what is measured, and the report has to say so.
+  const lag = monitorEventLoopDelay({ resolution: 20 });
+  lag.enable();
   try {
     const nodes = await runNodes(host.nodes, options);
+    lag.disable();
     return {
       tool: 'rackboot storm',
       version: options.version ?? 'unknown',
@@ -109,10 +117,13 @@ export async function runStorm(options: StormOptions): Promise<StormReport> {
         server: options.server ?? null,
         bootLimitSeconds: options.bootLimitSeconds ?? DEFAULT_BOOT_LIMIT_SECONDS,
       },
+      setup: { ms: host.setupMs, ipRuns: host.batch.runs },
+      simulator: { eventLoopDelayP99Ms: Math.round(lag.percentile(99) / 1e6), eventLoopDelayMaxMs: Math.round(lag.max / 1e6) },
       summary: summarize(nodes),
       nodes,
     };
   } finally {
+    lag.disable();
     await host.close();
   }
 }

@@ -24,6 +24,9 @@ export function timelineSvg(nodes: readonly NodeResult[], title: string): string
   const width = 1000;
   const rowHeight = Math.max(1, Math.min(14, Math.floor(700 / Math.max(1, nodes.length))));
   const plotHeight = rowHeight * nodes.length;
+  // Rows under 4 px cannot be hovered usefully: no per-stretch tooltips, which would make a
+  // 1,000-node picture several times larger (the failure crosses keep theirs).
+  const tooltips = rowHeight >= 4;
   const end = Math.max(1000, ...nodes.map((n) => n.finishedAt));
   const x = (ms: number): number => left + (ms / end) * width;
   const out: string[] = [];
@@ -45,7 +48,8 @@ export function timelineSvg(nodes: readonly NodeResult[], title: string): string
       const colour = STAGE_COLOURS[mark.stage];
       if (!colour || until <= mark.at) return;
       out.push(
-        `<rect x="${x(mark.at).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(until) - x(mark.at)).toFixed(1)}" height="${Math.max(1, rowHeight - 1)}" fill="${colour}"><title>${escape(`node ${node.index} ${node.mac} ${mark.stage} ${(mark.at / 1000).toFixed(2)}-${(until / 1000).toFixed(2)} s`)}</title></rect>`,
+        `<rect x="${x(mark.at).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(until) - x(mark.at)).toFixed(1)}" height="${Math.max(1, rowHeight - 1)}" fill="${colour}"` +
+          (tooltips ? `><title>${escape(`node ${node.index} ${node.mac} ${mark.stage} ${(mark.at / 1000).toFixed(2)}-${(until / 1000).toFixed(2)} s`)}</title></rect>` : '/>'),
       );
     });
     if (node.outcome !== 'booted') {
