@@ -51,6 +51,8 @@ export const MODES = ['dhcp', 'proxy'] as const;
 export interface TftpConfig {
   port: number;
   maxTransfers: number;
+  /** Transfers and waiting requests per client address; absent: half of maxTransfers. */
+  maxTransfersPerClient?: number;
   maxRateMbit: number;
   transferRateMbit: number;
 }
@@ -94,7 +96,7 @@ export const KEYS = {
   },
   menuItem: ['profile', 'label'],
   http: ['port'],
-  tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
+  tftp: ['port', 'max_transfers', 'max_transfers_per_client', 'max_rate_mbit', 'transfer_rate_mbit'],
   inventory: ['unknown_nodes', 'boot_timeout', 'open_timeout', 'stall_timeout'],
   console: ['device', 'baud'],
   log: ['level', 'format'],
