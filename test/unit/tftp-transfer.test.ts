@@ -465,8 +465,8 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
         resends.push(blocks(packets));
       }
     }
-    // From the second timeout on, probes past the window: one block more each time, at most two.
-    expect(resends).toEqual([[1], [1, 2], [1, 2, 3], [1, 2, 3], [1, 2, 3], [1, 2, 3]]);
+    // From the second timeout on, probes past the highest block sent: one block more each time.
+    expect(resends).toEqual([[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]]);
     expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
     const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]!));
     expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
@@ -480,7 +480,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
       [1, 6, 64000],
     ]);
     expect(h.clock.now - times[5]!).toBe(64000);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 13 });
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 16 });
   });
 
   it('after a measured round trip, backs off from the adapted RTO', () => {

@@ -76,14 +76,13 @@ import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
 const OACK_BACKSTOP_MS = 6000;
 /** How much longer than the client's negotiated timeout the OACK backstop waits. */
 const CLIENT_TIMER_MARGIN_MS = 1000;
-/** Timeouts without progress after which a resend probes one block past the window (see the rules above). */
-const PROBE_AFTER_RETRIES = 2;
 /**
- * How far past the window probes may reach: a probe the client got and ACKed into
- * a lost ACK is followed by the next one, up to this many; a client that is gone
- * gets at most windowsize + this many blocks per resend.
+ * Timeouts without progress after which a resend probes one block past the window
+ * and past any block sent (see the rules above). Each further silent timeout adds
+ * one block (the last probe may have been lost, or taken with its ACK lost), so a
+ * client that is gone gets at most windowsize + maxRetries blocks per resend.
  */
-const PROBE_MAX_PAST_WINDOW = 2;
+const PROBE_AFTER_RETRIES = 2;
 import { negotiate, type TransferParams } from './options.js';
 import type { SendGate } from './scheduler.js';
 
@@ -391,10 +390,7 @@ export class ReadTransfer {
     }
     this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
     // The probe goes past the highest block sent: the client may hold a probe sent before.
-    if (this.retries >= PROBE_AFTER_RETRIES) {
-      const windowEnd = this.acked + this.params.windowsize;
-      this.probeUpTo = Math.min(Math.max(windowEnd, this.highestSent) + 1, windowEnd + PROBE_MAX_PAST_WINDOW);
-    }
+    if (this.retries >= PROBE_AFTER_RETRIES) this.probeUpTo = Math.max(this.acked + this.params.windowsize, this.highestSent) + 1;
     this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
     this.nextToSend = this.acked + 1;
     this.armTimer(); // runs even while the gate holds the resend back
