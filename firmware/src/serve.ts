@@ -273,6 +273,7 @@ export async function serve(args: ServeArgs, version: string): Promise<number> {
     port: config.tftp.port,
     mtu: link.mtu,
     maxTransfers: config.tftp.maxTransfers,
+    maxPerClient: config.tftp.maxTransfersPerClient,
     maxRateMbit: config.tftp.maxRateMbit,
     transferRateMbit: config.tftp.transferRateMbit,
     log: log.child({ component: 'tftp' }),

@@ -1,7 +1,7 @@
 // Real TFTP clients against the real bundle in network namespaces: tftp-hpa
 // (RFC 1350 only: its 5.2 client sends no options), atftp (blksize,
-// windowsize) and curl (blksize); edge sizes, block-number rollover, 50 MB,
-// and random loss injected with nftables on the bridge.
+// windowsize) and curl (blksize); edge sizes, block-number rollover, 50 MB.
+// The same under 2 % and 10 % random loss: tftp-loss.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -21,7 +21,6 @@ const FILES: Record<string, number> = {
   'small.bin': 3 * 1468 + 17,
   'rollover-512.bin': 65_536 * 512 + 1000,
   'rollover-8.bin': 65_536 * 8 + 100,
-  'window-loss.bin': 128 * 1024 + 7,
   'medium.bin': 4 * MB + 123,
   'large.bin': 50 * MB,
 };
@@ -110,24 +109,4 @@ boot:
   it('atftp with windowsize: 50 MB', async () => {
     await fetchAndCompare('atftp blksize 1428 windowsize 8', 'large.bin');
   }, 200_000);
-
-  for (const permille of [20, 100]) {
-    it(`every client completes with the right bytes under ${permille / 10} % random loss`, async () => {
-      const sw = lab.segment.ns;
-      await sw.exec(['nft', 'add', 'table', 'bridge', 'loss']);
-      await sw.exec(['nft', 'add', 'chain', 'bridge', 'loss', 'drops', '{ type filter hook forward priority 0 ; }']);
-      await sw.exec(['nft', 'add', 'rule', 'bridge', 'loss', 'drops', 'numgen', 'random', 'mod', '1000', '<', String(permille), 'drop']);
-      try {
-        for (const clientName of Object.keys(clients)) {
-          for (const name of filesFor(clientName, ['empty.bin', 'one-block.bin', 'small.bin'])) await fetchAndCompare(clientName, name);
-        }
-        // Windowed transfers under loss: atftp 0.8 answers a repeated window with one
-        // extra ACK and then waits for its own 5 s timer (transfer.ts), so each lost
-        // window ACK costs seconds; sizes are chosen to finish well inside the timeout.
-        await fetchAndCompare('atftp blksize 1428 windowsize 8', permille <= 20 ? 'medium.bin' : 'window-loss.bin', 180_000);
-      } finally {
-        await sw.exec(['nft', 'delete', 'table', 'bridge', 'loss']);
-      }
-    }, 600_000);
-  }
 });

@@ -66,6 +66,8 @@ boot:
   root: ${root}
 tftp:
   max_transfers: ${MAX_TRANSFERS}
+  # 100 clients share each namespace's address: above the per-address default (half of max_transfers).
+  max_transfers_per_client: ${CLIENTS}
   max_rate_mbit: ${MAX_RATE_MBIT}
   transfer_rate_mbit: 100
 `);

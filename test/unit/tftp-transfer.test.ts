@@ -35,7 +35,7 @@ function harness(opts: { size?: number; data?: Buffer; options?: [string, string
   const transfer = new ReadTransfer({
     request: { filename: 'boot/undionly.kpxe', mode: opts.mode ?? 'octet', options: new Map(opts.options ?? []) },
     file: { size: data.length, read: (offset, length) => data.subarray(offset, offset + length) },
-    env: { send: (packet) => sent.push(decodeTftp(packet)), now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer },
+    env: { send: (packet) => sent.push(decodeTftp(packet)), now: () => clock.now, setTimer: (ms, fn) => clock.setTimer(ms, fn), clearTimer: (handle) => clock.clearTimer(handle) },
     limits: { ...LIMITS, ...opts.limits },
     onEvent: (e) => events.push(e),
     gate: opts.gate,
@@ -456,26 +456,31 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     h.take();
     const times: number[] = [];
     let packets: TftpPacket[] = [];
+    const resends: number[][] = [];
     while (h.transfer.state === 'sending') {
       h.clock.next();
       packets = h.take();
-      if (packets.some((p) => p.op === 'data')) times.push(h.clock.now);
+      if (packets.some((p) => p.op === 'data')) {
+        times.push(h.clock.now);
+        resends.push(blocks(packets));
+      }
     }
+    // From the second timeout on, probes past the highest block sent: one block more each time.
+    expect(resends).toEqual([[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]]);
     expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
     const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]!));
-    // From the second retransmission on, at least the client's timeout (5 s) + 1 s.
-    expect(gaps).toEqual([1000, 2000, 6000, 8000, 16000, 32000]);
+    expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
     const retransmits = h.events.filter((e) => e.type === 'retransmit');
     expect(retransmits.map((e) => e.type === 'retransmit' && [e.block, e.count, e.rtoMs])).toEqual([
       [1, 1, 2000],
-      [1, 2, 6000],
+      [1, 2, 4000],
       [1, 3, 8000],
       [1, 4, 16000],
       [1, 5, 32000],
       [1, 6, 64000],
     ]);
     expect(h.clock.now - times[5]!).toBe(64000);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 6 });
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 16 });
   });
 
   it('after a measured round trip, backs off from the adapted RTO', () => {
@@ -486,14 +491,14 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect(h.transfer.rto).toBe(200);
     h.take();
     while (h.transfer.state === 'sending') h.clock.next();
-    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([400, 6000, 6000, 6000, 6000, 6000]);
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([400, 800, 1600, 3200, 5000, 5000]);
   });
 
-  it('caps the backed-off RTO at maxRtoMs, except to outlast the client\'s own timer', () => {
+  it('caps the backed-off RTO at maxRtoMs', () => {
     const h = harness({ size: 5000 });
     h.transfer.start();
     while (h.transfer.state === 'sending') h.clock.next();
-    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 6000, 6000, 6000, 6000, 6000]);
+    expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 4000, 5000, 5000, 5000, 5000]);
     const fast = harness({ size: 5000, limits: { maxRtoMs: 2500 } });
     fast.transfer.start();
     fast.clock.next();
@@ -514,6 +519,61 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect(slow.transfer.rto).toBeGreaterThan(400);
     expect(slow.transfer.rto).toBeLessThan(1000);
     expect(last(slow.events)).toMatchObject({ type: 'done', retransmits: 0 });
+  });
+
+  it('progress ends the backoff: the next RTO comes from the round-trip estimate again (RFC 9002 6.2.1)', () => {
+    const h = harness({ size: 20 * 512 });
+    h.transfer.start();
+    h.clock.advance(50);
+    h.ack(1); // sample: RTO 200 (the floor)
+    h.take();
+    h.clock.advance(200); // block 2 times out: RTO 400
+    h.clock.advance(400); // again: RTO 800, and the probe (block 3) goes with block 2
+    expect(h.transfer.rto).toBe(800);
+    h.ack(2); // a resent block: no sample (Karn), but progress
+    expect(h.transfer.rto).toBe(200);
+  });
+
+  it("a lost ACK, then a lost extra ACK (atftp 0.8 then ignores repeats): the second resend probes the next block", () => {
+    // atftp 0.8 answers the first repeated block with one extra ACK and then ignores repeats
+    // until an in-order block arrives or its own 5 s timer fires (every packet restarts it).
+    const h = harness({ size: 10 * 512 });
+    h.transfer.start();
+    expect(blocks(h.take())).toEqual([1]); // the client has it; its ACK 1 is lost
+    h.clock.advance(1000);
+    expect(blocks(h.take())).toEqual([1]); // the client's extra ACK 1 is lost too
+    h.clock.advance(2000);
+    expect(blocks(h.take())).toEqual([1, 2]); // 1 is ignored; 2 is in order: the client ACKs it
+    h.ack(2);
+    expect(blocks(h.take())).toEqual([3]); // lock-step again
+    expect(h.clock.now).toBe(3000); // not the client's 5 s timer
+  });
+
+  it('a client missing the block ignores the probe, and the transfer goes on in order', () => {
+    const h = harness({ size: 10 * 512 });
+    h.transfer.start();
+    h.take(); // DATA 1 lost
+    h.clock.advance(1000);
+    h.take(); // lost again
+    h.clock.advance(2000);
+    expect(blocks(h.take())).toEqual([1, 2]);
+    h.ack(1); // 2 may be on its way: nothing more yet
+    expect(h.take()).toEqual([]);
+    h.ack(2);
+    expect(blocks(h.take())).toEqual([3]);
+  });
+
+  it('uses one timer, not one per packet', () => {
+    const h = harness({ size: 200 * 512 });
+    let timers = 0;
+    const setTimer = h.clock.setTimer;
+    h.clock.setTimer = (ms, fn) => {
+      timers++;
+      return setTimer(ms, fn);
+    };
+    h.transfer.start();
+    expect(runClient(h, { delayMs: 1 })).toEqual(h.data);
+    expect(timers).toBeLessThan(10); // 201 blocks
   });
 
   it('recovers from random loss with the right bytes', () => {
@@ -610,8 +670,8 @@ describe('ReadTransfer: windowsize (RFC 7440)', () => {
     }
     expect(h.transfer.state).toBe('done');
     expect(last).toBe(41);
-    // Stalled once for about the client's timeout, not for the whole retry budget.
-    expect(h.clock.now).toBeLessThan(10_000);
+    // Recovered by the probe past the window, without waiting out the client's 5 s timer.
+    expect(h.clock.now).toBeLessThan(5000);
   });
 
   it('an ACK whose next block is overdue goes back at once, even a duplicate, even after a go-back', () => {

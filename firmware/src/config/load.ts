@@ -156,7 +156,7 @@ interface Draft {
   };
   http?: Partial<HttpConfig>;
   dhcp?: { maxOffers?: number; unknownSharePercent?: number };
-  tftp?: { port?: number; maxTransfers?: number; maxRateMbit?: number; transferRateMbit?: number };
+  tftp?: { port?: number; maxTransfers?: number; maxTransfersPerClient?: number; maxRateMbit?: number; transferRateMbit?: number };
   inventory?: { unknownNodes?: (typeof UNKNOWN_NODE_POLICIES)[number]; bootTimeout?: number; openTimeout?: number; stallTimeout?: number };
   console?: { device?: string; baud?: number; idleTimeout?: number };
   power?: PowerConfig;
@@ -234,6 +234,7 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
   draft.tftp = {
     port: tftp.getOr('port', portSpec, DEFAULTS.tftpPort),
     maxTransfers: tftp.getOr('max_transfers', integerSpec(1, 4096, 'a whole number of transfers from 1 to 4096'), DEFAULTS.tftpMaxTransfers),
+    maxTransfersPerClient: tftp.getOr('max_transfers_per_client', integerSpec(1, 8192, 'a whole number of transfers from 1 to 8192'), undefined),
     maxRateMbit: tftp.getOr('max_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpMaxRateMbit),
     transferRateMbit: tftp.getOr('transfer_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpTransferRateMbit),
   };
@@ -666,6 +667,7 @@ function finish(draft: Draft, source: string, overrides: ConfigOverrides): Rackb
     tftp: {
       port: draft.tftp!.port!,
       maxTransfers: draft.tftp!.maxTransfers!,
+      ...(draft.tftp!.maxTransfersPerClient === undefined ? {} : { maxTransfersPerClient: draft.tftp!.maxTransfersPerClient }),
       maxRateMbit: draft.tftp!.maxRateMbit!,
       transferRateMbit: draft.tftp!.transferRateMbit!,
     },

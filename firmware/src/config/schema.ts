@@ -77,6 +77,8 @@ export interface HttpConfig {
 export interface TftpConfig {
   port: number;
   maxTransfers: number;
+  /** Transfers and waiting requests per client address; absent: half of maxTransfers. */
+  maxTransfersPerClient?: number;
   maxRateMbit: number;
   transferRateMbit: number;
 }
@@ -123,7 +125,7 @@ export const KEYS = {
   },
   menuItem: ['profile', 'label'],
   http: ['port', 'max_connections', 'max_connections_per_address', 'header_timeout', 'memory_cache_mb'],
-  tftp: ['port', 'max_transfers', 'max_rate_mbit', 'transfer_rate_mbit'],
+  tftp: ['port', 'max_transfers', 'max_transfers_per_client', 'max_rate_mbit', 'transfer_rate_mbit'],
   inventory: ['unknown_nodes', 'boot_timeout', 'open_timeout', 'stall_timeout'],
   console: ['device', 'baud', 'idle_timeout'],
   log: ['level', 'format'],

@@ -26,6 +26,12 @@ export interface TftpServerOptions {
   port: number;
   mtu: number;
   maxTransfers: number;
+  /**
+   * Transfers and waiting requests one client address may hold; requests beyond
+   * are dropped and counted. Default: half of maxTransfers, so one address (a
+   * flood of RRQs from new ports) never takes every slot.
+   */
+  maxPerClient?: number;
   maxRateMbit: number;
   transferRateMbit: number;
   log: Logger;
@@ -42,6 +48,7 @@ export type TftpRequestEvent =
 export type TftpEvent = (TransferEvent | TftpRequestEvent) & { client: Ipv4; port: number; filename: string };
 
 interface ActiveTransfer {
+  ip: Ipv4;
   transfer?: ReadTransfer;
   socket?: dgram.Socket;
   filename: string;
@@ -61,6 +68,9 @@ const SLOT_WAIT_MS = 2000;
 export class TftpServer {
   private listener?: dgram.Socket;
   private readonly active = new Map<string, ActiveTransfer>();
+  /** Entries of `active` per client address (the per-client limit). */
+  private readonly perClient = new Map<Ipv4, number>();
+  private readonly maxPerClient: number;
   private readonly cache: FileCache;
   private readonly scheduler: SendScheduler;
   private readonly slots: TransferSlots;
@@ -69,6 +79,7 @@ export class TftpServer {
 
   constructor(private readonly opts: TftpServerOptions) {
     this.cache = new FileCache();
+    this.maxPerClient = opts.maxPerClient ?? Math.max(1, Math.ceil(opts.maxTransfers / 2));
     this.scheduler = new SendScheduler({
       rateBytesPerSecond: (opts.maxRateMbit * 1_000_000) / 8,
       perTransferBytesPerSecond: (opts.transferRateMbit * 1_000_000) / 8,
@@ -83,9 +94,12 @@ export class TftpServer {
     this.limits = {
       maxBlksize: Math.max(512, opts.mtu - DATA_OVERHEAD),
       maxWindow: 64,
-      // ~40 s of silence before giving up: clients such as atftp wait 5 s before repeating an ACK.
-      maxRetries: 12,
-      minRtoMs: 200,
+      // ~40 s of silence before giving up (5 ms doubling to the 5 s cap, then 6 x 5 s).
+      maxRetries: 16,
+      // A lost packet costs one RTO: on a LAN the RTT is well under 1 ms, so the RTT
+      // estimate (RFC 6298) sets the RTO and this floor only covers Node's 1 ms timers
+      // and event-loop lag. A spurious resend costs one duplicate DATA (its ACK is ignored).
+      minRtoMs: 5,
       maxRtoMs: 5000,
       initialRtoMs: 1000,
       ...opts.limits,
@@ -116,6 +130,7 @@ export class TftpServer {
     this.listener = undefined;
     const entries = [...this.active.values()];
     this.active.clear();
+    this.perClient.clear();
     for (const entry of entries) {
       entry.transfer?.abort('server stopping');
       closeQuietly(entry.socket);
@@ -159,10 +174,20 @@ export class TftpServer {
       existing.transfer?.requestRepeated();
       return;
     }
+    const held = this.perClient.get(ip) ?? 0;
+    if (held >= this.maxPerClient) {
+      // A flood from one address (each RRQ from a new port is a new request) ends here:
+      // no socket, no file, no slot. The client's own retries get through once its
+      // transfers end. Logged at debug only: a flood must not flood the log either.
+      counters.inc('tftp.dropped.client_limit');
+      log.debug('tftp request dropped: the client holds its limit of transfers', { client: ip, filename: packet.filename, limit: this.maxPerClient });
+      return;
+    }
     counters.inc('tftp.requests');
     this.emit({ type: 'request', options: Object.fromEntries(packet.options), client: ip, port, filename: packet.filename });
-    const entry: ActiveTransfer = { filename: packet.filename, lastRequestAt: Date.now() };
+    const entry: ActiveTransfer = { ip, filename: packet.filename, lastRequestAt: Date.now() };
     this.active.set(key, entry);
+    this.perClient.set(ip, held + 1);
     void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
       counters.inc('tftp.errors');
       log.error('tftp transfer failed to start', { client: ip, filename: packet.filename, error: error as Error });
@@ -276,6 +301,9 @@ export class TftpServer {
     const entry = this.active.get(key);
     if (!entry) return;
     this.active.delete(key);
+    const held = (this.perClient.get(entry.ip) ?? 1) - 1;
+    if (held > 0) this.perClient.set(entry.ip, held);
+    else this.perClient.delete(entry.ip);
     closeQuietly(entry.socket);
   }
 

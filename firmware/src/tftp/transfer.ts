@@ -34,14 +34,20 @@
 //   minRtoMs..maxRtoMs. The first RTO is initialRtoMs, or the client's
 //   negotiated timeout (RFC 2349), bounded the same way. On expiry the RTO
 //   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
-//   again; after maxRetries retransmissions without progress the transfer fails
-//   with 'timeout' and tells the client with ERROR 0.
-// - From the second retransmission without progress on, the wait is longer than
-//   the client's own timeout (its negotiated `timeout`, else 5 s as in atftp and
-//   tftp-hpa). atftp 0.8 answers blocks it already has with one extra ACK and
-//   then ignores them until its timer fires, and each packet it receives
-//   restarts that timer: when the extra ACK is lost, a server that keeps
-//   retransmitting sooner than 5 s never hears from it again.
+//   again, until the next progress, which restores the RTO from the estimate; after maxRetries retransmissions without progress the transfer fails
+//   with 'timeout' and tells the client with ERROR 0. The timer is lazy: sending
+//   a block only moves its deadline, and an early expiry re-arms for the rest,
+//   so a transfer does not create and cancel a timer per packet.
+// - From the second retransmission without progress on, the resend reaches one
+//   block past the window and past any block sent (a probe), when the file has one. atftp 0.8 answers
+//   the first block it already has with one extra ACK, then ignores repeats
+//   until an in-order block arrives or its own 5 s timer fires, and every packet
+//   it receives restarts that timer: when the ACK and then the extra ACK are
+//   lost, resending what it has never gets an answer. The probe is the block it
+//   waits for, so it answers at once; a client still missing a block of the
+//   window sees the probe as out of order and ignores it (tftp-hpa, curl) or
+//   ACKs what it has (RFC 7440). Waiting out the client's timer instead would
+//   cost 6 s each time, and at 10 % loss that happens every ~100 blocks.
 // - An ERROR from the client ends the transfer ('client-error'), and is never
 //   answered (RFC 1350 section 7). Except the PXE tsize probe: many PXE ROMs
 //   send an RRQ with tsize, read the size from the OACK, then end with ERROR 8
@@ -68,10 +74,15 @@ import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
 
 /** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
 const OACK_BACKSTOP_MS = 6000;
-/** The client timeout assumed when it negotiated none (atftp and tftp-hpa: 5 s). */
-const DEFAULT_CLIENT_TIMEOUT_MS = 5000;
-/** How much longer than the client's timeout a retransmission waits once the client seems to ignore us. */
+/** How much longer than the client's negotiated timeout the OACK backstop waits. */
 const CLIENT_TIMER_MARGIN_MS = 1000;
+/**
+ * Timeouts without progress after which a resend probes one block past the window
+ * and past any block sent (see the rules above). Each further silent timeout adds
+ * one block (the last probe may have been lost, or taken with its ACK lost), so a
+ * client that is gone gets at most windowsize + maxRetries blocks per resend.
+ */
+const PROBE_AFTER_RETRIES = 2;
 import { negotiate, type TransferParams } from './options.js';
 import type { SendGate } from './scheduler.js';
 
@@ -155,7 +166,12 @@ export class ReadTransfer {
   private srtt?: number;
   private rttvar?: number;
   private timer: unknown;
-  private timerArmed = false;
+  /** When the running timer (if any) fires. */
+  private timerDueAt = 0;
+  /** When the retransmission timeout is due; undefined: disarmed (the running timer, if any, is ignored). */
+  private deadline: number | undefined;
+  /** While probing (until the next progress), resends go up to here: one block past any sent (see the rules above). */
+  private probeUpTo = 0;
   /** Consecutive timeouts without progress. */
   private retries = 0;
   private retransmits = 0;
@@ -260,7 +276,13 @@ export class ReadTransfer {
     switch (packet.op) {
       case 'ack':
         if (packet.block !== 0) return; // out of range: ignored, never answered
-        if (!this.oackResent) this.sampleRtt(this.env.now() - this.oackSentAt);
+        {
+          // The OACK is never resent unasked, so a late ACK 0 is the client's own
+          // retransmission after its timer (atftp: 5 s), not a round trip: a sample
+          // from it would set the RTO to seconds for the whole transfer.
+          const sample = this.env.now() - this.oackSentAt;
+          if (!this.oackResent && sample < this.limits.initialRtoMs) this.sampleRtt(sample);
+        }
         this.retries = 0;
         this.currentState = 'sending';
         this.disarmTimer();
@@ -307,10 +329,16 @@ export class ReadTransfer {
     }
     for (let b = this.acked + 1; b <= block; b++) this.sentAt.delete(b);
     this.acked = block;
+    // Progress ends the backoff (as QUIC resets its PTO backoff on an ACK, RFC 9002
+    // 6.2.1): under steady loss nearly every ACK is for a resent block, which gives
+    // no sample (Karn), and a doubled RTO would otherwise stay doubled and grow.
+    if (this.retries > 0 && this.srtt !== undefined && this.rttvar !== undefined) this.rtoMs = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
     this.retries = 0;
+    this.probeUpTo = 0;
 
     if (block >= this.totalBlocks) {
       this.disarmTimer();
+      this.stopTimer();
       this.currentState = 'done';
       this.gate?.release();
       this.onEvent({ type: 'done', bytes: this.file.size, ms: this.env.now() - this.startedAt, retransmits: this.retransmits });
@@ -327,8 +355,20 @@ export class ReadTransfer {
     this.pump();
   }
 
+  /** The running timer fired: a real timeout only when the deadline has come (the timer is lazy). */
+  private onTimer(): void {
+    this.timer = undefined;
+    if (this.deadline === undefined || this.isOver()) return;
+    const now = this.env.now();
+    if (now < this.deadline) {
+      this.startTimer(this.deadline - now);
+      return;
+    }
+    this.deadline = undefined;
+    this.onTimeout();
+  }
+
   private onTimeout(): void {
-    this.timerArmed = false;
     if (this.isOver()) return;
     if (this.retries >= this.limits.maxRetries) {
       const waitingFor = this.currentState === 'oack-sent' ? 'ACK 0 for the OACK' : `ACK for block ${this.acked + 1}`;
@@ -349,6 +389,8 @@ export class ReadTransfer {
       return;
     }
     this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
+    // The probe goes past the highest block sent: the client may hold a probe sent before.
+    if (this.retries >= PROBE_AFTER_RETRIES) this.probeUpTo = Math.max(this.acked + this.params.windowsize, this.highestSent) + 1;
     this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
     this.nextToSend = this.acked + 1;
     this.armTimer(); // runs even while the gate holds the resend back
@@ -358,7 +400,8 @@ export class ReadTransfer {
   // ---- sending --------------------------------------------------------------------
 
   private canSend(): boolean {
-    return this.currentState === 'sending' && this.nextToSend <= this.totalBlocks && this.nextToSend <= this.acked + this.params.windowsize;
+    const limit = Math.max(this.acked + this.params.windowsize, this.probeUpTo);
+    return this.currentState === 'sending' && this.nextToSend <= this.totalBlocks && this.nextToSend <= limit;
   }
 
   /** Sends what the window allows, asking the gate before each block. Never recurses. */
@@ -456,28 +499,38 @@ export class ReadTransfer {
     return this.rtoMs;
   }
 
+  /** (Re)starts the retransmission timeout from now. */
   private armTimer(): void {
-    this.disarmTimer();
-    this.timerArmed = true;
-    this.timer = this.env.setTimer(this.waitMs(), () => this.onTimeout());
+    const wait = this.waitMs();
+    const now = this.env.now();
+    this.deadline = now + wait;
+    // A running timer that fires no later than the new deadline is kept: it re-arms for the rest.
+    if (this.timer !== undefined && this.timerDueAt <= this.deadline) return;
+    this.stopTimer();
+    this.startTimer(wait);
+  }
+
+  private startTimer(ms: number): void {
+    this.timerDueAt = this.env.now() + ms;
+    this.timer = this.env.setTimer(ms, () => this.onTimer());
   }
 
   /**
-   * How long the timer waits: the RTO, except while the OACK is out (the backstop)
-   * and from the second retransmission without progress on (longer than the
-   * client's own timeout, see the rules above). Progress resets the retry count,
-   * and with it the longer wait.
+   * How long the timer waits: the RTO, except while the OACK is out (the backstop,
+   * longer than the client's own timer, so a lost OACK shows as a repeated RRQ first).
    */
   private waitMs(): number {
-    // The OACK's backstop outlasts the client's own timer, so a lost OACK shows as a repeated RRQ first.
     if (this.currentState === 'oack-sent') return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
-    if (this.retries >= 2) return Math.max(this.rtoMs, (this.params.timeoutMs ?? DEFAULT_CLIENT_TIMEOUT_MS) + CLIENT_TIMER_MARGIN_MS);
     return this.rtoMs;
   }
 
+  /** No timeout pending; the running timer, if any, fires into nothing (cheaper than cancelling per ACK). */
   private disarmTimer(): void {
-    if (this.timerArmed) this.env.clearTimer(this.timer);
-    this.timerArmed = false;
+    this.deadline = undefined;
+  }
+
+  private stopTimer(): void {
+    if (this.timer !== undefined) this.env.clearTimer(this.timer);
     this.timer = undefined;
   }
 
@@ -498,6 +551,7 @@ export class ReadTransfer {
   private finishFailed(reason: TransferFailure, detail: string): void {
     if (this.isOver()) return;
     this.disarmTimer();
+    this.stopTimer();
     this.currentState = 'failed';
     this.gate?.release();
     this.onEvent({ type: 'failed', reason, detail, lastBlockAcked: this.acked, retransmits: this.retransmits });

@@ -6,7 +6,7 @@
 // followed by a packet for receive().
 // Invariants: nothing throws; every packet sent decodes; each DATA block carries exactly
 // the file's bytes for that block and no block past the end; one step sends at most a
-// window (+ OACK) of packets (no Sorcerer's Apprentice); an ERROR sent means the transfer
+// window (+ one probe block per timeout) of packets (no Sorcerer's Apprentice); an ERROR sent means the transfer
 // failed. Afterwards a well-behaved client that ACKs what it receives completes the
 // transfer (unless it had already failed) and gets the whole file.
 
@@ -53,7 +53,8 @@ export function fuzz(data: Buffer): void {
   const checkSent = (packets: TftpPacket[]): void => {
     if (packets.length > 0) lastBatch = packets;
     const { blksize, windowsize } = transfer.parameters;
-    check(packets.length <= windowsize + 1, `one step sent ${packets.length} packets with a window of ${windowsize}`);
+    // A window, plus probe blocks past it on resends after repeated timeouts: one more per timeout (transfer.ts).
+    check(packets.length <= windowsize + LIMITS.maxRetries, `one step sent ${packets.length} packets with a window of ${windowsize}`);
     for (const p of packets) {
       if (p.op === 'error') check(transfer.state === 'failed', `ERROR ${p.code} sent while the transfer is ${transfer.state}`);
       if (p.op !== 'data') continue;
