@@ -245,8 +245,8 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(h.events.some((e) => e.type === 'options')).toBe(false);
   });
 
-  it('after the OACK backstop starts the data (its ACK 0 was lost), never a second OACK; fails after maxRetries', () => {
-    const h = harness({ size: 10, options: [['blksize', '1024']], limits: { maxRetries: 2 } });
+  it('after the OACK backstop starts the data (its ACK 0 was lost) when blocks are 512 bytes, never a second OACK; fails after maxRetries', () => {
+    const h = harness({ size: 10, options: [['tsize', '0']], limits: { maxRetries: 2 } });
     h.transfer.start();
     expect(h.take().map((p) => p.op)).toEqual(['oack']);
     // Without a negotiated timeout the OACK backstop waits 6 s (longer than clients' own 5 s).
@@ -263,8 +263,41 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(h.events.filter((e) => e.type === 'options')).toHaveLength(1);
   });
 
-  it('a client whose ACK 0 was lost gets DATA 1 at the backstop and finishes', () => {
+  it('with a negotiated blksize, sends no DATA before ACK 0: a client that missed the OACK would read it with 512-byte blocks', () => {
+    // curl asks for blksize 8; its OACK is lost and its repeated RRQ races the backstop. DATA 1
+    // without the OACK would end its download after 8 bytes (RFC 2347: options refused).
+    const h = harness({ size: 3000, options: [['blksize', '8']], limits: { maxRetries: 3 } });
+    h.transfer.start();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.clock.advance(6000);
+    expect(h.take()).toEqual([]);
+    h.clock.advance(6000);
+    expect(h.take()).toEqual([]);
+    h.transfer.requestRepeated(); // the client's repeated RRQ: the OACK again, at once
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1]);
+    expect(h.transfer.parameters.blksize).toBe(8);
+  });
+
+  it('with a negotiated blksize, a client whose ACK 0 was lost gets DATA 1 once it repeats ACK 0, and finishes', () => {
     const h = harness({ size: 3000, options: [['blksize', '1024']] });
+    h.transfer.start();
+    h.take();
+    h.clock.advance(6000);
+    expect(h.take()).toEqual([]);
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1]);
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2]);
+    h.ack(2);
+    expect(blocks(h.take())).toEqual([3]);
+    h.ack(3);
+    expect(h.transfer.state).toBe('done');
+  });
+
+  it('a client with 512-byte blocks whose ACK 0 was lost gets DATA 1 at the backstop and finishes', () => {
+    const h = harness({ size: 1300, options: [['tsize', '0']] });
     h.transfer.start();
     h.take();
     h.clock.advance(6000);

@@ -56,11 +56,13 @@
 // - A lost OACK is recovered by the client, which repeats its RRQ: the server
 //   passes the repeat to requestRepeated() and the OACK goes out again at once.
 //   A lost ACK 0 is recovered by the client repeating ACK 0. Our own OACK
-//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS);
-//   when it expires the client evidently has the OACK (else it would have
-//   repeated its RRQ), so the data starts as if ACK 0 had arrived. The OACK is
-//   never sent again unasked: atftp 0.8 aborts with "unexpected OACK" when a
-//   second OACK arrives after it has sent ACK 0.
+//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS).
+//   When it expires with 512-byte blocks, the data starts as if ACK 0 had
+//   arrived (DATA 1 reads the same with or without the OACK); with any other
+//   blksize it waits on, since a client that missed the OACK would read DATA 1
+//   as "options refused" with 512-byte blocks (RFC 2347) and end the file early.
+//   The OACK is never sent again unasked: atftp 0.8 aborts with "unexpected
+//   OACK" when a second OACK arrives after it has sent ACK 0.
 // - Packets other than ACK and ERROR while sending are ignored (as tftp-hpa
 //   does): a stray packet must not end a transfer.
 // - The file is sent as it is: for mode netascii the caller passes the
@@ -74,6 +76,8 @@ import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
 
 /** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
 const OACK_BACKSTOP_MS = 6000;
+/** RFC 1350's block size: what a client that never saw the OACK reads DATA with. */
+const DEFAULT_BLKSIZE = 512;
 /** How much longer than the client's negotiated timeout the OACK backstop waits. */
 const CLIENT_TIMER_MARGIN_MS = 1000;
 /**
@@ -378,11 +382,19 @@ export class ReadTransfer {
     this.retries++;
     this.rtoMs = Math.min(this.rtoMs * 2, this.limits.maxRtoMs); // RFC 6298 5.5
     if (this.currentState === 'oack-sent') {
-      // No ACK 0 for longer than clients wait: a client that lost our OACK has repeated
-      // its RRQ by now (requestRepeated answers it), so this one got the OACK and its ACK 0
-      // was lost, maybe twice. Go on as if it had arrived: the client is waiting for DATA 1,
-      // and a second OACK would make atftp 0.8 abort ("unexpected OACK").
+      // No ACK 0 for longer than clients wait. A second OACK would make atftp 0.8 abort
+      // ("unexpected OACK") when it was its ACK 0 that got lost, so the OACK is never sent
+      // again unasked. With 512-byte blocks, go on as if ACK 0 had arrived: DATA 1 reads the
+      // same whether or not the client saw the OACK. With any other blksize a client that
+      // missed the OACK would take DATA 1 as the server refusing options (RFC 2347) and read
+      // it with 512-byte blocks: curl, its RRQ repeat racing this timer, ended an 8-byte-block
+      // download after the first block with exit 0. So wait on: that client repeats its RRQ
+      // (answered with the OACK), and one that has the OACK repeats its ACK 0.
       this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.rtoMs });
+      if (this.params.blksize !== DEFAULT_BLKSIZE) {
+        this.armTimer();
+        return;
+      }
       this.currentState = 'sending';
       this.armTimer();
       this.pump();
