@@ -195,7 +195,13 @@ if [ -n "$BOOTED_URL" ]; then
   while read -r module; do insmod "/lib/modules/$module.ko" || echo "insmod $module failed"; done </lib/modules/load-order
   ip link set lo up
   ip link set eth0 up 2>/dev/null
-  if udhcpc -i eth0 -n -q -t 10 -T 3 -s /etc/udhcpc.script >/dev/null 2>&1; then
+  # A booted OS keeps trying: its DHCP (a busy site server, a slow emulated NIC) and the callback.
+  GOT_ADDRESS=
+  for attempt in 1 2 3; do
+    if udhcpc -i eth0 -n -q -t 10 -T 3 -s /etc/udhcpc.script >/dev/null 2>&1; then GOT_ADDRESS=yes; break; fi
+    echo "@MARKER@-DHCP attempt $attempt: no address"
+  done
+  if [ -n "$GOT_ADDRESS" ]; then
     # Plain HTTP/1.0 over nc: busybox-static's wget crashes when a connect times out.
     REST=${BOOTED_URL#http://}
     HOSTPORT=${REST%%/*}
@@ -203,7 +209,12 @@ if [ -n "$BOOTED_URL" ]; then
     HOST=${HOSTPORT%:*}
     PORT=80
     [ "$HOSTPORT" != "$HOST" ] && PORT=${HOSTPORT##*:}
-    ANSWER=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$URLPATH" "$HOSTPORT" | nc -w 10 "$HOST" "$PORT" 2>&1 | head -n1)
+    for attempt in 1 2 3 4 5; do
+      ANSWER=$(printf 'GET %s HTTP/1.0\r\nHost: %s\r\n\r\n' "$URLPATH" "$HOSTPORT" | nc -w 10 "$HOST" "$PORT" 2>&1 | head -n1)
+      case "$ANSWER" in *" 204 "*) break ;; esac
+      echo "@MARKER@-BOOTED-CALLBACK attempt $attempt: $ANSWER"
+      sleep 2
+    done
     echo "@MARKER@-BOOTED-CALLBACK $ANSWER"
   else
     echo "@MARKER@-BOOTED-CALLBACK no address from DHCP; links: $(ip -o link | cut -d' ' -f2 | tr '\n' ' ')"

@@ -65,8 +65,9 @@ async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[], ap
       });
       vms.push(vm);
       const up = await vm.waitForMarker(270_000);
-      // The node's init calls rackboot.booted= after printing the marker.
-      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted', 90_000);
+      // The node's init calls rackboot.booted= after printing the marker (retrying a slow DHCP,
+      // so the callback may come after the tracker concluded 'booted' from the last download).
+      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted' && n.diagnosisDetail === 'the OS called back', 150_000);
       await vm.stop();
       return { node, up, view };
     }),

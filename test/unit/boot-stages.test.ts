@@ -129,9 +129,16 @@ describe('good paths', () => {
     expect(s.state).toMatchObject({ stage: 'booted', diagnosis: 'booted', dhcpAcks: 1, booted: 1 });
     expect(s.lastDiagnosis()).toMatchObject({ source: 'last_download', firmware: 'ipxe', dhcpAcks: 1 });
     expect(s.state.diagnosisDetail).toContain('/debian/initrd.gz completed');
-    // The callback arriving late changes nothing.
+    // The callback arriving late confirms the boot (the stronger evidence) but counts nothing twice.
     s.see({ kind: 'os_booted', source: 'callback' });
-    expect(s.state.booted).toBe(1);
+    expect(s.state).toMatchObject({ stage: 'booted', booted: 1, boots: 1, diagnosisDetail: 'the OS called back' });
+    expect(s.lastDiagnosis()).toMatchObject({ source: 'callback' });
+    expect(s.lastDiagnosis()).not.toHaveProperty('dhcpAcks');
+    expect(s.lastDiagnosis()).not.toHaveProperty('durationMs');
+    // A second callback adds nothing.
+    const diagnoses = s.diagnoses.length;
+    s.see({ kind: 'os_booted', source: 'callback' });
+    expect(s.diagnoses).toHaveLength(diagnoses);
   });
 
   it('UEFI HTTP Boot: the boot program comes over HTTP, no TFTP stage', () => {

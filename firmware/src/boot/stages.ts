@@ -131,6 +131,8 @@ export interface BootProgress {
   /** When the profile's final file (or a boot-ending script) completed. */
   finalDoneAt?: number;
   finalPath?: string;
+  /** How this boot was concluded 'booted'. */
+  bootedBy?: 'callback' | 'last_download';
 }
 
 export interface BootMachineState extends NodeBootState {
@@ -600,7 +602,16 @@ class Machine {
 
   bootedNow(source: 'callback' | 'last_download'): void {
     const s = this.s;
-    if (s.stage === 'booted') return;
+    if (s.stage === 'booted') {
+      // The OS called back after the tracker had concluded 'booted' from the last download
+      // (its DHCP was slow): the callback is the stronger evidence. Nothing is counted twice.
+      if (source === 'callback' && s.progress.bootedBy === 'last_download') {
+        s.progress.bootedBy = 'callback';
+        s.diagnosisDetail = 'the OS called back';
+        this.changes.push({ kind: 'diagnosis', at: this.at, diagnosis: 'booted', detail: s.diagnosisDetail, evidence: [...s.evidence], source });
+      }
+      return;
+    }
     if (s.stage === 'off' || s.bootStartedAt === undefined) {
       // The boot began before rackboot saw it (e.g. rackboot restarted mid-boot): count it, but not its duration.
       s.boots++;
@@ -610,6 +621,7 @@ class Machine {
     s.booted++;
     this.moveTo('booted');
     const p = s.progress;
+    p.bootedBy = source;
     const detail =
       source === 'callback'
         ? 'the OS called back'
