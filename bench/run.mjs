@@ -254,7 +254,7 @@ const CLASSIC_SCRIPT = `#!ipxe\nkernel http://${SERVER_IP}/vmlinuz initrd=initrd
 async function benchStorm(ctx) {
   await writeFile(join(ctx.root, 'boot.ipxe'), CLASSIC_SCRIPT);
   const stacks = [
-    ['rackboot', (rateKbit) => [() => startRackboot(ctx, { tftpRateMbit: rateKbit ? Math.max(1, Math.floor(rateKbit / 1000)) : 4000 })]],
+    ['rackboot', (rateKbit) => [() => startRackboot(ctx, { tftpRateMbit: rateKbit ? rateKbit / 1000 : 4000 })]],
     ['dnsmasq+nginx', () => [() => startDnsmasq(ctx), () => startNginx(ctx)]],
   ];
   const out = { classic: [], scale: [] };

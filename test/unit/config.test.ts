@@ -285,6 +285,19 @@ describe('value errors', () => {
     expect(problems).toHaveLength(cases.length);
   });
 
+  it('takes TFTP rates in fractions of a Mbit/s (a 250 kbit/s uplink is paced too), and names a rate out of range', () => {
+    const base = 'interface: eth0\npools:\n  - subnet: 10.0.0.0/24\n    range: 10.0.0.100-10.0.0.199\nboot: { root: /srv }\n';
+    expect(parseConfigText(`${base}tftp: { max_rate_mbit: 0.25, transfer_rate_mbit: 0.1 }\n`, '/etc/rackboot/rackboot.yaml').tftp).toMatchObject({ maxRateMbit: 0.25, transferRateMbit: 0.1 });
+    for (const bad of ['0.01', '"fast"', '200000']) {
+      try {
+        parseConfigText(`${base}tftp: { max_rate_mbit: ${bad} }\n`, '/etc/rackboot/rackboot.yaml');
+        expect.unreachable(bad);
+      } catch (error) {
+        expect((error as ConfigError).format(), bad).toMatch(/^\/etc\/rackboot\/rackboot\.yaml:6: tftp\.max_rate_mbit: found .*, expected a rate in Mbit\/s from 0\.05 to 100000/);
+      }
+    }
+  });
+
   it('formats problems as FILE:LINE: KEY: found VALUE, expected WHAT', () => {
     const text = ['# line 1', ...Array.from({ length: 8 }, (_, i) => `# filler ${i + 2}`), 'interface: eth0', 'pools:', '  - subnet: 10.0.0.0/24', '    range: 10.0.0.300-10.0.0.5', 'boot: { root: /srv }', ''].join('\n');
     const error = (() => {

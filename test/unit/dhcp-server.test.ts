@@ -356,6 +356,25 @@ describe('DhcpServer', () => {
     expect(sent[0]!.msg.siaddr).toBe(SERVER);
   });
 
+  it("tells iPXE not to wait for ProxyDHCP offers (175.176), in offers and acks, and only iPXE", async () => {
+    const srv = server();
+    const ipxeClient: [number, Buffer][] = [[Opt.UserClass, Buffer.from('iPXE')]];
+    await srv.handle(request(MessageType.Discover, {}, ipxeClient), LOCAL);
+    const offer = sent[0]!.msg;
+    // iPXE reads 175 as encapsulated sub-options: 176 (0xb0), length 1, value 1.
+    expect([...offer.options.get(Opt.Ipxe)!]).toEqual([0xb0, 1, 1]);
+    await srv.handle(request(MessageType.Request, {}, [...ipxeClient, [Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer.yiaddr)]]), LOCAL);
+    expect(typeOf(sent[1]!.msg)).toBe(MessageType.Ack);
+    expect([...sent[1]!.msg.options.get(Opt.Ipxe)!]).toEqual([0xb0, 1, 1]);
+    // A PXE ROM knows no 175; a held iPXE gets no boot answer and so nothing to skip for.
+    await srv.handle(request(MessageType.Discover, {}, [[Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')]], '52:54:00:aa:00:07'), LOCAL);
+    expect(sent[2]!.msg.options.has(Opt.Ipxe)).toBe(false);
+    const held = server(config(), { bootGate: { allowBoot: () => false } });
+    sent.length = 0;
+    await held.handle(request(MessageType.Discover, {}, ipxeClient, '52:54:00:aa:00:08'), LOCAL);
+    expect(sent[0]!.msg.options.has(Opt.Ipxe)).toBe(false);
+  });
+
   it('holds a node the inventory holds: an address, but no boot file', async () => {
     const events: DhcpEvent[] = [];
     const srv = server(config(), { bootGate: { allowBoot: (mac) => mac !== CLIENT_MAC }, observer: { dhcpEvent: (e) => events.push(e) } });

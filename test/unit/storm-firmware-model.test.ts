@@ -216,6 +216,24 @@ describe('iPXE DHCP', () => {
     expect(seconds(net.dhcpSent)).toEqual([0, 0]);
   });
 
+  it('requests at once when the offer carries no-pxedhcp (175.176 = 1), as rackboot sends in full mode', async () => {
+    const clock = new FakeClock();
+    const noPxeDhcp = (m: DhcpMessage): DhcpMessage => {
+      m.options.set(Opt.Ipxe, Buffer.from([0xb0, 1, 1]));
+      return m;
+    };
+    const net = new FakeNet(clock, (n, m) => {
+      const type = messageType(m.options);
+      if (type === MessageType.Discover) n.reply(noPxeDhcp(reply(m, MessageType.Offer, { yiaddr: '10.0.0.82', file: 'http://10.0.0.1/boot.ipxe' })));
+      if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.82', file: 'http://10.0.0.1/boot.ipxe' }));
+    });
+    await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: IPXE_DHCP }).run());
+    expect(net.dhcpSent.map((s) => [s.at / 1000, MessageType[messageType(s.message.options)!]])).toEqual([
+      [0, 'Discover'],
+      [0, 'Request'],
+    ]);
+  });
+
   it('marks itself with option 175 and user class iPXE, sends DISCOVER at 0, 1, 3, 7 s and fails at 15 s', async () => {
     const clock = new FakeClock();
     const net = new FakeNet(clock);

@@ -554,17 +554,57 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect(last(slow.events)).toMatchObject({ type: 'done', retransmits: 0 });
   });
 
-  it('progress ends the backoff: the next RTO comes from the round-trip estimate again (RFC 9002 6.2.1)', () => {
+  it('an ACK for a resent block within the estimated RTO of the resend ends the backoff (a loss); a later one keeps it until the next sample (Karn, RFC 6298 5.7)', () => {
     const h = harness({ size: 20 * 512 });
     h.transfer.start();
     h.clock.advance(50);
-    h.ack(1); // sample: RTO 200 (the floor)
+    h.ack(1); // sample 50 ms: RTO 200 (the floor)
     h.take();
     h.clock.advance(200); // block 2 times out: RTO 400
     h.clock.advance(400); // again: RTO 800, and the probe (block 3) goes with block 2
     expect(h.transfer.rto).toBe(800);
-    h.ack(2); // a resent block: no sample (Karn), but progress
+    h.clock.advance(50);
+    h.ack(2); // resent, back 50 ms after the resend: the known RTT, so a loss; the backoff ends
     expect(h.transfer.rto).toBe(200);
+    h.take();
+    h.clock.advance(200); // block 3 (the probe) times out: RTO 400
+    expect(blocks(h.take())).toEqual([3]);
+    h.clock.advance(300);
+    h.ack(3); // 300 ms after its resend, past the 200 ms estimate: the RTT grew, the backoff stays
+    expect(h.transfer.rto).toBe(400);
+    expect(blocks(h.take())).toEqual([4]);
+    h.clock.advance(300);
+    h.ack(4); // sent once: a sample (300 ms), and the RTO comes from the estimate again
+    expect(h.transfer.rto).toBeCloseTo(406.25);
+  });
+
+  it('learns an RTT that grew past the RTO (a slow link filling up) instead of resending every block', () => {
+    // Every ACK comes 1 s after the first copy of its block, whatever was resent meanwhile.
+    const h = harness({ size: 12 * 512 - 100 });
+    h.transfer.start();
+    h.clock.advance(50);
+    h.ack(1); // RTT 50 ms: RTO 200
+    const copies = new Map<number, number>();
+    const firstSent = new Map<number, number>();
+    const record = () => {
+      for (const b of blocks(h.take())) {
+        copies.set(b, (copies.get(b) ?? 0) + 1);
+        if (!firstSent.has(b)) firstSent.set(b, h.clock.now);
+      }
+    };
+    for (let block = 2; block <= 12; block++) {
+      record();
+      const due = firstSent.get(block)! + 1000;
+      while (h.clock.now < due) {
+        h.clock.advance(Math.min(10, due - h.clock.now));
+        record();
+      }
+      h.ack(block);
+    }
+    expect(h.transfer.state).toBe('done');
+    // The first blocks are resent while the RTO backs off; once a block sent once is ACKed
+    // the RTO holds the new RTT, and the rest go once each.
+    expect([...copies].filter(([b]) => b >= 6).map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1, 1]);
   });
 
   it("a lost ACK, then a lost extra ACK (atftp 0.8 then ignores repeats): the second resend probes the next block", () => {

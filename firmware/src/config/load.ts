@@ -38,6 +38,7 @@ import {
   macSpec,
   portSpec,
   integerSpec,
+  rateMbitSpec,
   type HttpConfig,
   profileNameSpec,
   rangeSpec,
@@ -235,8 +236,8 @@ function readDocument(r: DocumentReader, root: YamlNode | undefined, overrides: 
     port: tftp.getOr('port', portSpec, DEFAULTS.tftpPort),
     maxTransfers: tftp.getOr('max_transfers', integerSpec(1, 4096, 'a whole number of transfers from 1 to 4096'), DEFAULTS.tftpMaxTransfers),
     maxTransfersPerClient: tftp.getOr('max_transfers_per_client', integerSpec(1, 8192, 'a whole number of transfers from 1 to 8192'), undefined),
-    maxRateMbit: tftp.getOr('max_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpMaxRateMbit),
-    transferRateMbit: tftp.getOr('transfer_rate_mbit', integerSpec(1, 100_000, 'a rate in Mbit/s from 1 to 100000'), DEFAULTS.tftpTransferRateMbit),
+    maxRateMbit: tftp.getOr('max_rate_mbit', rateMbitSpec, DEFAULTS.tftpMaxRateMbit),
+    transferRateMbit: tftp.getOr('transfer_rate_mbit', rateMbitSpec, DEFAULTS.tftpTransferRateMbit),
   };
 
   const inventory = section(r, top, 'inventory');

@@ -411,6 +411,21 @@ export function integerSpec(min: number, max: number, expected: string): ValueSp
 
 export const portSpec = integerSpec(1, 65535, 'a port number from 1 to 65535');
 
+/** A number from `min` to `max`, fractions allowed. */
+export function numberSpec(min: number, max: number, expected: string): ValueSpec<number> {
+  return {
+    expected,
+    read(r, node, keyPath) {
+      const value = isScalar(node) ? (node as Scalar).value : undefined;
+      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) return r.wrong(keyPath, node, expected);
+      return value;
+    },
+  };
+}
+
+/** TFTP pacing rates: fractions, so a slow or shared uplink (0.25 = 250 kbit/s) can be paced too. */
+export const rateMbitSpec = numberSpec(0.05, 100_000, 'a rate in Mbit/s from 0.05 to 100000 (0.25 is 250 kbit/s)');
+
 /** A positive duration in whole seconds, at most `max`. */
 export function durationSpec(max = Number.MAX_SAFE_INTEGER): ValueSpec<number> {
   const expected = `a positive ${DURATION_EXPECTED.replace(/^a /, '')}`;

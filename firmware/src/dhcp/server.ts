@@ -18,6 +18,7 @@ import { classifyClient, type ClientClass } from '../boot/classify.js';
 import type { ArpPacket } from '../net/arp.js';
 import { bootAnswerFor, type BootAnswer } from '../boot/policy.js';
 import {
+  IpxeSubOpt,
   encapsulatedOption,
   hostname,
   parameterRequestList,
@@ -587,7 +588,14 @@ export class DhcpServer {
     const hostname = this.plan.hostFor(args.client.mac)?.hostname;
     if (hostname) options.set(Opt.HostName, stringOption(hostname));
     const answer = this.bootAllowed(args.client.mac, args.boot) ? this.bootAnswer(args.boot) : undefined;
-    if (answer) this.addBootOptions(msg, reply, options, answer, args.boot);
+    if (answer) {
+      this.addBootOptions(msg, reply, options, answer, args.boot);
+      // iPXE holds an address offer without "PXEClient" until its discovery timer has
+      // run past 2 s (src/net/udp/dhcp.c, DHCP_DISC_PROXY_TIMEOUT_SEC), in case a
+      // ProxyDHCP server answers too: 3 s lost per boot. This server is the only
+      // boot server in full mode, so it tells iPXE not to wait (175.176 no-pxedhcp).
+      if (args.boot.kind === 'ipxe') options.set(Opt.Ipxe, encapsulatedOption([[IpxeSubOpt.NoPxeDhcp, Buffer.from([1])]]));
+    }
     this.copyRelayInfo(msg, options);
     reply.options = orderByParameterRequestList(options, parameterRequestList(msg.options) ?? []);
     return reply;

@@ -6,7 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ZERO_IP, maskToPrefix, macToBytes, type Ipv4 } from '../net/addr.js';
 import { decodeDhcp, encodeDhcp } from '../dhcp/codec.js';
 import { BOOTREQUEST, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from '../dhcp/message.js';
-import { clientUuidOption, ipOption, messageType, pxeOptions, serverId, stringOption, u16Option, u8Option, vendorClass } from '../dhcp/options.js';
+import { IpxeSubOpt, clientUuidOption, ipOption, ipxe, messageType, pxeOptions, serverId, stringOption, u16Option, u8Option, vendorClass } from '../dhcp/options.js';
 import type { Diagnosis } from '../inventory/types.js';
 import type { DhcpFrom, NodeNet } from './node-net.js';
 import type { DhcpBehaviour } from './timings.js';
@@ -58,6 +58,8 @@ const isAddressOffer = (r: Received): boolean => r.type === MessageType.Offer &&
 /** A PXE proxy offer: no address, PXEClient (or HTTPClient) in option 60 (PXE 2.1, 2.2.5). */
 const isProxyOffer = (r: Received): boolean =>
   r.type === MessageType.Offer && r.message.yiaddr === ZERO_IP && /^(PXEClient|HTTPClient)/.test(safe(() => vendorClass(r.message.options)) ?? '');
+/** iPXE's 175.176 (no-pxedhcp) in the address offer: do not wait for ProxyDHCP offers (src/net/udp/dhcp.c). */
+const skipsProxyDhcp = (m: DhcpMessage): boolean => (safe(() => ipxe(m.options)?.get(IpxeSubOpt.NoPxeDhcp)?.[0]) ?? 0) !== 0;
 export const bootFileOf = (m: DhcpMessage): string | undefined => {
   const fromOption = m.options.get(Opt.BootfileName)?.toString('latin1').replace(/\0+$/, '');
   return fromOption || m.file || undefined;
@@ -84,7 +86,7 @@ export class DhcpClient {
     const proxyWaitOver = (): boolean => this.opts.timers.now() - this.started > behaviour.proxyWait * 1000;
     const ready = (): boolean => {
       if (!addressOffer) return false;
-      if (behaviour.ipxe) return pxeClientSeen || proxyWaitOver();
+      if (behaviour.ipxe) return pxeClientSeen || skipsProxyDhcp(addressOffer.message) || proxyWaitOver();
       return bootFileOf(addressOffer.message) !== undefined || proxyOffer !== undefined;
     };
     const chosen = await exchange<Received>({

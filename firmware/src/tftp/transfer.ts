@@ -34,7 +34,8 @@
 //   minRtoMs..maxRtoMs. The first RTO is initialRtoMs, or the client's
 //   negotiated timeout (RFC 2349), bounded the same way. On expiry the RTO
 //   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
-//   again, until the next progress, which restores the RTO from the estimate; after maxRetries retransmissions without progress the transfer fails
+//   again; the backed-off RTO holds until a block sent once is ACKed (RFC 6298
+//   5.7). After maxRetries retransmissions without progress the transfer fails
 //   with 'timeout' and tells the client with ERROR 0. The timer is lazy: sending
 //   a block only moves its deadline, and an early expiry re-arms for the rest,
 //   so a transfer does not create and cancel a timer per packet.
@@ -167,6 +168,8 @@ export class ReadTransfer {
   private readonly sentAt = new Map<number, number>();
 
   private rtoMs: number;
+  /** An ACK for a resent block came later than the RTO estimate; cleared by the next RTT sample. */
+  private rttGrew = false;
   private srtt?: number;
   private rttvar?: number;
   private timer: unknown;
@@ -331,12 +334,22 @@ export class ReadTransfer {
       const sent = this.sentAt.get(block);
       if (sent !== undefined) this.sampleRtt(this.env.now() - sent);
     }
+    if (block <= this.retransmittedUpTo && this.srtt !== undefined && this.rttvar !== undefined) {
+      // An ACK for a resent block gives no sample (Karn), but it can still end the
+      // backoff. Back within the estimated RTO of the last send, it fits a path whose
+      // RTT is known: that was a loss, and the RTO comes from the estimate again (under
+      // steady loss a doubled RTO would otherwise stay doubled and grow). Later than
+      // that, the RTT has grown past the estimate, as on a slow link whose queue several
+      // transfers fill: the backed-off RTO stays (RFC 6298 5.7) until a block goes once
+      // and is timed. Resetting it there would resend every block and learn nothing.
+      // Once an ACK has shown that, none ends the backoff before the next sample.
+      const estimate = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
+      const sent = this.sentAt.get(block);
+      if (sent === undefined || this.env.now() - sent > estimate) this.rttGrew = true;
+      else if (!this.rttGrew && this.rtoMs > estimate) this.rtoMs = estimate;
+    }
     for (let b = this.acked + 1; b <= block; b++) this.sentAt.delete(b);
     this.acked = block;
-    // Progress ends the backoff (as QUIC resets its PTO backoff on an ACK, RFC 9002
-    // 6.2.1): under steady loss nearly every ACK is for a resent block, which gives
-    // no sample (Karn), and a doubled RTO would otherwise stay doubled and grow.
-    if (this.retries > 0 && this.srtt !== undefined && this.rttvar !== undefined) this.rtoMs = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
     this.retries = 0;
     this.probeUpTo = 0;
 
@@ -500,6 +513,7 @@ export class ReadTransfer {
       this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
     this.rtoMs = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
+    this.rttGrew = false;
   }
 
   private boundRto(ms: number): number {
