@@ -1,7 +1,7 @@
 // The serial console of the real bundle: `rackboot serve` with `console.device`
 // set to one end of a socat pty pair, in a namespace lab with a real DHCP
 // client (udhcpc) and a `command` power channel; the test is the laptop on the
-// other end. This is the wiring in serve.ts (AppConsoleHost over the API host,
+// other end. This is the wiring in app/app.ts (AppConsoleHost over the API host,
 // auth, the power sequencer, `ip` and `systemctl`), not the shell with a fake
 // host (console-pty.test.ts covers every key and timing with a fake clock).
 // `systemctl` is a recording script put first on rackboot's PATH: a test must
