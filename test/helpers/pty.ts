@@ -1,7 +1,8 @@
 // Serial console tests over real pseudo-terminals: `SocatPair` makes a pty pair
 // with socat (both ends raw, no echo, like a null-modem cable), `Terminal` is
-// the laptop at the other end (it types, and keeps a model of the screen that
-// understands the few VT100 sequences the console sends), and
+// the laptop at the other end (it types, logs in and runs commands at the
+// prompt, and keeps a model of the screen that understands the few VT100
+// sequences the console sends), `serialNoise` is line noise to type, and
 // `FakeConsoleHost` stands in for rackboot's inventory, power and auth.
 
 import { SerialPortStream } from '@serialport/stream';
@@ -15,12 +16,30 @@ import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '.
 import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
 
 /** `what` is a function so that the screen in the message is the one at the timeout, not at the start. */
-async function until(condition: () => boolean, what: () => string, timeoutMs = 10_000): Promise<void> {
+export async function until(condition: () => boolean, what: () => string = () => 'the condition', timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what()}`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/** The console's prompt once logged in. */
+export const PROMPT = 'rackboot>';
+
+/**
+ * `length` bytes of line noise, the same for the same `seed`. Ctrl-D is made
+ * NUL: it logs out, a keystroke the tests mean to send on purpose, not noise;
+ * everything else (CR, Ctrl-C, Tab, escapes) stays.
+ */
+export function serialNoise(length: number, seed: number): Buffer {
+  const noise = Buffer.alloc(length);
+  for (let i = 0; i < noise.length; i++) {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    noise[i] = seed >>> 24;
+    if (noise[i] === 0x04) noise[i] = 0x00;
+  }
+  return noise;
 }
 
 /** A pty pair from socat: `console` is the appliance's end, `laptop` the field engineer's. */
@@ -172,6 +191,37 @@ export class Terminal {
   /** Waits until the cursor row (the prompt line) equals `text` exactly. */
   async waitForPrompt(text: string, timeoutMs = 10_000): Promise<void> {
     await until(() => this.currentRow === text.trimEnd() && this.escape === '', () => `the prompt ${JSON.stringify(text)}; row is ${JSON.stringify(this.currentRow)}\n${this.screen().join('\n')}`, timeoutMs);
+  }
+
+  /** Runs a command at the logged-in prompt and returns the rows it printed, up to the next prompt. */
+  async run(line: string): Promise<string[]> {
+    await this.waitForPrompt(PROMPT);
+    const mark = this.mark();
+    await this.enter(line);
+    await this.waitForNextPrompt(mark);
+    return this.since(mark + 1).slice(0, -1);
+  }
+
+  /** Waits for a fresh, empty prompt after `mark` (not the row a command was typed on). */
+  async waitForNextPrompt(mark: number): Promise<void> {
+    await this.waitFor(/^rackboot> ?$/, mark + 1);
+    await this.waitForPrompt(PROMPT);
+  }
+
+  /** Waits for `question` on the prompt line, then types `reply` and Enter. */
+  async answer(question: string, reply: string): Promise<void> {
+    await this.waitForPrompt(question);
+    await this.enter(reply);
+  }
+
+  /** Wakes the console with Enter and logs in with `password`. */
+  async login(password: string): Promise<void> {
+    await this.enter('');
+    await this.waitForPrompt('Password:');
+    const mark = this.mark();
+    await this.enter(password);
+    await this.waitFor('Logged in.', mark);
+    await this.waitForPrompt(PROMPT);
   }
 
   private receive(data: Buffer): void {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Console } from '../../firmware/src/console/console.js';
 import { realConsoleTimers, type ConsoleTimers } from '../../firmware/src/console/shell.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { FakeConsoleHost, SocatPair, Terminal } from '../helpers/pty.js';
+import { FakeConsoleHost, SocatPair, Terminal, serialNoise, until } from '../helpers/pty.js';
 
 const PASSWORD = 'correct horse';
 const UP = '\x1b[A';
@@ -25,28 +25,9 @@ describe('serial console over a socat pty pair', () => {
   const clock = new FakeClock();
   const sessionTimers: ConsoleTimers = { now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer };
 
-  /** Runs a command at the prompt and returns the rows it printed (up to the next prompt). */
-  async function run(line: string): Promise<string[]> {
-    await terminal.waitForPrompt('rackboot>');
-    const mark = terminal.mark();
-    await terminal.enter(line);
-    await waitForNextPrompt(mark);
-    return terminal.since(mark + 1).slice(0, -1);
-  }
-
-  async function waitForNextPrompt(mark: number): Promise<void> {
-    await terminal.waitFor(/^rackboot> $|^rackboot>$/, mark + 1);
-    await terminal.waitForPrompt('rackboot>');
-  }
-
-  async function login(): Promise<void> {
-    await terminal.enter('');
-    await terminal.waitForPrompt('Password:');
-    const mark = terminal.mark();
-    await terminal.enter(PASSWORD);
-    await terminal.waitFor('Logged in.', mark);
-    await terminal.waitForPrompt('rackboot>');
-  }
+  // `terminal` is replaced after a re-plug: these always use the current one.
+  const run = (line: string) => terminal.run(line);
+  const login = () => terminal.login(PASSWORD);
 
   beforeAll(async () => {
     pair = await SocatPair.start('rbcon');
@@ -313,7 +294,7 @@ describe('serial console over a socat pty pair', () => {
     const mark = terminal.mark();
     await terminal.enter('');
     await terminal.waitFor(/^IP +MAC/, mark);
-    await waitForNextPrompt(mark);
+    await terminal.waitForNextPrompt(mark);
   });
 
   it('tab completes commands, arguments and node names', async () => {
@@ -348,14 +329,8 @@ describe('serial console over a socat pty pair', () => {
   });
 
   it('survives binary noise, a 10 kB line and a break, and keeps working', { timeout: 90_000 }, async () => {
-    let seed = 12345;
-    const noise = Buffer.alloc(8192);
-    for (let i = 0; i < noise.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      noise[i] = seed >>> 24;
-    }
-    // Noise may contain CR, Ctrl-C, Ctrl-D (logout), Tab; make it one that cannot log out, then clear the line.
-    for (let i = 0; i < noise.length; i++) if (noise[i] === 0x04) noise[i] = 0x00;
+    // Noise may contain CR, Ctrl-C and Tab (not Ctrl-D, which logs out); the line is cleared afterwards.
+    const noise = serialNoise(8192, 12345);
     const received = console_.counters.inputBytes;
     await terminal.type(noise);
     // Lines in the noise run as (unknown) commands; what arrives meanwhile is typed ahead, the excess dropped.
@@ -426,11 +401,3 @@ describe('serial console over a socat pty pair', () => {
     expect(wide).toEqual([]);
   });
 });
-
-async function until(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

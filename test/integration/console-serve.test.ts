@@ -1,7 +1,7 @@
 // The serial console of the real bundle: `rackboot serve` with `console.device`
 // set to one end of a socat pty pair, in a namespace lab with a real DHCP
 // client (udhcpc) and a `command` power channel; the test is the laptop on the
-// other end. This is the wiring in serve.ts (AppConsoleHost over the API host,
+// other end. This is the wiring in app/app.ts (AppConsoleHost over the API host,
 // auth, the power sequencer, `ip` and `systemctl`), not the shell with a fake
 // host (console-pty.test.ts covers every key and timing with a fake clock).
 // `systemctl` is a recording script put first on rackboot's PATH: a test must
@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
-import { SocatPair, Terminal } from '../helpers/pty.js';
+import { SocatPair, Terminal, serialNoise } from '../helpers/pty.js';
 
 const SERVER = '10.89.0.1';
 const NODE_MAC = '52:54:00:89:00:01';
@@ -32,28 +32,10 @@ describe('serial console of a real rackboot', () => {
   /** The screen before the re-plug (a new Terminal starts empty). */
   const earlierRows: string[] = [];
 
-  async function run(line: string): Promise<string[]> {
-    await terminal.waitForPrompt('rackboot>');
-    const mark = terminal.mark();
-    await terminal.enter(line);
-    await terminal.waitFor(/^rackboot>/, mark + 1);
-    await terminal.waitForPrompt('rackboot>');
-    return terminal.since(mark + 1).slice(0, -1);
-  }
-
-  async function answer(question: string, reply: string): Promise<void> {
-    await terminal.waitForPrompt(question);
-    await terminal.enter(reply);
-  }
-
-  async function login(): Promise<void> {
-    await terminal.enter('');
-    await terminal.waitForPrompt('Password:');
-    const mark = terminal.mark();
-    await terminal.enter(PASSWORD);
-    await terminal.waitFor('Logged in.', mark);
-    await terminal.waitForPrompt('rackboot>');
-  }
+  // `terminal` is replaced after a re-plug: these always use the current one.
+  const run = (line: string) => terminal.run(line);
+  const answer = (question: string, reply: string) => terminal.answer(question, reply);
+  const login = () => terminal.login(PASSWORD);
 
   beforeAll(async () => {
     lab = await DhcpLab.create(`${SERVER}/24`);
@@ -205,15 +187,7 @@ console:
   });
 
   it('survives binary noise and a 10 kB line, and comes back after an unplug', async () => {
-    let seed = 7;
-    const noise = Buffer.alloc(4096);
-    for (let i = 0; i < noise.length; i++) {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      noise[i] = seed >>> 24;
-    }
-    // Ctrl-D would log out (a keystroke, not noise); everything else stays.
-    for (let i = 0; i < noise.length; i++) if (noise[i] === 0x04) noise[i] = 0x00;
-    await terminal.type(noise);
+    await terminal.type(serialNoise(4096, 7));
     await terminal.type('x'.repeat(10 * 1024) + '\r');
     const mark = terminal.mark();
     await terminal.type('\x15help status\r');

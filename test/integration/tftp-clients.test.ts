@@ -3,10 +3,9 @@
 // windowsize) and curl (blksize); edge sizes, block-number rollover, 50 MB.
 // The same under 2 % and 10 % random loss: tftp-loss.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, writeFile, rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
@@ -25,19 +24,13 @@ const FILES: Record<string, number> = {
   'large.bin': 50 * MB,
 };
 
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 describe('TFTP with real clients', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
   let client: Netns;
   let root: string;
   let out: string;
-  const sums = new Map<string, string>();
+  let sums: Map<string, string>;
 
   beforeAll(async () => {
     lab = await DhcpLab.create(`${SERVER}/24`);
@@ -45,11 +38,7 @@ describe('TFTP with real clients', () => {
     out = join(lab.dir, 'out');
     await mkdir(root);
     await mkdir(out);
-    for (const [name, size] of Object.entries(FILES)) {
-      const data = randomBytes(size);
-      await writeFile(join(root, name), data);
-      sums.set(name, createHash('sha256').update(data).digest('hex'));
-    }
+    sums = await writeRandomFiles(root, FILES);
     const config = await lab.writeConfig(`
 interface: eth0
 mode: proxy
@@ -79,7 +68,7 @@ boot:
     const dest = join(out, `${clientName.replace(/\W+/g, '_')}-${name}`);
     await client.exec(clients[clientName]!(name, dest), { timeoutMs });
     expect((await stat(dest)).size, `${clientName} ${name} size`).toBe(FILES[name]);
-    expect(await sha256(dest), `${clientName} ${name} sha256`).toBe(sums.get(name));
+    expect(await sha256File(dest), `${clientName} ${name} sha256`).toBe(sums.get(name));
     await rm(dest);
   }
 
@@ -103,7 +92,7 @@ boot:
   it('curl: block number rollover past 65,535 (8-byte blocks)', async () => {
     const dest = join(out, 'curl8');
     await client.exec(['curl', '-sS', '--tftp-blksize', '8', '-o', dest, `tftp://${SERVER}/rollover-8.bin`], { timeoutMs: 180_000 });
-    expect(await sha256(dest)).toBe(sums.get('rollover-8.bin'));
+    expect(await sha256File(dest)).toBe(sums.get('rollover-8.bin'));
   }, 200_000);
 
   it('atftp with windowsize: 50 MB', async () => {

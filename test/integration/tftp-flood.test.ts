@@ -6,9 +6,9 @@
 // reason="client_limit"} in /metrics); its RSS stays bounded; and a valid
 // client at another address gets its file with the right bytes during the flood.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
@@ -62,9 +62,7 @@ describe('TFTP: an RRQ flood from one address', () => {
     lab = await DhcpLab.create(`${SERVER}/24`);
     const root = join(lab.dir, 'root');
     await mkdir(root);
-    const data = randomBytes(4 * 1024 * 1024 + 321);
-    await writeFile(join(root, 'boot.bin'), data);
-    sum = createHash('sha256').update(data).digest('hex');
+    sum = (await writeRandomFiles(root, { 'boot.bin': 4 * 1024 * 1024 + 321 })).get('boot.bin')!;
     out = join(lab.dir, 'out');
     await mkdir(out);
     const config = await lab.writeConfig(`
@@ -99,7 +97,7 @@ tftp:
       await new Promise((r) => setTimeout(r, 1000)); // the flood is well under way
       const dest = join(out, 'valid');
       await client.exec(['atftp', '--option', 'blksize 1428', '-g', '-r', 'boot.bin', '-l', dest, SERVER], { timeoutMs: 60_000 });
-      const got = createHash('sha256').update(await readFile(dest)).digest('hex');
+      const got = await sha256File(dest);
       const [sent, seconds] = (await flood).trim().split(' ').map(Number);
       await new Promise((r) => setTimeout(r, 500));
       const after = await rssKb(pid);

@@ -9,10 +9,9 @@
 // (decoding), options.ts (odd option values are left out of the OACK, never an
 // error) and paths.ts (what is error 1 and what is error 2).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, readFile, symlink, writeFile, rm } from 'node:fs/promises';
+import { mkdir, symlink, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
@@ -75,12 +74,6 @@ function parse(reply: Reply) {
   return { op: 'other' as const, port: reply.port, hex: reply.hex };
 }
 
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 describe('TFTP against malformed and hostile packets', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
@@ -88,7 +81,7 @@ describe('TFTP against malformed and hostile packets', () => {
   let foreign: Netns;
   let root: string;
   let senderPath: string;
-  const sums = new Map<string, string>();
+  let sums: Map<string, string>;
   /** Counters this file's cases expect the server to have counted. */
   const expected: Record<string, number> = {};
   const count = (name: string, n = 1) => (expected[name] = (expected[name] ?? 0) + n);
@@ -99,11 +92,7 @@ describe('TFTP against malformed and hostile packets', () => {
     await mkdir(root);
     await mkdir(join(root, 'sub'));
     const files: Record<string, number> = { 'small.bin': 600, 'tiny.bin': 100, 'big.bin': 24 * MB };
-    for (const [name, size] of Object.entries(files)) {
-      const data = randomBytes(size);
-      await writeFile(join(root, name), data);
-      sums.set(name, createHash('sha256').update(data).digest('hex'));
-    }
+    sums = await writeRandomFiles(root, files);
     await writeFile(join(lab.dir, 'secret'), 'outside the boot root\n');
     await symlink(join(lab.dir, 'secret'), join(root, 'escape'));
     await symlink('../../secret', join(root, 'sub', 'escape-relative'));
@@ -342,7 +331,7 @@ tftp:
     expect(fromOtherPort).toMatchObject([{ op: 'error', code: 5, port: tid }]);
     count('tftp.unknown_tid', 4);
     await fetch;
-    expect(await sha256(dest)).toBe(sums.get('big.bin'));
+    expect(await sha256File(dest)).toBe(sums.get('big.bin'));
     await rm(dest);
     count('tftp.requests');
     count('tftp.done');
@@ -351,7 +340,7 @@ tftp:
   it('still serves a normal tftp get afterwards, and counted everything', async () => {
     const dest = join(lab.dir, 'small.out');
     await client.exec(['tftp', '-m', 'binary', SERVER, '-c', 'get', 'small.bin', dest]);
-    expect(createHash('sha256').update(await readFile(dest)).digest('hex')).toBe(sums.get('small.bin'));
+    expect(await sha256File(dest)).toBe(sums.get('small.bin'));
     count('tftp.requests');
     count('tftp.done');
     const code = await server.stop();

@@ -6,9 +6,9 @@
 // the right sha256. Prints the wall time, per-client times and the server's peak
 // RSS (VmHWM).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeRandomFiles } from '../helpers/checksum.js';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
@@ -51,9 +51,7 @@ describe('TFTP under load', () => {
     lab = await DhcpLab.create(`${SERVER}/24`);
     const root = join(lab.dir, 'root');
     await mkdir(root);
-    const data = randomBytes(FILE_SIZE);
-    await writeFile(join(root, 'big.bin'), data);
-    sum = createHash('sha256').update(data).digest('hex');
+    sum = (await writeRandomFiles(root, { 'big.bin': FILE_SIZE })).get('big.bin')!;
     scriptPath = join(lab.dir, 'clients.sh');
     await writeFile(scriptPath, CLIENT_SCRIPT, { mode: 0o755 });
     // Client output goes to tmpfs and is deleted as soon as it is hashed.

@@ -19,10 +19,9 @@
 // RACKBOOT_TFTP_LOSS_FULL=1 runs them too (README, "Testing", has the measured
 // times). Windowed atftp's rollover at 10 % (8,192 windows) stays in.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
@@ -74,18 +73,12 @@ const CLIENTS: Client[] = [
 ];
 const RATES = [20, 100]; // per mille
 
-async function sha256(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
-
 describe('TFTP under 2 % and 10 % random loss, every client', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
   let root: string;
   let out: string;
-  const sums = new Map<string, string>();
+  let sums: Map<string, string>;
   const lanes: { client: Client; permille: number; ns: Netns; ip: string }[] = [];
 
   beforeAll(async () => {
@@ -94,11 +87,7 @@ describe('TFTP under 2 % and 10 % random loss, every client', () => {
     out = join('/dev/shm', `rackboot-loss-${process.pid}`);
     await mkdir(root);
     await mkdir(out, { recursive: true });
-    for (const [name, size] of Object.entries(FILES)) {
-      const data = randomBytes(size);
-      await writeFile(join(root, name), data);
-      sums.set(name, createHash('sha256').update(data).digest('hex'));
-    }
+    sums = await writeRandomFiles(root, FILES);
     const config = await lab.writeConfig(`
 interface: eth0
 mode: proxy
@@ -145,7 +134,7 @@ tftp:
           try {
             await ns.exec(client.argv(file, dest, file === 'rollover-8.bin'), { timeoutMs: 580_000 });
             const size = (await stat(dest)).size;
-            const ok = size === FILES[file] && (await sha256(dest)) === sums.get(file);
+            const ok = size === FILES[file] && (await sha256File(dest)) === sums.get(file);
             if (!ok) failures.push(`${label}: ${size} bytes, sha256 ${size === FILES[file] ? 'differs' : 'not compared'}`);
           } catch (error) {
             failures.push(`${label}: ${(error as Error).message.slice(-600)}`);

@@ -65,6 +65,36 @@ function powerTable(results: readonly PowerResult[], columns: number): string[] 
   );
 }
 
+interface ApplianceAction {
+  name: string;
+  summary: string;
+  details: string;
+  /** Asked before acting; anything but y or yes does nothing. */
+  question: string;
+  /** Printed once confirmed, before acting: the console may go away with the appliance. */
+  doing: string;
+  act(host: ConsoleHost): Promise<void>;
+}
+
+/** reboot and shutdown: no arguments, a confirmation, then the action on the whole appliance. */
+function applianceAction(spec: ApplianceAction): Command {
+  return {
+    name: spec.name,
+    usage: spec.name,
+    summary: spec.summary,
+    details: [spec.details],
+    async run(args, ctx) {
+      expectArgs(args, 0, 0);
+      if (!(await ctx.confirm(spec.question))) {
+        ctx.print('Nothing done.');
+        return;
+      }
+      ctx.print(spec.doing);
+      await spec.act(ctx.host);
+    },
+  };
+}
+
 /** Wide enough for the longest event type, node.discovered, so messages line up. */
 const EVENT_TYPE_WIDTH = 15;
 
@@ -315,36 +345,22 @@ export const COMMANDS: readonly Command[] = [
       ctx.print('Password changed.');
     },
   },
-  {
+  applianceAction({
     name: 'reboot',
-    usage: 'reboot',
     summary: 'restart the appliance',
-    details: ['Asks for confirmation. Nodes cannot boot until rackboot is back.'],
-    async run(args, ctx) {
-      expectArgs(args, 0, 0);
-      if (!(await ctx.confirm('Reboot the appliance?'))) {
-        ctx.print('Nothing done.');
-        return;
-      }
-      ctx.print('Rebooting...');
-      await ctx.host.reboot(CONSOLE_ACTOR);
-    },
-  },
-  {
+    details: 'Asks for confirmation. Nodes cannot boot until rackboot is back.',
+    question: 'Reboot the appliance?',
+    doing: 'Rebooting...',
+    act: (host) => host.reboot(CONSOLE_ACTOR),
+  }),
+  applianceAction({
     name: 'shutdown',
-    usage: 'shutdown',
     summary: 'power the appliance off',
-    details: ['Asks for confirmation. Someone must power it on again by hand.'],
-    async run(args, ctx) {
-      expectArgs(args, 0, 0);
-      if (!(await ctx.confirm('Shut the appliance down?'))) {
-        ctx.print('Nothing done.');
-        return;
-      }
-      ctx.print('Shutting down...');
-      await ctx.host.shutdown(CONSOLE_ACTOR);
-    },
-  },
+    details: 'Asks for confirmation. Someone must power it on again by hand.',
+    question: 'Shut the appliance down?',
+    doing: 'Shutting down...',
+    act: (host) => host.shutdown(CONSOLE_ACTOR),
+  }),
   {
     name: 'logout',
     usage: 'logout',

@@ -1,0 +1,69 @@
+// DHCP as the appliance runs it: replies over the serving interface, leases in
+// the lease store, what it sees fed to boot tracking, the inventory deciding who
+// may boot and who is known, and other DHCP servers on the segment reported as
+// events.
+
+import type { RackbootConfig } from '../config/schema.js';
+import type { ClientDirectory } from '../dhcp/client-limits.js';
+import type { ForeignServerReport } from '../dhcp/rogue-detector.js';
+import { DhcpService } from '../dhcp/service.js';
+import type { NodeInventory } from '../inventory/nodes.js';
+import type { NodeRecord } from '../inventory/types.js';
+import { icmpEchoProbe } from '../net/icmp-probe.js';
+import { setNeighbor } from '../net/link.js';
+import type { Clock } from '../util/clock.js';
+import type { Counters } from '../util/counters.js';
+import type { Logger } from '../util/log.js';
+import type { BootTracking } from './boot-tracking.js';
+import type { ServingInterface } from './interface.js';
+import { StartupError } from './startup-error.js';
+import type { Stores } from './state.js';
+
+export interface StartDhcpDeps {
+  clock: Clock;
+  log: Logger;
+  counters: Counters;
+}
+
+export async function startDhcp(config: RackbootConfig, serving: ServingInterface, stores: Stores, boot: BootTracking, deps: StartDhcpDeps): Promise<DhcpService> {
+  const { leases, events, inventory, settings } = stores;
+  try {
+    return await DhcpService.start({
+      config,
+      serverAddress: serving.serverAddress,
+      link: serving.link,
+      leases,
+      clock: deps.clock,
+      log: deps.log,
+      counters: deps.counters,
+      icmpProbe: icmpEchoProbe,
+      connected: serving.connected,
+      seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
+      observer: { dhcpEvent: (event) => boot.observations.dhcp(event), arp: (packet) => boot.observations.arp(packet) },
+      bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
+      clients: inventoryClients(inventory, () => settings.unknownNodes),
+      onForeignServer: (report) => events.append({ type: 'dhcp', message: foreignServerMessage(report, config.interface), detail: { ...report } }),
+    });
+  } catch (error) {
+    throw new StartupError(`cannot start DHCP: ${(error as Error).message}`, { interface: config.interface });
+  }
+}
+
+function foreignServerMessage(report: ForeignServerReport, ifname: string): string {
+  return report.kind === 'rogue'
+    ? `another DHCP server ${report.serverId} (${report.mac}) is answering on ${ifname}: ${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`
+    : `site DHCP server ${report.serverId} (${report.mac}) seen on ${ifname}, as expected in proxy mode`;
+}
+
+/**
+ * Known DHCP clients, whom the starvation limits never refuse: nodes from the
+ * config or the API, and discovered nodes an operator approved under `hold`.
+ * Nodes merely discovered from their own DHCP traffic stay unknown.
+ */
+function inventoryClients(inventory: NodeInventory, policy: () => string): ClientDirectory {
+  const known = (node: NodeRecord | undefined): boolean => !!node && (node.origin !== 'discovered' || (policy() === 'hold' && node.approved));
+  return {
+    isKnown: (mac) => known(inventory.get(mac)),
+    knownDynamic: () => inventory.list().filter((node) => known(node) && !node.ip).map((node) => node.mac),
+  };
+}
