@@ -269,6 +269,41 @@ describe('DhcpServer', () => {
     expect(counters.get('dhcp.errors')).toBe(0);
   });
 
+  it('under load probes half a second of offers ahead, a bounded burst per walk, so OFFERs do not wait for probes', async () => {
+    const probed: string[] = [];
+    const free = new Set<string>();
+    const srv = new DhcpServer({
+      config: config({ pools: [{ subnet: '10.9.0.0', prefix: 16, start: '10.9.1.0', end: '10.9.200.255' }], dhcp: { maxOffers: 100_000, unknownSharePercent: 100 } }),
+      serverAddress: SERVER,
+      leases,
+      transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
+      // Every probe answers "free" at once and is trusted afterwards, as the ARP prober's cache is.
+      prober: { inUse: async (ip: string) => (free.has(ip) || (probed.push(ip), free.add(ip)), false), knownFree: (ip: string) => free.has(ip) },
+      neighbors: { seed: () => {} },
+      clock,
+      log: silentLogger,
+      counters,
+    });
+    // 1,000 DISCOVERs from new clients, 1 ms apart: 1,000 offers/s.
+    let largestWalk = 0;
+    for (let i = 0; i < 1000; i++) {
+      const before = probed.length;
+      await srv.handle(request(MessageType.Discover, {}, [], `52:54:00:dd:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), LOCAL);
+      largestWalk = Math.max(largestWalk, probed.length - before);
+      now += 1;
+    }
+    // At 1,000/s a walk may start four walks' worth of offers (200), never a burst of the whole reach.
+    expect(largestWalk).toBeLessThanOrEqual(201);
+    expect(sent).toHaveLength(1000);
+    const offered = new Set(sent.map((x) => x.msg.yiaddr));
+    // Ahead of the last offer lie addresses already probed: up to 0.5 s x 1,000 offers/s.
+    const ahead = probed.filter((ip) => !offered.has(ip)).length;
+    expect(ahead).toBeGreaterThan(256);
+    expect(ahead).toBeLessThanOrEqual(500 + 500);
+    // Each address probed once, and no more than the look-ahead reaches.
+    expect(new Set(probed).size).toBe(probed.length);
+  });
+
   it('quarantines a declined address', async () => {
     const srv = server();
     const ip = await dora(srv);

@@ -37,9 +37,29 @@ const QUARANTINE_SECONDS = 600;
 const MAX_CONFLICTS_PER_REQUEST = 8;
 /** Requests of one client waiting behind each other; more are dropped (a client retransmits anyway). */
 const MAX_QUEUED_PER_CLIENT = 8;
-/** Free addresses kept probed ahead of the DISCOVERs that will get them (enough for 5,000 offers/s). */
-const PROBE_AHEAD = 256;
-/** The look-ahead walks PROBE_AHEAD candidates; at most this often, not per DISCOVER. */
+/**
+ * How far ahead of the DISCOVERs the look-ahead probes, in seconds of offers at the
+ * current rate. A probe takes 300 ms; probed only 256 addresses ahead, every OFFER
+ * at 1,000/s waited for a probe still running (perfdhcp: DISCOVER-OFFER 101 ms, at
+ * 4,000/s 280 ms). Half a second ahead covers the probe and the walk's cadence, and
+ * stays inside the second a free verdict is trusted.
+ */
+const PROBE_AHEAD_SECONDS = 0.5;
+/**
+ * Bounds on the look-ahead, in addresses: a few at any rate that triggers it, and at
+ * most 10,000/s worth. Never much deeper than the rate asks: an address probed more
+ * than a second before its DISCOVER comes has lost its verdict and is probed again
+ * just as it is wanted (256 ahead at 50 offers/s made every OFFER wait 131 ms).
+ */
+const PROBE_AHEAD_MIN = 8;
+const PROBE_AHEAD_MAX = 5000;
+/**
+ * New probes one walk may start: four walks' worth of offers, so the look-ahead
+ * catches up within a few walks, and never a burst (two ARP frames each) that
+ * fills the interface queue the OFFERs leave by.
+ */
+const PROBE_AHEAD_BURST_MAX = 500;
+/** The look-ahead walks its candidates at most this often, not per DISCOVER. */
 const PROBE_AHEAD_EVERY_MS = 50;
 /**
  * Below this many new addresses offered per second nothing is probed ahead: each
@@ -126,8 +146,8 @@ export class DhcpServer {
   private readonly free: FreeAddressFinder;
   private readonly probingAhead = new Set<Ipv4>();
   private nextProbeAhead = 0;
-  /** New addresses offered in the current one-second window (the look-ahead runs only under load). */
-  private offerSecond = { start: 0, count: 0 };
+  /** New addresses offered in the current one-second window (the look-ahead runs only under load), and in the one before. */
+  private offerSecond = { start: 0, count: 0, previous: 0 };
   private readonly limits: ClientLimits;
 
   constructor(private readonly opts: DhcpServerOptions) {
@@ -534,14 +554,22 @@ export class DhcpServer {
   private probeAhead(pools: PoolConfig[]): void {
     const prober = this.opts.prober;
     const now = this.opts.clock.now();
-    if (now - this.offerSecond.start >= 1000) this.offerSecond = { start: now, count: 0 };
+    if (now - this.offerSecond.start >= 1000) {
+      // A window left unfinished for more than a second had no load worth remembering.
+      const previous = now - this.offerSecond.start < 2000 ? this.offerSecond.count : 0;
+      this.offerSecond = { start: now, count: 0, previous };
+    }
     this.offerSecond.count++;
-    if (!prober.knownFree || now < this.nextProbeAhead || this.offerSecond.count < PROBE_AHEAD_MIN_PER_SECOND) return;
+    const rate = Math.max(this.offerSecond.count, this.offerSecond.previous);
+    if (!prober.knownFree || now < this.nextProbeAhead || rate < PROBE_AHEAD_MIN_PER_SECOND) return;
     this.nextProbeAhead = now + PROBE_AHEAD_EVERY_MS;
+    const depth = Math.min(PROBE_AHEAD_MAX, Math.max(PROBE_AHEAD_MIN, Math.ceil(rate * PROBE_AHEAD_SECONDS)));
+    let budget = Math.min(PROBE_AHEAD_BURST_MAX, Math.max(PROBE_AHEAD_MIN, Math.ceil((4 * rate * PROBE_AHEAD_EVERY_MS) / 1000)));
     let looked = 0;
     for (const ip of this.free.candidates(pools, this.opts.clock.now())) {
-      if (++looked > PROBE_AHEAD) break;
+      if (++looked > depth || budget === 0) break;
       if (this.probingAhead.has(ip) || prober.knownFree(ip)) continue;
+      budget--;
       this.probingAhead.add(ip);
       void this.probeAndQuarantine(ip)
         .catch((error: unknown) => this.opts.log.warn('background conflict probe failed', { ip, error: error as Error }))
