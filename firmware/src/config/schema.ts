@@ -399,25 +399,19 @@ export function enumSpec<const V extends string>(values: readonly V[]): ValueSpe
 }
 
 export function integerSpec(min: number, max: number, expected: string): ValueSpec<number> {
-  return {
-    expected,
-    read(r, node, keyPath) {
-      const value = isScalar(node) ? (node as Scalar).value : undefined;
-      if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) return r.wrong(keyPath, node, expected);
-      return value;
-    },
-  };
+  return numberSpec(min, max, expected, { whole: true });
 }
 
 export const portSpec = integerSpec(1, 65535, 'a port number from 1 to 65535');
 
-/** A number from `min` to `max`, fractions allowed. */
-export function numberSpec(min: number, max: number, expected: string): ValueSpec<number> {
+/** A number from `min` to `max`; fractions allowed unless `whole`. */
+export function numberSpec(min: number, max: number, expected: string, { whole = false } = {}): ValueSpec<number> {
   return {
     expected,
     read(r, node, keyPath) {
       const value = isScalar(node) ? (node as Scalar).value : undefined;
-      if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) return r.wrong(keyPath, node, expected);
+      const wrongKind = typeof value !== 'number' || !Number.isFinite(value) || (whole && !Number.isInteger(value));
+      if (wrongKind || value < min || value > max) return r.wrong(keyPath, node, expected);
       return value;
     },
   };
