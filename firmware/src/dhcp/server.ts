@@ -35,6 +35,8 @@ const OFFER_HOLD_MS = 60_000;
 const QUARANTINE_SECONDS = 600;
 /** Give up looking for a free address after this many probes found conflicts for one request. */
 const MAX_CONFLICTS_PER_REQUEST = 8;
+/** Option 175 with 176 (no-pxedhcp) = 1: iPXE need not wait for ProxyDHCP offers (see buildReply). */
+const IPXE_NO_PROXY_WAIT = encapsulatedOption([[IpxeSubOpt.NoPxeDhcp, Buffer.from([1])]]);
 /** Requests of one client waiting behind each other; more are dropped (a client retransmits anyway). */
 const MAX_QUEUED_PER_CLIENT = 8;
 /**
@@ -622,7 +624,7 @@ export class DhcpServer {
       // run past 2 s (src/net/udp/dhcp.c, DHCP_DISC_PROXY_TIMEOUT_SEC), in case a
       // ProxyDHCP server answers too: 3 s lost per boot. This server is the only
       // boot server in full mode, so it tells iPXE not to wait (175.176 no-pxedhcp).
-      if (args.boot.kind === 'ipxe') options.set(Opt.Ipxe, encapsulatedOption([[IpxeSubOpt.NoPxeDhcp, Buffer.from([1])]]));
+      if (args.boot.kind === 'ipxe') options.set(Opt.Ipxe, IPXE_NO_PROXY_WAIT);
     }
     this.copyRelayInfo(msg, options);
     reply.options = orderByParameterRequestList(options, parameterRequestList(msg.options) ?? []);

@@ -34,8 +34,9 @@
 //   minRtoMs..maxRtoMs. The first RTO is initialRtoMs, or the client's
 //   negotiated timeout (RFC 2349), bounded the same way. On expiry the RTO
 //   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
-//   again; the backed-off RTO holds until a block sent once is ACKed (RFC 6298
-//   5.7). After maxRetries retransmissions without progress the transfer fails
+//   again. An ACK for a resent block ends the backoff when it came back within
+//   the estimated RTO of the resend; otherwise the backed-off RTO holds until a
+//   block sent once is ACKed (RFC 6298 5.7; see receiveWhileSending). After maxRetries retransmissions without progress the transfer fails
 //   with 'timeout' and tells the client with ERROR 0. The timer is lazy: sending
 //   a block only moves its deadline, and an early expiry re-arms for the rest,
 //   so a transfer does not create and cancel a timer per packet.
@@ -343,7 +344,7 @@ export class ReadTransfer {
       // transfers fill: the backed-off RTO stays (RFC 6298 5.7) until a block goes once
       // and is timed. Resetting it there would resend every block and learn nothing.
       // Once an ACK has shown that, none ends the backoff before the next sample.
-      const estimate = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
+      const estimate = this.estimatedRto(this.srtt, this.rttvar);
       const sent = this.sentAt.get(block);
       if (sent === undefined || this.env.now() - sent > estimate) this.rttGrew = true;
       else if (!this.rttGrew && this.rtoMs > estimate) this.rtoMs = estimate;
@@ -498,8 +499,8 @@ export class ReadTransfer {
   private overdue(block: number): boolean {
     const sent = this.sentAt.get(block);
     if (sent === undefined) return false;
-    const estimate = this.srtt === undefined || this.rttvar === undefined ? this.limits.initialRtoMs : this.srtt + Math.max(1, 4 * this.rttvar);
-    return this.env.now() - sent > this.boundRto(estimate);
+    const estimate = this.srtt === undefined || this.rttvar === undefined ? this.boundRto(this.limits.initialRtoMs) : this.estimatedRto(this.srtt, this.rttvar);
+    return this.env.now() - sent > estimate;
   }
 
   /** RFC 6298 section 2: SRTT, RTTVAR and RTO from one sample. */
@@ -512,8 +513,13 @@ export class ReadTransfer {
       this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
       this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
-    this.rtoMs = this.boundRto(this.srtt + Math.max(1, 4 * this.rttvar));
+    this.rtoMs = this.estimatedRto(this.srtt, this.rttvar);
     this.rttGrew = false;
+  }
+
+  /** RFC 6298 2.3: the RTO from the estimate, before any backoff. */
+  private estimatedRto(srtt: number, rttvar: number): number {
+    return this.boundRto(srtt + Math.max(1, 4 * rttvar));
   }
 
   private boundRto(ms: number): number {
