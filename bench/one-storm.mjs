@@ -24,7 +24,12 @@ for (const f of ['undionly.kpxe', 'snponly.efi']) await copyFile(join('/usr/lib/
 await writeFile(join(dir, 'root', 'vmlinuz'), randomBytes(kernelKb * 1024));
 await writeFile(join(dir, 'root', 'initrd.img'), randomBytes(initrdKb * 1024));
 await build({
-  stdin: { contents: "import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n", resolveDir: REPO, loader: 'ts' },
+  stdin: {
+    contents:
+      "import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n",
+    resolveDir: REPO,
+    loader: 'ts',
+  },
   outfile: join(dir, 'storm.mjs'),
   bundle: true,
   platform: 'node',
@@ -37,7 +42,15 @@ for (const name of await readdir(join(REPO, 'build/out'))) await copyFile(join(R
 await copyFile(join(REPO, 'build/out/rackboot_packet.node'), join(dir, 'rackboot_packet.node'));
 const link = await new BenchLink(`one${process.pid}`).create();
 const restoreNeighbours = await raiseNeighbourTable(nodes);
-const ctx = { dir, root: join(dir, 'root'), link, seq: 0, bundle: join(dir, 'bundle', 'rackboot.mjs'), plotsDir: dir, stormCommand: [process.execPath, join(dir, 'storm.mjs')] };
+const ctx = {
+  dir,
+  root: join(dir, 'root'),
+  link,
+  seq: 0,
+  bundle: join(dir, 'bundle', 'rackboot.mjs'),
+  plotsDir: dir,
+  stormCommand: [process.execPath, join(dir, 'storm.mjs')],
+};
 try {
   await link.shape({ rateKbit: rateKbit || null, lossPercent });
   const server = await startRackboot(ctx, { tftpRateMbit });
@@ -45,10 +58,14 @@ try {
   const report = await storm(ctx, { nodes, timeLimit: 300, label: 'one' });
   const s = report.summary;
   console.log(`booted ${s.booted}/${nodes}, last at ${s.timeToLastBootedMs} ms, failures ${JSON.stringify(s.failuresByDiagnosis)}`);
-  console.log(`setup ${report.setup?.ms} ms, ${report.setup?.ipRuns} ip runs; timer delay ${JSON.stringify(report.simulator)}; storm command took ${Date.now() - started} ms; boot time ${JSON.stringify(s.bootTimeMs)}`);
+  console.log(
+    `setup ${report.setup?.ms} ms, ${report.setup?.ipRuns} ip runs; timer delay ${JSON.stringify(report.simulator)}; storm command took ${Date.now() - started} ms; boot time ${JSON.stringify(s.bootTimeMs)}`,
+  );
   if (process.env.ONE_STORM_JSON) await writeFile(process.env.ONE_STORM_JSON, JSON.stringify(report));
   for (const n of report.nodes) if (n.outcome !== 'booted') console.log(`  ${n.index} ${n.outcome}: ${n.detail}`);
-  console.log(`server: ${server.child.exitCode === null && server.child.signalCode === null ? 'alive' : `exited ${server.child.exitCode ?? server.child.signalCode}`}`);
+  console.log(
+    `server: ${server.child.exitCode === null && server.child.signalCode === null ? 'alive' : `exited ${server.child.exitCode ?? server.child.signalCode}`}`,
+  );
   console.log(server.lines.slice(-10).join('\n'));
   await server.stop();
 } finally {

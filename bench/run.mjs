@@ -68,14 +68,32 @@ const SCALE_LINKS = (full) => [
 ];
 const PLAN = QUICK
   ? {
-      bigMb: 4, dhcpSeconds: 5, dhcpRates: [500], tftpStreams: 10, tftpLoss: [0, 5], httpClients: 10, cap: 40, lossCap: 20, classicKbit: [4000, 1000], classicPayloadKb: 128,
+      bigMb: 4,
+      dhcpSeconds: 5,
+      dhcpRates: [500],
+      tftpStreams: 10,
+      tftpLoss: [0, 5],
+      httpClients: 10,
+      cap: 40,
+      lossCap: 20,
+      classicKbit: [4000, 1000],
+      classicPayloadKb: 128,
       storm: [
         { nodes: 20, links: [{ rateKbit: null, loss: [0, 5] }], kernelKb: 1024, initrdKb: 2048, timeLimit: 300 },
         { nodes: 200, links: [{ rateKbit: null, loss: [0] }], kernelKb: 128, initrdKb: 256, timeLimit: 60 },
       ],
     }
   : {
-      bigMb: 30, dhcpSeconds: 10, dhcpRates: [1000, 4000], tftpStreams: 100, tftpLoss: [0, 1, 5], httpClients: 100, cap: 60, lossCap: 20, classicKbit: [4000, 2000, 1500, 1250, 1000, 500, 250], classicPayloadKb: 64,
+      bigMb: 30,
+      dhcpSeconds: 10,
+      dhcpRates: [1000, 4000],
+      tftpStreams: 100,
+      tftpLoss: [0, 1, 5],
+      httpClients: 100,
+      cap: 60,
+      lossCap: 20,
+      classicKbit: [4000, 2000, 1500, 1250, 1000, 500, 250],
+      classicPayloadKb: 64,
       storm: [
         { nodes: 100, links: SCALE_LINKS(true), kernelKb: 1024, initrdKb: 2048, timeLimit: 300 },
         { nodes: 500, links: SCALE_LINKS(args['storm-full']), kernelKb: 128, initrdKb: 256, timeLimit: 60 },
@@ -92,7 +110,10 @@ if (args['storm-nodes'] || args['storm-links'] || args['storm-loss']) {
   const base = PLAN.storm;
   PLAN.storm = (nodes ?? base.map((r) => r.nodes)).map((n) => {
     const row = base.find((r) => r.nodes === n) ?? (n > 200 ? base.at(-1) : base[0]);
-    const links = (rates ?? row.links.map((l) => l.rateKbit)).map((rateKbit) => ({ rateKbit, loss: loss ?? row.links.find((l) => l.rateKbit === rateKbit)?.loss ?? [0] }));
+    const links = (rates ?? row.links.map((l) => l.rateKbit)).map((rateKbit) => ({
+      rateKbit,
+      loss: loss ?? row.links.find((l) => l.rateKbit === rateKbit)?.loss ?? [0],
+    }));
     return { ...row, nodes: n, links };
   });
 }
@@ -118,7 +139,13 @@ async function stormCommand(dir, bundle) {
   if (help.code === 0 && help.stdout.includes('rackboot storm')) return [process.execPath, bundle, 'storm'];
   const outfile = join(dir, 'storm-cli.mjs');
   await build({
-    stdin: { contents: "import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n", resolveDir: REPO, loader: 'ts', sourcefile: 'storm-entry.ts' },
+    stdin: {
+      contents:
+        "import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n",
+      resolveDir: REPO,
+      loader: 'ts',
+      sourcefile: 'storm-entry.ts',
+    },
     outfile,
     bundle: true,
     platform: 'node',
@@ -158,8 +185,22 @@ async function main() {
   await mkdir(bundleDir);
   for (const name of await readdir(dirname(BUNDLE))) await copyFile(join(dirname(BUNDLE), name), join(bundleDir, name));
   const link = await new BenchLink(process.pid).create();
-  const ctx = { dir, root, link, bundle: join(bundleDir, 'rackboot.mjs'), seq: 0, plotsDir, stormCommand: await stormCommand(dir, join(bundleDir, 'rackboot.mjs')) };
-  const results = { date, quick: QUICK, machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) }, versions: await versions(), plan: PLAN };
+  const ctx = {
+    dir,
+    root,
+    link,
+    bundle: join(bundleDir, 'rackboot.mjs'),
+    seq: 0,
+    plotsDir,
+    stormCommand: await stormCommand(dir, join(bundleDir, 'rackboot.mjs')),
+  };
+  const results = {
+    date,
+    quick: QUICK,
+    machine: { cpus: cpus().length, cpuModel: cpus()[0]?.model, memoryGb: Math.round(totalmem() / 2 ** 30) },
+    versions: await versions(),
+    plan: PLAN,
+  };
   const stop = async () => {
     await link.destroy().catch(() => undefined);
     await rm(dir, { recursive: true, force: true });
@@ -190,7 +231,11 @@ async function main() {
 async function benchDhcp(ctx) {
   await ctx.link.shape({});
   const out = [];
-  for (const [name, start] of [['rackboot', () => startRackboot(ctx)], ['kea', () => startKea(ctx)], ['dnsmasq', () => startDnsmasq(ctx, { tftp: false })]]) {
+  for (const [name, start] of [
+    ['rackboot', () => startRackboot(ctx)],
+    ['kea', () => startKea(ctx)],
+    ['dnsmasq', () => startDnsmasq(ctx, { tftp: false })],
+  ]) {
     for (const rate of PLAN.dhcpRates) {
       log(`DHCP ${name} perfdhcp ${rate}/s for ${PLAN.dhcpSeconds} s`);
       // A fresh server per run: every run starts from an empty lease database.
@@ -209,12 +254,22 @@ async function benchTftp(ctx, big) {
     runs.push({ streams: 1, windowsize, loss: 0 });
     for (const loss of PLAN.tftpLoss) runs.push({ streams: PLAN.tftpStreams, windowsize, loss });
   }
-  for (const [name, start] of [['rackboot', () => startRackboot(ctx, { tftpRateMbit: 4000, maxTransfers: 256 })], ['tftpd-hpa', () => startTftpdHpa(ctx)], ['dnsmasq', () => startDnsmasq(ctx, { dhcp: false })]]) {
+  for (const [name, start] of [
+    ['rackboot', () => startRackboot(ctx, { tftpRateMbit: 4000, maxTransfers: 256 })],
+    ['tftpd-hpa', () => startTftpdHpa(ctx)],
+    ['dnsmasq', () => startDnsmasq(ctx, { dhcp: false })],
+  ]) {
     await withServers([start], async () => {
       for (const r of runs) {
         await ctx.link.shape({ lossPercent: r.loss });
         log(`TFTP ${name} ${r.streams} x ${PLAN.bigMb} MB windowsize ${r.windowsize} loss ${r.loss} %`);
-        const m = await tftpStreams(ctx, { streams: r.streams, windowsize: r.windowsize, file: big.file, size: big.size, capSeconds: r.loss > 0 ? PLAN.lossCap : PLAN.cap });
+        const m = await tftpStreams(ctx, {
+          streams: r.streams,
+          windowsize: r.windowsize,
+          file: big.file,
+          size: big.size,
+          capSeconds: r.loss > 0 ? PLAN.lossCap : PLAN.cap,
+        });
         out.push({ server: name, ...r, ...m });
         log(`  ${m.completed}/${m.total} in ${m.seconds} s, ${m.mbitPerSecond} Mbit/s completed, goodput ${m.goodputMbit} Mbit/s`);
       }
@@ -227,9 +282,14 @@ async function benchTftp(ctx, big) {
 async function benchHttp(ctx, big) {
   await ctx.link.shape({});
   const out = [];
-  for (const [name, start] of [['rackboot', () => startRackboot(ctx)], ['nginx', () => startNginx(ctx)]]) {
+  for (const [name, start] of [
+    ['rackboot', () => startRackboot(ctx)],
+    ['nginx', () => startNginx(ctx)],
+  ]) {
     log(`HTTP ${name} ${PLAN.httpClients} x ${PLAN.bigMb} MB`);
-    const m = await withServers([start], () => httpDownloads(ctx, { clients: PLAN.httpClients, url: `http://${SERVER_IP}/${big.file}`, size: big.size, capSeconds: PLAN.cap * 2 }));
+    const m = await withServers([start], () =>
+      httpDownloads(ctx, { clients: PLAN.httpClients, url: `http://${SERVER_IP}/${big.file}`, size: big.size, capSeconds: PLAN.cap * 2 }),
+    );
     out.push({ server: name, clients: PLAN.httpClients, ...m });
     log(`  ${m.completed}/${m.total} in ${m.seconds} s, ${m.mbitPerSecond} Mbit/s`);
   }
@@ -239,9 +299,14 @@ async function benchHttp(ctx, big) {
 async function benchLatency(ctx, big) {
   await ctx.link.shape({});
   const out = [];
-  for (const [name, start] of [['rackboot', () => startRackboot(ctx, { tftpRateMbit: 4000 })], ['dnsmasq', () => startDnsmasq(ctx)]]) {
+  for (const [name, start] of [
+    ['rackboot', () => startRackboot(ctx, { tftpRateMbit: 4000 })],
+    ['dnsmasq', () => startDnsmasq(ctx)],
+  ]) {
     log(`DHCP latency under ${PLAN.tftpStreams} TFTP streams: ${name}`);
-    const m = await withServers([start], () => dhcpUnderTftpLoad(ctx, { streams: PLAN.tftpStreams, windowsize: 16, file: big.file, size: big.size, capSeconds: Math.min(PLAN.cap, 20) }));
+    const m = await withServers([start], () =>
+      dhcpUnderTftpLoad(ctx, { streams: PLAN.tftpStreams, windowsize: 16, file: big.file, size: big.size, capSeconds: Math.min(PLAN.cap, 20) }),
+    );
     out.push({ server: name, ...m });
     log(`  DISCOVER-OFFER idle ${m.idle.discoverOfferMs} ms, under load ${m.underLoad.discoverOfferMs} ms (drops ${m.underLoad.dropPercent?.toFixed(1)} %)`);
   }
@@ -268,8 +333,11 @@ async function benchStorm(ctx) {
     log(`storm ${name} ${label}`);
     const report = await withServers(starters(rateKbit), () => storm(ctx, { nodes, timeLimit, label: `${name.replace('+', '-')}-${label}` }));
     const s = report.summary;
-    const perNode = Math.max(0, ...report.nodes.filter((n) => n.outcome === 'booted').map((n) => n.bytes.nbp + n.bytes.script + n.bytes.kernel + n.bytes.initrd));
-    const physicalMs = rateKbit && perNode ? (nodes * perNode * 8) / (rateKbit * 1000) * 1000 : null;
+    const perNode = Math.max(
+      0,
+      ...report.nodes.filter((n) => n.outcome === 'booted').map((n) => n.bytes.nbp + n.bytes.script + n.bytes.kernel + n.bytes.initrd),
+    );
+    const physicalMs = rateKbit && perNode ? ((nodes * perNode * 8) / (rateKbit * 1000)) * 1000 : null;
     const row = {
       server: name,
       nodes,
@@ -294,7 +362,10 @@ async function benchStorm(ctx) {
   // The classic table: 6 nodes on a slow link. Small payload so the 250 kbit/s row fits the run.
   await payload(PLAN.classicPayloadKb * 1024, PLAN.classicPayloadKb * 1024);
   for (const rateKbit of PLAN.classicKbit) {
-    for (const stack of stacks) out.classic.push(await one(stack, `classic-${rateKbit}k`, { nodes: 6, rateKbit, lossPercent: 0, timeLimit: 600, payloadBytes: 2 * PLAN.classicPayloadKb * 1024 }));
+    for (const stack of stacks)
+      out.classic.push(
+        await one(stack, `classic-${rateKbit}k`, { nodes: 6, rateKbit, lossPercent: 0, timeLimit: 600, payloadBytes: 2 * PLAN.classicPayloadKb * 1024 }),
+      );
   }
   // The neighbour table is kernel-wide and 1,024 entries by default: room for the biggest storm.
   const restoreNeighbours = await raiseNeighbourTable(Math.max(6, ...PLAN.storm.map((r) => r.nodes)));
@@ -304,7 +375,16 @@ async function benchStorm(ctx) {
       for (const { rateKbit, loss } of plan.links) {
         for (const lossPercent of loss) {
           const label = `${plan.nodes}n-${rateKbit ? `${rateKbit / 1000}M` : 'unshaped'}-${lossPercent}pct`;
-          for (const stack of stacks) out.scale.push(await one(stack, label, { nodes: plan.nodes, rateKbit, lossPercent, timeLimit: plan.timeLimit, payloadBytes: (plan.kernelKb + plan.initrdKb) * 1024 }));
+          for (const stack of stacks)
+            out.scale.push(
+              await one(stack, label, {
+                nodes: plan.nodes,
+                rateKbit,
+                lossPercent,
+                timeLimit: plan.timeLimit,
+                payloadBytes: (plan.kernelKb + plan.initrdKb) * 1024,
+              }),
+            );
         }
       }
     }
@@ -321,7 +401,10 @@ async function writePlots(results, dir) {
     charts['dhcp-rate.svg'] = barChart({
       title: 'DHCP: perfdhcp 4-way exchanges per second',
       unit: 'exchanges/s',
-      groups: [...new Set(results.dhcp.map((r) => r.offeredRate))].map((rate) => ({ label: `offered ${rate}/s`, bars: results.dhcp.filter((r) => r.offeredRate === rate).map((r) => ({ server: r.server, value: r.rate })) })),
+      groups: [...new Set(results.dhcp.map((r) => r.offeredRate))].map((rate) => ({
+        label: `offered ${rate}/s`,
+        bars: results.dhcp.filter((r) => r.offeredRate === rate).map((r) => ({ server: r.server, value: r.rate })),
+      })),
     });
   }
   if (results.tftp) {
@@ -329,11 +412,18 @@ async function writePlots(results, dir) {
     charts['tftp-throughput.svg'] = barChart({
       title: 'TFTP: aggregate goodput (all bytes received)',
       unit: 'Mbit/s',
-      groups: keys.map((k) => ({ label: k, bars: results.tftp.filter((r) => `${r.streams}x ws${r.windowsize} ${r.loss}%` === k).map((r) => ({ server: r.server, value: r.goodputMbit })) })),
+      groups: keys.map((k) => ({
+        label: k,
+        bars: results.tftp.filter((r) => `${r.streams}x ws${r.windowsize} ${r.loss}%` === k).map((r) => ({ server: r.server, value: r.goodputMbit })),
+      })),
     });
   }
   if (results.http) {
-    charts['http-throughput.svg'] = barChart({ title: 'HTTP: concurrent downloads, aggregate', unit: 'Mbit/s', groups: [{ label: `${results.http[0]?.clients} clients`, bars: results.http.map((r) => ({ server: r.server, value: r.mbitPerSecond })) }] });
+    charts['http-throughput.svg'] = barChart({
+      title: 'HTTP: concurrent downloads, aggregate',
+      unit: 'Mbit/s',
+      groups: [{ label: `${results.http[0]?.clients} clients`, bars: results.http.map((r) => ({ server: r.server, value: r.mbitPerSecond })) }],
+    });
   }
   if (results.dhcpLatencyUnderTftp) {
     charts['dhcp-latency-under-tftp.svg'] = barChart({
@@ -351,7 +441,10 @@ async function writePlots(results, dir) {
     charts['storm-time.svg'] = barChart({
       title: 'Storm: time until the last node booted',
       unit: 's',
-      groups: [...new Set(rows.map(label))].map((l) => ({ label: l, bars: rows.filter((r) => label(r) === l).map((r) => ({ server: r.server, value: r.timeToLastBootedMs === null ? null : r.timeToLastBootedMs / 1000 })) })),
+      groups: [...new Set(rows.map(label))].map((l) => ({
+        label: l,
+        bars: rows.filter((r) => label(r) === l).map((r) => ({ server: r.server, value: r.timeToLastBootedMs === null ? null : r.timeToLastBootedMs / 1000 })),
+      })),
     });
   }
   for (const [name, svg] of Object.entries(charts)) await writeFile(join(dir, name), svg);

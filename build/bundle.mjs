@@ -72,7 +72,8 @@ const serialportAddon = {
     b.onLoad({ filter: /node_modules[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ }, () => {
       const dir = join(root, 'node_modules/@serialport/bindings-cpp/prebuilds', `${process.platform}-${process.arch}`);
       const addon = join(dir, '@serialport+bindings-cpp.glibc.node');
-      if (!existsSync(addon)) throw new Error(`native addon missing: ${addon} (@serialport/bindings-cpp ships no prebuild for ${process.platform}-${process.arch})`);
+      if (!existsSync(addon))
+        throw new Error(`native addon missing: ${addon} (@serialport/bindings-cpp ships no prebuild for ${process.platform}-${process.arch})`);
       installFile(addon, join(outDir, 'serialport.node'));
       return { contents: "exports.binding = require(__rackbootDir + '/serialport.node');", loader: 'js' };
     });

@@ -65,7 +65,9 @@ function say(who: string, text: string, colour = '0'): void {
 const nameOfMac = new Map(NODES.map((n) => [n.mac, n.name]));
 const nameOfIp = new Map(NODES.map((n) => [n.ip, n.name]));
 const who = (mac?: unknown, ip?: unknown): string =>
-  (typeof mac === 'string' && nameOfMac.get(mac.toLowerCase())) || (typeof ip === 'string' && nameOfIp.get(ip.replace(/^::ffff:/, ''))) || String(mac ?? ip ?? '?');
+  (typeof mac === 'string' && nameOfMac.get(mac.toLowerCase())) ||
+  (typeof ip === 'string' && nameOfIp.get(ip.replace(/^::ffff:/, ''))) ||
+  String(mac ?? ip ?? '?');
 const kb = (bytes: unknown): string => (typeof bytes === 'number' ? `${(bytes / 1024).toFixed(0)} KiB` : '?');
 
 /** One rackboot JSON log line → a readable progress line, or nothing for the uninteresting ones. */
@@ -85,10 +87,18 @@ function showLogLine(line: Record<string, unknown>): void {
       say('rackboot', `${msg.padEnd(13)} ${who(f.mac, f.ip)} (${f.client}) → ${f.bootFile}`, '36');
       return;
     case 'tftp transfer done':
-      say('rackboot', `tftp done     ${f.filename} → ${who(undefined, f.client)}: ${kb(f.bytes)} in ${f.ms} ms${f.retransmits ? `, ${f.retransmits} retransmits` : ''}`, '36');
+      say(
+        'rackboot',
+        `tftp done     ${f.filename} → ${who(undefined, f.client)}: ${kb(f.bytes)} in ${f.ms} ms${f.retransmits ? `, ${f.retransmits} retransmits` : ''}`,
+        '36',
+      );
       return;
     case 'tftp transfer ended':
-      say('rackboot', `tftp ended    ${f.filename} → ${who(undefined, f.client)}: ${f.reason}${f.detail ? ` (${f.detail})` : ''}`, f.detail === 'tsize probe' ? '36' : '33');
+      say(
+        'rackboot',
+        `tftp ended    ${f.filename} → ${who(undefined, f.client)}: ${f.reason}${f.detail ? ` (${f.detail})` : ''}`,
+        f.detail === 'tsize probe' ? '36' : '33',
+      );
       return;
     case 'served boot script':
       say('rackboot', `http script   /boot.ipxe → ${who(f.mac, f.remote)} (profile ${f.profile})`, '36');
@@ -272,19 +282,28 @@ async function main(): Promise<number> {
 
     const booting = Promise.all(NODES.map((node) => bootNode(lab!, segment, node, vms)));
     const outcome = await Promise.race([booting, stopRequested]);
-    if (typeof outcome === 'string') return await (teardown(130));
+    if (typeof outcome === 'string') return await teardown(130);
     const results = outcome;
     const failed = results.filter((r) => !r.ok);
     const slowest = Math.max(...results.map((r) => r.elapsedMs ?? 0));
     console.log('');
-    if (failed.length === 0) say('lab', paint('1;32', `all ${results.length} nodes up; slowest after ${(slowest / 1000).toFixed(1)} s, ${((Date.now() - started) / 1000).toFixed(1)} s since start`));
+    if (failed.length === 0)
+      say(
+        'lab',
+        paint(
+          '1;32',
+          `all ${results.length} nodes up; slowest after ${(slowest / 1000).toFixed(1)} s, ${((Date.now() - started) / 1000).toFixed(1)} s since start`,
+        ),
+      );
     for (const r of failed) say('lab', paint('1;31', `${r.name} failed: ${r.error?.split('\n')[0]} — serial log ${r.serialLog}`));
 
-    if (once_) return await (teardown(failed.length ? 1 : 0));
+    if (once_) return await teardown(failed.length ? 1 : 0);
 
     const mac = NODES[0]!.mac;
     console.log('');
-    console.log(`  rackboot is running at ${paint('1', `http://${SERVER_IP}/`)} inside namespace ${serverNs.name} (not reachable from the host's own network).`);
+    console.log(
+      `  rackboot is running at ${paint('1', `http://${SERVER_IP}/`)} inside namespace ${serverNs.name} (not reachable from the host's own network).`,
+    );
     console.log(`  Ask it for a node's boot script:`);
     console.log(`    ip netns exec ${serverNs.name} curl -s 'http://${SERVER_IP}/boot.ipxe?mac=${mac}'`);
     console.log(`  (asked from rackboot's own namespace, {ip} in the script is the asker's address, ${SERVER_IP})`);
@@ -296,13 +315,13 @@ async function main(): Promise<number> {
     const ended = await Promise.race([stopRequested, server.exited.then((code) => ({ code }))]);
     if (typeof ended !== 'string') {
       say('rackboot', `exited on its own (status ${ended.code}); log ${rel(join(LOGS, 'rackboot.log'))}`, '31');
-      return await (teardown(1));
+      return await teardown(1);
     }
     console.log('');
-    return await (teardown(failed.length ? 1 : 0));
+    return await teardown(failed.length ? 1 : 0);
   } catch (err) {
     say('lab', `error: ${err instanceof Error ? err.message : String(err)}`, '31');
-    return await (teardown(1));
+    return await teardown(1);
   }
 }
 

@@ -86,7 +86,14 @@ function Shell() {
   const section = `#/${hash.split('/')[1] || 'rack'}`;
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('main')?.focus(); }}>
+      <a
+        class="skip"
+        href="#main"
+        onClick={(e) => {
+          e.preventDefault();
+          document.getElementById('main')?.focus();
+        }}
+      >
         Skip to content
       </a>
       <header class="top">
@@ -121,12 +128,18 @@ function App() {
   }, []);
   switch (phase.kind) {
     case 'loading':
-      return <main class="auth" id="main" tabIndex={-1} aria-busy="true"><p>Connecting to rackboot…</p></main>;
+      return (
+        <main class="auth" id="main" tabIndex={-1} aria-busy="true">
+          <p>Connecting to rackboot…</p>
+        </main>
+      );
     case 'unreachable':
       return (
         <main class="auth" id="main" tabIndex={-1}>
           <h1>rackboot is not answering</h1>
-          <p class="error" role="alert">{phase.message}</p>
+          <p class="error" role="alert">
+            {phase.message}
+          </p>
           <button type="button" onClick={() => void checkSession()}>
             Try again
           </button>

@@ -28,7 +28,9 @@ const BOOT_START: ReadonlySet<BootStage> = new Set(['power_on', 'dhcp_discover']
  */
 export function stageSegments(events: readonly RackbootEvent[], now: number, current?: { stage: BootStage; stageSince: number }): StageSegment[] {
   const stages = events
-    .filter((e): e is RackbootEvent & { stage: BootStage } => e.type === 'stage' && e.stage !== undefined && (BOOT_STAGES as readonly string[]).includes(e.stage))
+    .filter(
+      (e): e is RackbootEvent & { stage: BootStage } => e.type === 'stage' && e.stage !== undefined && (BOOT_STAGES as readonly string[]).includes(e.stage),
+    )
     .slice()
     .sort((a, b) => a.at - b.at || a.id - b.id);
   if (stages.length === 0) {

@@ -23,7 +23,10 @@ export class BenchLink {
     await must(['ip', '-n', this.sw, 'link', 'add', 'br0', 'type', 'bridge', 'stp_state', '0']);
     await must(['ip', '-n', this.sw, 'link', 'set', 'br0', 'up']);
     // p0 faces the server, p1 the clients; each veth end is created inside its namespace.
-    for (const [port, ns, address] of [['p0', this.srv, SERVER_IP], ['p1', this.cli, CLIENT_IP]]) {
+    for (const [port, ns, address] of [
+      ['p0', this.srv, SERVER_IP],
+      ['p1', this.cli, CLIENT_IP],
+    ]) {
       await must(['ip', '-n', this.sw, 'link', 'add', port, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', ns]);
       await must(['ip', '-n', this.sw, 'link', 'set', port, 'master', 'br0', 'up']);
       await must(['ip', '-n', ns, 'addr', 'add', `${address}/${PREFIX}`, 'dev', 'eth0']);
@@ -46,7 +49,23 @@ export class BenchLink {
         // burst: one timer tick's worth (HZ 250) and never under two full frames; queue: 100 ms of data.
         const burst = Math.max(Math.ceil(bytesPerSecond / 250), 3100);
         const limit = Math.max(Math.ceil(bytesPerSecond / 10), 3 * burst);
-        await must(['tc', '-n', this.sw, 'qdisc', 'add', 'dev', port, 'root', 'tbf', 'rate', `${rateKbit}kbit`, 'burst', String(burst), 'limit', String(limit)]);
+        await must([
+          'tc',
+          '-n',
+          this.sw,
+          'qdisc',
+          'add',
+          'dev',
+          port,
+          'root',
+          'tbf',
+          'rate',
+          `${rateKbit}kbit`,
+          'burst',
+          String(burst),
+          'limit',
+          String(limit),
+        ]);
       }
     }
     await run(['ip', 'netns', 'exec', this.sw, 'nft', 'delete', 'table', 'bridge', 'rbstorm_loss']);

@@ -76,9 +76,15 @@ export async function tftpStreams(ctx, { streams, windowsize, file, size, capSec
   const path = await script(ctx, 'tftp-clients.sh', TFTP_CLIENTS);
   const started = Date.now();
   const out = join('/dev/shm', `rbstorm-tftp-${process.pid}`);
-  const result = await run(inNs(ctx.link.cli, ['bash', path, SERVER_IP, String(streams), String(windowsize), file, String(capSeconds), out]), { timeoutMs: (capSeconds + 60) * 1000 });
+  const result = await run(inNs(ctx.link.cli, ['bash', path, SERVER_IP, String(streams), String(windowsize), file, String(capSeconds), out]), {
+    timeoutMs: (capSeconds + 60) * 1000,
+  });
   const wall = (Date.now() - started) / 1000;
-  const rows = result.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')).map(([, rc, secs, got]) => ({ ok: rc === '0' && Number(got) === size, secs: Number(secs), bytes: Number(got) }));
+  const rows = result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .map(([, rc, secs, got]) => ({ ok: rc === '0' && Number(got) === size, secs: Number(secs), bytes: Number(got) }));
   return { ...streamSummary(rows, streams, size, wall), goodputMbit: Number(((rows.reduce((a, r) => a + r.bytes, 0) * 8) / wall / 1e6).toFixed(1)) };
 }
 
@@ -88,7 +94,11 @@ export async function httpDownloads(ctx, { clients, url, size, capSeconds }) {
   const started = Date.now();
   const result = await run(inNs(ctx.link.cli, ['bash', path, url, String(clients), String(capSeconds)]), { timeoutMs: (capSeconds + 60) * 1000 });
   const wall = (Date.now() - started) / 1000;
-  const rows = result.stdout.split('\n').filter(Boolean).map((l) => l.split(' ')).map(([code, bytes, secs]) => ({ ok: code === '200' && Number(bytes) === size, secs: Number(secs) }));
+  const rows = result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => l.split(' '))
+    .map(([code, bytes, secs]) => ({ ok: code === '200' && Number(bytes) === size, secs: Number(secs) }));
   return streamSummary(rows, clients, size, wall);
 }
 
@@ -121,7 +131,24 @@ const pick = (p) => ({ rate: p.rate, dropPercent: p.dropPercent, discoverOfferMs
 export async function storm(ctx, { nodes, firmware = 'bios-pxe', timeLimit, label }) {
   const json = join(ctx.dir, `storm-${label}.json`);
   const svg = join(ctx.plotsDir, `storm-${label}.svg`);
-  const argv = inNs(ctx.link.cli, [...ctx.stormCommand, '--interface', 'eth0', '--nodes', String(nodes), '--firmware', firmware, '--server', SERVER_IP, '--time-limit', String(timeLimit), '--json', json, '--svg', svg, '--quiet']);
+  const argv = inNs(ctx.link.cli, [
+    ...ctx.stormCommand,
+    '--interface',
+    'eth0',
+    '--nodes',
+    String(nodes),
+    '--firmware',
+    firmware,
+    '--server',
+    SERVER_IP,
+    '--time-limit',
+    String(timeLimit),
+    '--json',
+    json,
+    '--svg',
+    svg,
+    '--quiet',
+  ]);
   const result = await run(argv, { timeoutMs: (timeLimit + 120) * 1000 });
   let report;
   try {

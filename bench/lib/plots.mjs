@@ -12,11 +12,16 @@ export function barChart({ title, unit, groups }) {
   const barWidth = 18;
   const groupWidth = servers.length * barWidth + 24;
   const width = left + groups.length * groupWidth + 20;
-  const out = [`<svg xmlns="http://www.w3.org/2000/svg" width="${Math.max(width, 420)}" height="${top + height + 90}" font-family="sans-serif" font-size="11">`, '<rect width="100%" height="100%" fill="white"/>'];
+  const out = [
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${Math.max(width, 420)}" height="${top + height + 90}" font-family="sans-serif" font-size="11">`,
+    '<rect width="100%" height="100%" fill="white"/>',
+  ];
   out.push(`<text x="${left}" y="20" font-size="14">${escape(title)}</text>`);
   for (let i = 0; i <= 4; i++) {
     const y = top + height - (i / 4) * height;
-    out.push(`<line x1="${left}" x2="${width}" y1="${y}" y2="${y}" stroke="#eee"/><text x="${left - 4}" y="${y + 4}" text-anchor="end">${formatValue((i / 4) * max)}</text>`);
+    out.push(
+      `<line x1="${left}" x2="${width}" y1="${y}" y2="${y}" stroke="#eee"/><text x="${left - 4}" y="${y + 4}" text-anchor="end">${formatValue((i / 4) * max)}</text>`,
+    );
   }
   out.push(`<text x="12" y="${top + height / 2}" transform="rotate(-90 12 ${top + height / 2})" text-anchor="middle">${escape(unit)}</text>`);
   groups.forEach((group, g) => {
@@ -28,13 +33,17 @@ export function barChart({ title, unit, groups }) {
         return;
       }
       const h = (bar.value / max) * height;
-      out.push(`<rect x="${x}" y="${(top + height - h).toFixed(1)}" width="${barWidth - 2}" height="${h.toFixed(1)}" fill="${COLOURS[bar.server] ?? '#999'}"><title>${escape(`${group.label} ${bar.server}: ${formatValue(bar.value)} ${unit}`)}</title></rect>`);
+      out.push(
+        `<rect x="${x}" y="${(top + height - h).toFixed(1)}" width="${barWidth - 2}" height="${h.toFixed(1)}" fill="${COLOURS[bar.server] ?? '#999'}"><title>${escape(`${group.label} ${bar.server}: ${formatValue(bar.value)} ${unit}`)}</title></rect>`,
+      );
     });
     out.push(`<text x="${x0 + (servers.length * barWidth) / 2}" y="${top + height + 14}" text-anchor="middle" font-size="9">${escape(group.label)}</text>`);
   });
   servers.forEach((server, i) => {
     const x = left + i * 110;
-    out.push(`<rect x="${x}" y="${top + height + 40}" width="10" height="10" fill="${COLOURS[server] ?? '#999'}"/><text x="${x + 14}" y="${top + height + 49}">${escape(server)}</text>`);
+    out.push(
+      `<rect x="${x}" y="${top + height + 40}" width="10" height="10" fill="${COLOURS[server] ?? '#999'}"/><text x="${x + 14}" y="${top + height + 49}">${escape(server)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n') + '\n';

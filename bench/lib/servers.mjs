@@ -30,7 +30,11 @@ tftp:
 `,
   );
   // Logs at warn, as the peers run quiet: per-lease lines would cost rackboot time the others do not spend.
-  const proc = await daemon(ctx.link.srv, [process.execPath, ctx.bundle, 'serve', '--config', config, '--state-dir', join(dir, 'state'), '--log-format', 'json', '--log-level', 'warn'], { settleMs: 300 });
+  const proc = await daemon(
+    ctx.link.srv,
+    [process.execPath, ctx.bundle, 'serve', '--config', config, '--state-dir', join(dir, 'state'), '--log-format', 'json', '--log-level', 'warn'],
+    { settleMs: 300 },
+  );
   await waitForHttp(ctx);
   return { name: 'rackboot', ...proc };
 }
@@ -51,14 +55,30 @@ export async function startDnsmasq(ctx, { tftp = true, dhcp = true } = {}) {
   const dir = join(ctx.dir, `dnsmasq-${++ctx.seq}`);
   await mkdir(dir, { recursive: true });
   const base = `http://${SERVER_IP}`;
-  const argv = ['dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces', `--pid-file=${join(dir, 'pid')}`, '--log-facility=-', ...(process.env.RBSTORM_DEBUG ? [] : ['--quiet-dhcp', '--quiet-tftp'])];
+  const argv = [
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    '--user=root',
+    '--interface=eth0',
+    '--bind-interfaces',
+    `--pid-file=${join(dir, 'pid')}`,
+    '--log-facility=-',
+    ...(process.env.RBSTORM_DEBUG ? [] : ['--quiet-dhcp', '--quiet-tftp']),
+  ];
   if (dhcp) {
     argv.push(
-      `--dhcp-range=${POOL.start},${POOL.end},${POOL.mask},1h`, `--dhcp-leasefile=${join(dir, 'leases')}`, '--dhcp-lease-max=100000', '--dhcp-authoritative',
+      `--dhcp-range=${POOL.start},${POOL.end},${POOL.mask},1h`,
+      `--dhcp-leasefile=${join(dir, 'leases')}`,
+      '--dhcp-lease-max=100000',
+      '--dhcp-authoritative',
       // dnsmasq pings each address before offering it, one at a time for ~3 s: perfdhcp then sees
       // almost nothing and a 100-node storm waits minutes. Off, in dnsmasq's favour (rackboot keeps its ARP probe).
       '--no-ping',
-      '--dhcp-userclass=set:ipxe,iPXE', '--dhcp-vendorclass=set:http,HTTPClient', '--dhcp-match=set:efi64,option:client-arch,7',
+      '--dhcp-userclass=set:ipxe,iPXE',
+      '--dhcp-vendorclass=set:http,HTTPClient',
+      '--dhcp-match=set:efi64,option:client-arch,7',
       `--dhcp-boot=tag:ipxe,${base}/boot.ipxe`,
       `--dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi,,${SERVER_IP}`,
       `--dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe,,${SERVER_IP}`,
@@ -99,7 +119,9 @@ export async function startKea(ctx) {
 }
 
 export async function startTftpdHpa(ctx) {
-  const proc = await daemon(ctx.link.srv, ['in.tftpd', '--foreground', '--address', `${SERVER_IP}:69`, '--user', 'root', '--secure', ctx.root], { settleMs: 500 });
+  const proc = await daemon(ctx.link.srv, ['in.tftpd', '--foreground', '--address', `${SERVER_IP}:69`, '--user', 'root', '--secure', ctx.root], {
+    settleMs: 500,
+  });
   return { name: 'tftpd-hpa', ...proc };
 }
 

@@ -178,7 +178,9 @@ async function checkConfigCommand(args: string[]): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('expected exactly one FILE', CHECK_USAGE);
   const result = await checkConfigFile(positionals[0]!);
   if (result.ok) {
-    process.stdout.write(`${result.config.source}: OK (mode ${result.config.mode}, ${result.config.pools.length} pool(s), ${result.config.hosts.length} host(s), ${Object.keys(result.config.boot.profiles).length} profile(s))\n`);
+    process.stdout.write(
+      `${result.config.source}: OK (mode ${result.config.mode}, ${result.config.pools.length} pool(s), ${result.config.hosts.length} host(s), ${Object.keys(result.config.boot.profiles).length} profile(s))\n`,
+    );
     return 0;
   }
   process.stdout.write(result.error.format() + '\n');

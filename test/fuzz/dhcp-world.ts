@@ -29,10 +29,13 @@ export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
     mode,
     leaseTime: 3600,
     stateDir: '/nonexistent',
-    pools: mode === 'proxy' ? [] : [
-      { subnet: '10.9.0.0', prefix: 24, start: '10.9.0.100', end: '10.9.0.110' },
-      { subnet: '10.20.0.0', prefix: 24, start: '10.20.0.50', end: '10.20.0.60', router: RELAY },
-    ],
+    pools:
+      mode === 'proxy'
+        ? []
+        : [
+            { subnet: '10.9.0.0', prefix: 24, start: '10.9.0.100', end: '10.9.0.110' },
+            { subnet: '10.20.0.0', prefix: 24, start: '10.20.0.50', end: '10.20.0.60', router: RELAY },
+          ],
     options: { router: '10.9.0.254', dns: ['10.9.0.1'], domain: 'cluster.test', ntp: ['10.9.0.1'] },
     hosts: [{ mac: KNOWN_MAC, ip: KNOWN_IP, hostname: 'node99', profile: 'default' }],
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
@@ -73,7 +76,7 @@ export async function makeDhcpWorld(parent: string): Promise<DhcpWorld> {
     ...silentLogger,
     error: (msg: string, fields?: Record<string, unknown>) => {
       const error = fields?.error;
-      errors.push(`${msg}: ${error instanceof Error ? error.stack ?? error.message : JSON.stringify(fields)}`);
+      errors.push(`${msg}: ${error instanceof Error ? (error.stack ?? error.message) : JSON.stringify(fields)}`);
     },
   };
   const make = (mode: 'dhcp' | 'proxy') =>
@@ -111,9 +114,20 @@ export function clientMessage(type: MessageType, mac: string, fields: Partial<Dh
   return decodeDhcp(
     encodeDhcp(
       {
-        op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x5eed, secs: 0, flags: 0,
-        ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-        chaddr, sname: '', file: '',
+        op: 1,
+        htype: 1,
+        hlen: 6,
+        hops: 0,
+        xid: 0x5eed,
+        secs: 0,
+        flags: 0,
+        ciaddr: '0.0.0.0',
+        yiaddr: '0.0.0.0',
+        siaddr: '0.0.0.0',
+        giaddr: '0.0.0.0',
+        chaddr,
+        sname: '',
+        file: '',
         options: new Map<number, Buffer>([[Opt.MessageType, Buffer.from([type])], ...extra]),
         ...fields,
       },
@@ -128,6 +142,9 @@ export async function dora(w: DhcpWorld, mac: string, extra: [number, Buffer][] 
   await w.servers.dhcp.handle(clientMessage(MessageType.Discover, mac, fields, extra), meta);
   const offer = w.take().at(-1);
   if (!offer) return undefined;
-  await w.servers.dhcp.handle(clientMessage(MessageType.Request, mac, fields, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer.yiaddr)], ...extra]), meta);
+  await w.servers.dhcp.handle(
+    clientMessage(MessageType.Request, mac, fields, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer.yiaddr)], ...extra]),
+    meta,
+  );
   return w.take().at(-1);
 }

@@ -38,17 +38,38 @@ function parseArgs(argv) {
     const value = argv[++i];
     if (value === undefined) throw new Error(`missing value for ${name}`);
     switch (name) {
-      case '--bundle': args.bundle = value; break;
-      case '--corpus': args.corpus.push(value); break;
-      case '--seconds': args.seconds = Number(value); break;
-      case '--seed': args.seed = Number(value); break;
-      case '--max-len': args.maxLen = Number(value); break;
-      case '--rss-limit-mb': args.rssLimitMb = Number(value); break;
-      case '--timeout-ms': args.timeoutMs = Number(value); break;
-      case '--artifacts': args.artifacts = value; break;
-      case '--save-corpus': args.saveCorpus = value; break;
-      case '--runs': args.runs = Number(value); break;
-      default: throw new Error(`unknown argument ${name}`);
+      case '--bundle':
+        args.bundle = value;
+        break;
+      case '--corpus':
+        args.corpus.push(value);
+        break;
+      case '--seconds':
+        args.seconds = Number(value);
+        break;
+      case '--seed':
+        args.seed = Number(value);
+        break;
+      case '--max-len':
+        args.maxLen = Number(value);
+        break;
+      case '--rss-limit-mb':
+        args.rssLimitMb = Number(value);
+        break;
+      case '--timeout-ms':
+        args.timeoutMs = Number(value);
+        break;
+      case '--artifacts':
+        args.artifacts = value;
+        break;
+      case '--save-corpus':
+        args.saveCorpus = value;
+        break;
+      case '--runs':
+        args.runs = Number(value);
+        break;
+      default:
+        throw new Error(`unknown argument ${name}`);
     }
   }
   if (!args.bundle) throw new Error('--bundle is required');
@@ -58,7 +79,7 @@ function parseArgs(argv) {
 // ---- random numbers (seeded, so a run can be repeated) ---------------------------
 
 function makeRandom(seed) {
-  let state = (seed >>> 0) || 0x9e3779b9;
+  let state = seed >>> 0 || 0x9e3779b9;
   const next = () => {
     // xorshift32
     state ^= state << 13;
@@ -196,34 +217,40 @@ function mutate(input, rnd, maxLen, corpus, dict) {
 function mutateOnce(data, rnd, maxLen, corpus, dict) {
   const len = data.length;
   switch (rnd.below(12)) {
-    case 0: { // erase bytes
+    case 0: {
+      // erase bytes
       if (len < 2) return data;
       const n = 1 + rnd.below(Math.min(len - 1, 16));
       const at = rnd.below(len - n + 1);
       return Buffer.concat([data.subarray(0, at), data.subarray(at + n)]);
     }
-    case 1: { // insert a byte
+    case 1: {
+      // insert a byte
       if (len >= maxLen) return data;
       const at = rnd.below(len + 1);
       return Buffer.concat([data.subarray(0, at), Buffer.from([rnd.below(256)]), data.subarray(at)]);
     }
-    case 2: { // insert repeated bytes
+    case 2: {
+      // insert repeated bytes
       if (len >= maxLen) return data;
       const n = 1 + rnd.below(Math.min(maxLen - len, 128));
       const at = rnd.below(len + 1);
       return Buffer.concat([data.subarray(0, at), Buffer.alloc(n, rnd.chance(0.5) ? 0 : rnd.below(256)), data.subarray(at)]);
     }
-    case 3: { // change a byte
+    case 3: {
+      // change a byte
       if (len === 0) return Buffer.from([rnd.below(256)]);
       data[rnd.below(len)] = rnd.below(256);
       return data;
     }
-    case 4: { // flip a bit
+    case 4: {
+      // flip a bit
       if (len === 0) return data;
       data[rnd.below(len)] ^= 1 << rnd.below(8);
       return data;
     }
-    case 5: { // shuffle a few bytes
+    case 5: {
+      // shuffle a few bytes
       if (len < 2) return data;
       const n = Math.min(len, 2 + rnd.below(8));
       const at = rnd.below(len - n + 1);
@@ -235,7 +262,8 @@ function mutateOnce(data, rnd, maxLen, corpus, dict) {
       }
       return data;
     }
-    case 6: { // change an ASCII integer
+    case 6: {
+      // change an ASCII integer
       const text = data.toString('latin1');
       const digits = [...text.matchAll(/\d+/g)];
       if (digits.length === 0) return data;
@@ -245,7 +273,8 @@ function mutateOnce(data, rnd, maxLen, corpus, dict) {
       const replaced = String(Math.max(0, choices[rnd.below(choices.length)]));
       return Buffer.from(text.slice(0, m.index) + replaced + text.slice(m.index + m[0].length), 'latin1');
     }
-    case 7: { // change a binary integer
+    case 7: {
+      // change a binary integer
       const width = [1, 2, 4][rnd.below(3)];
       if (len < width) return data;
       const at = rnd.below(len - width + 1);
@@ -253,7 +282,8 @@ function mutateOnce(data, rnd, maxLen, corpus, dict) {
       for (let i = 0; i < width; i++) data[at + (rnd.chance(0.5) ? i : width - 1 - i)] = (value >>> (8 * i)) & 0xff;
       return data;
     }
-    case 8: { // copy a part of itself elsewhere
+    case 8: {
+      // copy a part of itself elsewhere
       if (len < 2) return data;
       const n = 1 + rnd.below(Math.min(len, 64));
       const from = rnd.below(len - n + 1);
@@ -265,7 +295,8 @@ function mutateOnce(data, rnd, maxLen, corpus, dict) {
       const at = rnd.below(len + 1);
       return Buffer.concat([data.subarray(0, at), part, data.subarray(at)]);
     }
-    case 9: { // cross over with another corpus entry
+    case 9: {
+      // cross over with another corpus entry
       if (corpus.length < 2) return data;
       const other = corpus[rnd.below(corpus.length)].data;
       if (other.length === 0) return data;
@@ -273,7 +304,8 @@ function mutateOnce(data, rnd, maxLen, corpus, dict) {
       const from = rnd.below(other.length);
       return Buffer.concat([data.subarray(0, cut), other.subarray(from, from + 1 + rnd.below(other.length - from))]);
     }
-    default: { // dictionary word, inserted or overwriting
+    default: {
+      // dictionary word, inserted or overwriting
       const word = dict.pick(rnd);
       if (word === undefined) return data;
       const at = rnd.below(len + 1);
@@ -315,15 +347,24 @@ function loadInstrumented(bundlePath, coverage, dict) {
 
   const compare = (a, b, operator) => {
     switch (operator) {
-      case '==': return a == b; // eslint-disable-line eqeqeq
-      case '===': return a === b;
-      case '!=': return a != b; // eslint-disable-line eqeqeq
-      case '!==': return a !== b;
-      case '<': return a < b;
-      case '<=': return a <= b;
-      case '>': return a > b;
-      case '>=': return a >= b;
-      default: throw new Error(`unexpected operator ${operator}`);
+      case '==':
+        return a == b; // eslint-disable-line eqeqeq
+      case '===':
+        return a === b;
+      case '!=':
+        return a != b; // eslint-disable-line eqeqeq
+      case '!==':
+        return a !== b;
+      case '<':
+        return a < b;
+      case '<=':
+        return a <= b;
+      case '>':
+        return a > b;
+      case '>=':
+        return a >= b;
+      default:
+        throw new Error(`unexpected operator ${operator}`);
     }
   };
   globalThis.Fuzzer = {

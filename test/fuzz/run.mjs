@@ -55,14 +55,29 @@ function parseArgs(argv) {
     const value = argv[++i];
     if (value === undefined) throw new Error(`missing value for ${name}`);
     switch (name) {
-      case '--seconds': args.seconds = Number(value); break;
-      case '--jobs': args.jobs = Math.max(1, Number(value)); break;
-      case '--engine': args.engine = value; break;
-      case '--targets': args.targets = value.split(',').filter(Boolean); break;
-      case '--seed': args.seed = Number(value); break;
-      case '--runs': args.runs = Number(value); break;
-      case '--artifacts': args.artifacts = resolve(value); break;
-      default: throw new Error(`unknown argument ${name}`);
+      case '--seconds':
+        args.seconds = Number(value);
+        break;
+      case '--jobs':
+        args.jobs = Math.max(1, Number(value));
+        break;
+      case '--engine':
+        args.engine = value;
+        break;
+      case '--targets':
+        args.targets = value.split(',').filter(Boolean);
+        break;
+      case '--seed':
+        args.seed = Number(value);
+        break;
+      case '--runs':
+        args.runs = Number(value);
+        break;
+      case '--artifacts':
+        args.artifacts = resolve(value);
+        break;
+      default:
+        throw new Error(`unknown argument ${name}`);
     }
   }
   if (!(args.seconds > 0)) throw new Error('--seconds must be positive');
@@ -117,12 +132,30 @@ function runProcess(command, argv, options, watchdogMs) {
 const WATCHDOG_SLACK_MS = 120_000;
 
 async function runBuiltin(name, bundle, args, artifacts) {
-  const argv = [join(HERE, 'engine.mjs'), '--bundle', bundle, '--corpus', join(CORPUS_DIR, name), '--seconds', String(args.seconds), '--seed', String(args.seed), '--artifacts', artifacts];
+  const argv = [
+    join(HERE, 'engine.mjs'),
+    '--bundle',
+    bundle,
+    '--corpus',
+    join(CORPUS_DIR, name),
+    '--seconds',
+    String(args.seconds),
+    '--seed',
+    String(args.seed),
+    '--artifacts',
+    artifacts,
+  ];
   if (args.saveCorpus) argv.push('--save-corpus', join(CORPUS_DIR, name));
   const runs = typeof args.runs === 'object' ? args.runs[name] : args.runs;
   if (runs !== undefined) argv.push('--runs', String(runs));
   const result = await runProcess(process.execPath, ['--max-old-space-size=2048', ...argv], { cwd: REPO }, args.seconds * 1000 + WATCHDOG_SLACK_MS);
-  if (result.hung) return { target: name, engine: 'builtin', result: 'crash', error: `no answer ${args.seconds} s + ${WATCHDOG_SLACK_MS / 1000} s after start: an input hangs synchronously (infinite loop?)` };
+  if (result.hung)
+    return {
+      target: name,
+      engine: 'builtin',
+      result: 'crash',
+      error: `no answer ${args.seconds} s + ${WATCHDOG_SLACK_MS / 1000} s after start: an input hangs synchronously (infinite loop?)`,
+    };
   const lastLine = result.stdout.trim().split('\n').at(-1) ?? '';
   try {
     return { target: name, ...JSON.parse(lastLine), ...(result.code === 2 ? { result: 'error', error: result.stderr } : {}) };
@@ -136,7 +169,17 @@ async function runJazzer(name, bundle, args, artifacts, workDir) {
   mkdirSync(work, { recursive: true });
   mkdirSync(artifacts, { recursive: true });
   const cli = join(REPO, 'node_modules', '@jazzer.js', 'core', 'dist', 'cli.js');
-  const argv = [cli, bundle, work, join(CORPUS_DIR, name), '--', `-max_total_time=${args.seconds}`, `-seed=${args.seed}`, `-artifact_prefix=${artifacts}/`, '-print_final_stats=1'];
+  const argv = [
+    cli,
+    bundle,
+    work,
+    join(CORPUS_DIR, name),
+    '--',
+    `-max_total_time=${args.seconds}`,
+    `-seed=${args.seed}`,
+    `-artifact_prefix=${artifacts}/`,
+    '-print_final_stats=1',
+  ];
   const runs = typeof args.runs === 'object' ? args.runs[name] : args.runs;
   if (runs !== undefined) argv.push(`-runs=${runs}`);
   const started = Date.now();
@@ -180,7 +223,8 @@ export async function runTargets(options) {
     const worker = async () => {
       for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
         const artifacts = join(args.artifacts ?? join(HERE, 'findings'), name);
-        const result = engine === 'jazzer' ? await runJazzer(name, bundles.get(name), args, artifacts, workDir) : await runBuiltin(name, bundles.get(name), args, artifacts);
+        const result =
+          engine === 'jazzer' ? await runJazzer(name, bundles.get(name), args, artifacts, workDir) : await runBuiltin(name, bundles.get(name), args, artifacts);
         args.onResult?.(result);
         results.push(result);
       }
@@ -208,7 +252,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const results = await runTargets({ ...args, onResult: (result) => console.log(JSON.stringify(result)) });
   console.log('\ntarget            engine   execs      seconds  result');
   for (const r of results) {
-    console.log(`${r.target.padEnd(18)}${String(r.engine).padEnd(9)}${String(r.execs ?? '-').padEnd(11)}${String(r.seconds ?? '-').padEnd(9)}${r.result}${r.artifact ? `  ${r.artifact}` : ''}`);
+    console.log(
+      `${r.target.padEnd(18)}${String(r.engine).padEnd(9)}${String(r.execs ?? '-').padEnd(11)}${String(r.seconds ?? '-').padEnd(9)}${r.result}${r.artifact ? `  ${r.artifact}` : ''}`,
+    );
   }
   const failed = results.filter((r) => r.result !== 'ok');
   for (const r of failed) console.error(`\n${r.target}: ${r.result}\n${r.error ?? ''}`);

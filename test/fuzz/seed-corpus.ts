@@ -81,17 +81,33 @@ function writeDhcp(): void {
   save('dhcp-server', Buffer.concat([Buffer.from([3]), pxeBiosDiscover]));
 }
 
-const rrq = (filename: string, mode: string, options: [string, string][] = []): Buffer =>
-  encodeTftp({ op: 'rrq', filename, mode, options: new Map(options) });
+const rrq = (filename: string, mode: string, options: [string, string][] = []): Buffer => encodeTftp({ op: 'rrq', filename, mode, options: new Map(options) });
 
 function writeTftp(): void {
   const requests: Buffer[] = [
     rrq('undionly.kpxe', 'octet'), // tftp-hpa `get`, busybox tftp without -b
-    rrq('undionly.kpxe', 'octet', [['tsize', '0'], ['blksize', '1456']]), // PXE ROM (tsize probe, then blksize)
-    rrq('ipxe.efi', 'octet', [['blksize', '1468'], ['tsize', '0'], ['windowsize', '4']]), // OVMF's PXE
-    rrq('boot/undionly.kpxe', 'octet', [['blksize', '1432'], ['tsize', '0']]), // iPXE tftp://
-    rrq('pxelinux.cfg/01-52-54-00-12-34-56', 'netascii', [['timeout', '5'], ['tsize', '0'], ['blksize', '512']]), // atftp --option
-    rrq('/pxelinux.0', 'OCTET', [['BLKSIZE', '8'], ['multicast', '']]),
+    rrq('undionly.kpxe', 'octet', [
+      ['tsize', '0'],
+      ['blksize', '1456'],
+    ]), // PXE ROM (tsize probe, then blksize)
+    rrq('ipxe.efi', 'octet', [
+      ['blksize', '1468'],
+      ['tsize', '0'],
+      ['windowsize', '4'],
+    ]), // OVMF's PXE
+    rrq('boot/undionly.kpxe', 'octet', [
+      ['blksize', '1432'],
+      ['tsize', '0'],
+    ]), // iPXE tftp://
+    rrq('pxelinux.cfg/01-52-54-00-12-34-56', 'netascii', [
+      ['timeout', '5'],
+      ['tsize', '0'],
+      ['blksize', '512'],
+    ]), // atftp --option
+    rrq('/pxelinux.0', 'OCTET', [
+      ['BLKSIZE', '8'],
+      ['multicast', ''],
+    ]),
     rrq('../../etc/passwd', 'octet'),
     rrq('boot-evil/x', 'octet'),
   ];
@@ -100,7 +116,13 @@ function writeTftp(): void {
     { op: 'ack', block: 65535 },
     { op: 'error', code: 8, message: 'TFTP Aborted' },
     { op: 'error', code: 0, message: 'tsize probe' },
-    { op: 'oack', options: new Map([['blksize', '1468'], ['tsize', '4096']]) },
+    {
+      op: 'oack',
+      options: new Map([
+        ['blksize', '1468'],
+        ['tsize', '4096'],
+      ]),
+    },
     { op: 'data', block: 1, data: Buffer.from('line one\r\nline two\r\0') },
     { op: 'wrq', filename: 'upload', mode: 'octet', options: new Map([['tsize', '100']]) },
   ];
@@ -120,8 +142,21 @@ function writeTftp(): void {
   };
   save('tftp-transfer', transfer(1500, requests[0]!, [step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 2 }), step({ op: 'ack', block: 3 })]));
   save('tftp-transfer', transfer(3000, requests[1]!, [step({ op: 'error', code: 8, message: 'TFTP Aborted' })]));
-  save('tftp-transfer', transfer(3000, requests[2]!, [step({ op: 'ack', block: 0 }), Buffer.from([10]), step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 1 })]));
-  save('tftp-transfer', transfer(1024, rrq('a', 'octet', [['blksize', '8'], ['windowsize', '8']]), [step({ op: 'ack', block: 0 }), Buffer.from([0x20]), step({ op: 'ack', block: 4 }), Buffer.from([19, 19])]));
+  save(
+    'tftp-transfer',
+    transfer(3000, requests[2]!, [step({ op: 'ack', block: 0 }), Buffer.from([10]), step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 1 })]),
+  );
+  save(
+    'tftp-transfer',
+    transfer(
+      1024,
+      rrq('a', 'octet', [
+        ['blksize', '8'],
+        ['windowsize', '8'],
+      ]),
+      [step({ op: 'ack', block: 0 }), Buffer.from([0x20]), step({ op: 'ack', block: 4 }), Buffer.from([19, 19])],
+    ),
+  );
   save('tftp-transfer', transfer(512, requests[4]!, [step({ op: 'ack', block: 0 }), step({ op: 'data', block: 1, data: Buffer.alloc(4) })]));
 }
 
@@ -144,10 +179,41 @@ function writeHttp(): void {
 
 function writeIpxe(): void {
   const f = (selector: number, values: string[]): Buffer => Buffer.concat([Buffer.from([selector]), Buffer.from(values.join('\0'), 'utf8')]);
-  save('ipxe-script', f(0, ['vmlinuz', 'initrd.img\x01firmware.cpio', 'console=ttyS0,115200n8 hostname={name} ip={ip}::{gateway}', '', '', 'node07', '52:54:00:12:34:56', '10.0.0.7', 'SN123', 'compute', '', 'http://10.0.0.1/booted/52:54:00:12:34:56']));
+  save(
+    'ipxe-script',
+    f(0, [
+      'vmlinuz',
+      'initrd.img\x01firmware.cpio',
+      'console=ttyS0,115200n8 hostname={name} ip={ip}::{gateway}',
+      '',
+      '',
+      'node07',
+      '52:54:00:12:34:56',
+      '10.0.0.7',
+      'SN123',
+      'compute',
+      '',
+      'http://10.0.0.1/booted/52:54:00:12:34:56',
+    ]),
+  );
   save('ipxe-script', f(1, ['', '', '', 'http://10.0.0.1/chain/{mac}.ipxe', '', 'node 1 || shell', '52:54:00:12:34:56', '10.0.0.7']));
   save('ipxe-script', f(0x42, ['', '', '', '', '', 'n1', 'aa:bb:cc:dd:ee:ff', '10.0.0.8']));
-  save('ipxe-script', f(0x0b, ['', '', '', '', 'compute\x02Compute node\x01rescue\x02Rescue ${net0/ip}\x01missing\x02x', 'n2', 'aa:bb:cc:dd:ee:01', '10.0.0.9', '', 'menu', 'rescue']));
+  save(
+    'ipxe-script',
+    f(0x0b, [
+      '',
+      '',
+      '',
+      '',
+      'compute\x02Compute node\x01rescue\x02Rescue ${net0/ip}\x01missing\x02x',
+      'n2',
+      'aa:bb:cc:dd:ee:01',
+      '10.0.0.9',
+      '',
+      'menu',
+      'rescue',
+    ]),
+  );
   save('ipxe-script', f(0x20, ['k\nshell', 'i#1', '; && || #x \\', '', '', '{name}', '{{mac}', '${ip}', '', '', '', '', 'http://h:8080/']));
 }
 

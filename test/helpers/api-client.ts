@@ -25,10 +25,32 @@ export class ApiClient {
     const line = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('setup token: '));
     const setupToken = (line.msg as string).slice('setup token: '.length);
     const jar = `/tmp/rackboot-api-${process.pid}-${Date.now()}.cookies`;
-    const setup = await curl(ns, ['-c', jar, '-X', 'POST', '-H', 'Content-Type: application/json', '--data', JSON.stringify({ token: setupToken, password: TEST_ADMIN_PASSWORD }), `${baseUrl}/api/v1/auth/setup`]);
+    const setup = await curl(ns, [
+      '-c',
+      jar,
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '--data',
+      JSON.stringify({ token: setupToken, password: TEST_ADMIN_PASSWORD }),
+      `${baseUrl}/api/v1/auth/setup`,
+    ]);
     if (setup.status !== 200) throw new Error(`setup failed: ${setup.status} ${JSON.stringify(setup.body)}`);
     const { csrfToken } = setup.body as { csrfToken: string };
-    const made = await curl(ns, ['-b', jar, '-X', 'POST', '-H', 'Content-Type: application/json', '-H', `X-CSRF-Token: ${csrfToken}`, '--data', '{"name":"tests"}', `${baseUrl}/api/v1/auth/tokens`]);
+    const made = await curl(ns, [
+      '-b',
+      jar,
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '-H',
+      `X-CSRF-Token: ${csrfToken}`,
+      '--data',
+      '{"name":"tests"}',
+      `${baseUrl}/api/v1/auth/tokens`,
+    ]);
     await ns.exec(['rm', '-f', jar]);
     if (made.status !== 200 && made.status !== 201) throw new Error(`token creation failed: ${made.status} ${JSON.stringify(made.body)}`);
     return new ApiClient(ns, baseUrl, (made.body as { token: string }).token);
@@ -62,7 +84,9 @@ export class ApiClient {
       last = await this.node(id);
       if (done(last)) return last;
       if (Date.now() > deadline) {
-        throw new Error(`node ${id} did not get there in ${timeoutMs} ms; last seen: stage ${last.stage}, diagnosis ${last.diagnosis ?? '-'} (${last.diagnosisDetail ?? ''})`);
+        throw new Error(
+          `node ${id} did not get there in ${timeoutMs} ms; last seen: stage ${last.stage}, diagnosis ${last.diagnosis ?? '-'} (${last.diagnosisDetail ?? ''})`,
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, 500));
     }

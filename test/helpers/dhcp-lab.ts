@@ -71,9 +71,18 @@ export class DhcpLab {
   startSiteDhcpServer(ns: Netns, range: string): string {
     const leaseFile = join(this.dir, 'dnsmasq.leases');
     ns.spawn([
-      'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-      `--dhcp-range=${range},255.255.255.0,1h`, `--dhcp-leasefile=${leaseFile}`, `--pid-file=${join(this.dir, 'dnsmasq.pid')}`,
-      '--log-dhcp', '--log-facility=-',
+      'dnsmasq',
+      '--no-daemon',
+      '--conf-file=/dev/null',
+      '--port=0',
+      '--user=root',
+      '--interface=eth0',
+      '--bind-interfaces',
+      `--dhcp-range=${range},255.255.255.0,1h`,
+      `--dhcp-leasefile=${leaseFile}`,
+      `--pid-file=${join(this.dir, 'dnsmasq.pid')}`,
+      '--log-dhcp',
+      '--log-facility=-',
     ]);
     return leaseFile;
   }

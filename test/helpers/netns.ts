@@ -79,17 +79,12 @@ export function exec(argv: readonly string[], options: ExecOptions = {}): Promis
   const [file, ...args] = argv;
   if (!file) throw new TypeError('exec needs a command');
   return new Promise((resolvePromise, reject) => {
-    const child = execFile(
-      file,
-      args,
-      { timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' },
-      (err, stdout, stderr) => {
-        if (!err) return resolvePromise(stdout);
-        const code = typeof err.code === 'number' ? err.code : null;
-        if (code === null && !err.signal) return reject(err); // could not start (ENOENT, ...)
-        reject(new ExecError(argv, code, err.signal ?? null, stdout, stderr));
-      },
-    );
+    const child = execFile(file, args, { timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (!err) return resolvePromise(stdout);
+      const code = typeof err.code === 'number' ? err.code : null;
+      if (code === null && !err.signal) return reject(err); // could not start (ENOENT, ...)
+      reject(new ExecError(argv, code, err.signal ?? null, stdout, stderr));
+    });
     child.stdin?.on('error', () => {}); // EPIPE when the command exits without reading; its result says why
     child.stdin?.end(options.input ?? '');
   });
@@ -227,15 +222,7 @@ export class Lab {
    * Joins two namespaces with a veth pair and brings both ends up. An address of
    * null leaves that end without one.
    */
-  async link(
-    a: Netns,
-    aIfname: string,
-    aAddress: string | null,
-    b: Netns,
-    bIfname: string,
-    bAddress: string | null,
-    options: LinkOptions = {},
-  ): Promise<void> {
+  async link(a: Netns, aIfname: string, aAddress: string | null, b: Netns, bIfname: string, bAddress: string | null, options: LinkOptions = {}): Promise<void> {
     for (const ifname of [aIfname, bIfname]) {
       if (!/^[A-Za-z0-9_.-]{1,15}$/.test(ifname)) throw new RangeError(`interface name must be 1-15 characters: ${ifname}`);
     }
@@ -243,7 +230,10 @@ export class Lab {
     const mac = (value: string | undefined) => (value ? ['address', value] : []);
     // Created directly inside both namespaces: no name ever exists on the host.
     await a.exec(['ip', 'link', 'add', aIfname, ...mac(options.aMac), 'type', 'veth', 'peer', 'name', bIfname, ...mac(options.bMac), 'netns', b.name]);
-    for (const [ns, ifname, address] of [[a, aIfname, aAddress], [b, bIfname, bAddress]] as const) {
+    for (const [ns, ifname, address] of [
+      [a, aIfname, aAddress],
+      [b, bIfname, bAddress],
+    ] as const) {
       if (address) await ns.addAddress(ifname, address);
       await ns.exec(['ip', 'link', 'set', ifname, 'up']);
     }

@@ -65,10 +65,15 @@ export class SocatPair {
   /** Starts socat (again), with the same link paths: the "USB adapter" is plugged in. */
   async plug(): Promise<void> {
     if (this.child) throw new Error('socat is already running');
-    const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.console}`, `pty,raw,echo=0,link=${this.laptop}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.console}`, `pty,raw,echo=0,link=${this.laptop}`], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     child.stderr?.resume();
     this.child = child;
-    await until(() => existsSync(this.console) && existsSync(this.laptop), () => 'socat to create the pty links');
+    await until(
+      () => existsSync(this.console) && existsSync(this.laptop),
+      () => 'socat to create the pty links',
+    );
   }
 
   /** Kills socat: both ptys vanish, like an unplugged USB serial adapter. */
@@ -79,7 +84,10 @@ export class SocatPair {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
     await exited;
-    await until(() => !existsSync(this.console) && !existsSync(this.laptop), () => 'socat to remove the pty links');
+    await until(
+      () => !existsSync(this.console) && !existsSync(this.laptop),
+      () => 'socat to remove the pty links',
+    );
   }
 
   async stop(): Promise<void> {
@@ -190,7 +198,11 @@ export class Terminal {
 
   /** Waits until the cursor row (the prompt line) equals `text` exactly. */
   async waitForPrompt(text: string, timeoutMs = 10_000): Promise<void> {
-    await until(() => this.currentRow === text.trimEnd() && this.escape === '', () => `the prompt ${JSON.stringify(text)}; row is ${JSON.stringify(this.currentRow)}\n${this.screen().join('\n')}`, timeoutMs);
+    await until(
+      () => this.currentRow === text.trimEnd() && this.escape === '',
+      () => `the prompt ${JSON.stringify(text)}; row is ${JSON.stringify(this.currentRow)}\n${this.screen().join('\n')}`,
+      timeoutMs,
+    );
   }
 
   /** Runs a command at the logged-in prompt and returns the rows it printed, up to the next prompt. */
@@ -269,7 +281,8 @@ export class Terminal {
     if (final === 'K') this.rows[this.row] = this.rows[this.row]!.slice(0, this.col);
     else if (final === 'D') this.col = Math.max(0, this.col - n);
     else if (final === 'C') this.col += n;
-    else if (final === 'H') this.col = 0; // home: rows stay as scrollback
+    else if (final === 'H')
+      this.col = 0; // home: rows stay as scrollback
     else if (final === 'J') {
       this.rows.push('');
       this.row = this.rows.length - 1;
@@ -313,8 +326,23 @@ export class FakeConsoleHost implements ConsoleHost {
   token = 'ABCD-EFGH-IJKL';
   net: NetworkSettings = { interface: 'eth1', address: '10.0.0.2', prefix: 24, gateway: '10.0.0.1' };
   nodeList: NodeView[] = [
-    fakeNode('node-a', '52:54:00:00:00:0a', { stage: 'booted', diagnosis: 'booted', currentIp: '10.0.0.10', power: 'on', powerChannel: 'r1', boots: 2, booted: 2 }),
-    fakeNode('node-b', '52:54:00:00:00:0b', { stage: 'nbp_tftp', diagnosis: 'tftp_read_timeout', diagnosisDetail: 'block 17 never acknowledged', currentIp: '10.0.0.11', power: 'on', powerChannel: 'r2' }),
+    fakeNode('node-a', '52:54:00:00:00:0a', {
+      stage: 'booted',
+      diagnosis: 'booted',
+      currentIp: '10.0.0.10',
+      power: 'on',
+      powerChannel: 'r1',
+      boots: 2,
+      booted: 2,
+    }),
+    fakeNode('node-b', '52:54:00:00:00:0b', {
+      stage: 'nbp_tftp',
+      diagnosis: 'tftp_read_timeout',
+      diagnosisDetail: 'block 17 never acknowledged',
+      currentIp: '10.0.0.11',
+      power: 'on',
+      powerChannel: 'r2',
+    }),
     fakeNode('compute-with-a-very-long-name-01', '52:54:00:00:00:0c', { ip: '10.0.0.12' }),
   ];
   profileList: ProfileView[] = [
@@ -323,7 +351,15 @@ export class FakeConsoleHost implements ConsoleHost {
     { name: 'local', kind: 'local', settings: {}, isDefault: false },
   ];
   events: RackbootEvent[] = [
-    { id: 1, at: Date.UTC(2026, 10, 23, 22, 1, 0), type: 'stage', mac: '52:54:00:00:00:0a', node: 'node-a', stage: 'dhcp_discover', message: 'DISCOVER xid 0x1a2b (bios-pxe)' },
+    {
+      id: 1,
+      at: Date.UTC(2026, 10, 23, 22, 1, 0),
+      type: 'stage',
+      mac: '52:54:00:00:00:0a',
+      node: 'node-a',
+      stage: 'dhcp_discover',
+      message: 'DISCOVER xid 0x1a2b (bios-pxe)',
+    },
     { id: 2, at: Date.UTC(2026, 10, 23, 22, 1, 2), type: 'stage', mac: '52:54:00:00:00:0a', node: 'node-a', stage: 'booted', message: 'booted in 42 s' },
   ];
   leaseList: LeaseView[] = [{ ip: '10.0.0.10', mac: '52:54:00:00:00:0a', state: 'bound', expiresAt: Date.now() + 3_600_000, node: 'node-a' }];

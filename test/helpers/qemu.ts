@@ -304,7 +304,11 @@ export class VirtualNode {
   }
 
   private tail(lines = 25): string {
-    return this.text.split(/\r?\n|\r/).filter((l) => l.trim()).slice(-lines).join('\n');
+    return this.text
+      .split(/\r?\n|\r/)
+      .filter((l) => l.trim())
+      .slice(-lines)
+      .join('\n');
   }
 }
 
@@ -327,14 +331,20 @@ export function qemuArgv(options: QemuArgvOptions, paths: { ovmfVars?: string } 
   const { firmware, mac, tap } = options;
   const argv = [
     QEMU_BINARY,
-    '-name', options.name,
-    '-accel', 'tcg',
-    '-m', String(options.memoryMb ?? 256),
+    '-name',
+    options.name,
+    '-accel',
+    'tcg',
+    '-m',
+    String(options.memoryMb ?? 256),
     '-nodefaults',
     '-no-user-config',
-    '-display', 'none',
-    '-serial', 'stdio',
-    '-monitor', 'none',
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-monitor',
+    'none',
     '-no-reboot',
   ];
   const netdev = (): string[] => {
@@ -343,29 +353,26 @@ export function qemuArgv(options: QemuArgvOptions, paths: { ovmfVars?: string } 
   };
   switch (firmware) {
     case 'bios-ipxe':
-      argv.push(
-        '-machine', 'pc,graphics=off',
-        '-boot', 'order=n',
-        ...netdev(),
-        '-device', `e1000,netdev=n0,mac=${mac},romfile=${IPXE_E1000_ROM}`,
-      );
+      argv.push('-machine', 'pc,graphics=off', '-boot', 'order=n', ...netdev(), '-device', `e1000,netdev=n0,mac=${mac},romfile=${IPXE_E1000_ROM}`);
       break;
     case 'uefi-pxe':
     case 'uefi-http': {
       if (!paths.ovmfVars) throw new Error('UEFI firmware needs a private copy of OVMF_VARS');
       argv.push(
-        '-machine', 'q35',
-        '-drive', `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
-        '-drive', `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
+        '-machine',
+        'q35',
+        '-drive',
+        `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+        '-drive',
+        `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
         ...netdev(),
-        '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
-        '-fw_cfg', 'name=opt/org.tianocore/IPv6Support,string=n',
+        '-device',
+        `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
+        '-fw_cfg',
+        'name=opt/org.tianocore/IPv6Support,string=n',
       );
       if (firmware === 'uefi-http') {
-        argv.push(
-          '-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n',
-          '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n',
-        );
+        argv.push('-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n');
       }
       break;
     }
@@ -426,7 +433,9 @@ export async function attachTap(ns: Netns, options: TapOptions = {}): Promise<st
       if (!uplink) throw new Error(`attachTap: no interface ${uplinkName} in ${ns.name}`);
       if (uplink.master !== bridge) {
         if (uplink.addr_info?.some((a) => a.family === 'inet')) {
-          throw new Error(`attachTap: ${uplinkName} in ${ns.name} has an IPv4 address; a bridge port cannot use it (give the VM's namespace an unaddressed uplink)`);
+          throw new Error(
+            `attachTap: ${uplinkName} in ${ns.name} has an IPv4 address; a bridge port cannot use it (give the VM's namespace an unaddressed uplink)`,
+          );
         }
         await ns.exec(['ip', 'link', 'set', uplinkName, 'master', bridge, 'up']);
       }

@@ -70,7 +70,14 @@ export class RackbootProcess {
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiters.splice(this.waiters.indexOf(waiter), 1);
-        reject(new Error(`timed out waiting for a log line; last lines:\n${this.lines.slice(-10).map((l) => JSON.stringify(l)).join('\n')}`));
+        reject(
+          new Error(
+            `timed out waiting for a log line; last lines:\n${this.lines
+              .slice(-10)
+              .map((l) => JSON.stringify(l))
+              .join('\n')}`,
+          ),
+        );
       }, timeoutMs);
       const waiter = {
         match,

@@ -21,7 +21,8 @@ export interface Call {
 }
 
 const WRITE_FLAGS = /O_WRONLY|O_RDWR|O_CREAT|O_TRUNC|O_APPEND/;
-const CHANGES_PATHS = /^(rename|renameat|renameat2|link|linkat|symlink|symlinkat|unlink|unlinkat|mkdir|mkdirat|rmdir|truncate|chmod|fchmodat|chown|fchownat|utimensat|creat)$/;
+const CHANGES_PATHS =
+  /^(rename|renameat|renameat2|link|linkat|symlink|symlinkat|unlink|unlinkat|mkdir|mkdirat|rmdir|truncate|chmod|fchmodat|chown|fchownat|utimensat|creat)$/;
 
 /**
  * The calls of an `strace -f -y` log in the order they started (rackboot awaits

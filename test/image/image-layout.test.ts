@@ -57,7 +57,12 @@ describe('the appliance image', () => {
 
   it('boot partition: Pi 4 firmware, kernel, initrd, device tree, config.txt and cmdline.txt', () => {
     const listing = run('mdir', ['-b', '-i', `${IMAGE}@@${boot!.start * SECTOR}`, '::/']);
-    const names = new Set(listing.split('\n').map((l) => l.replace(/^::\//, '').trim()).filter((l) => l !== ''));
+    const names = new Set(
+      listing
+        .split('\n')
+        .map((l) => l.replace(/^::\//, '').trim())
+        .filter((l) => l !== ''),
+    );
     for (const f of ['start4.elf', 'fixup4.dat', 'vmlinuz', 'initrd.img', 'config.txt', 'cmdline.txt', 'bcm2711-rpi-4-b.dtb']) {
       expect(names, f).toContain(f);
     }

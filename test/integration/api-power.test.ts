@@ -93,7 +93,21 @@ boot:
   });
 
   it('refuses writes without credentials, and serves /metrics and the UI to anyone', async () => {
-    const anonymous = await admin.exec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', '-H', 'Content-Type: application/json', '--data', '{"action":"off"}', `http://${SERVER}/api/v1/nodes/${NODE_MAC}/power`]);
+    const anonymous = await admin.exec([
+      'curl',
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{http_code}',
+      '-X',
+      'POST',
+      '-H',
+      'Content-Type: application/json',
+      '--data',
+      '{"action":"off"}',
+      `http://${SERVER}/api/v1/nodes/${NODE_MAC}/power`,
+    ]);
     expect(anonymous).toBe('401');
     expect(await readFile(actions, 'utf8')).not.toContain('off');
     const metrics = await admin.exec(['curl', '-sS', `http://${SERVER}/metrics`]);

@@ -91,7 +91,26 @@ boot:
     const ns = await lab.client(NODES.tftp);
     const ip = await pxeClient(ns, 'tftp', PXE_IDENTITY);
     // After about 40 kB of ACKs (some 700 blocks of 512 bytes), none reach the server any more.
-    await lab.segment.ns.exec(['nft', 'add', 'rule', 'bridge', 'sabotage', 'drops', 'ip', 'saddr', ip, 'udp', 'dport', '!=', '69', 'quota', 'over', '40', 'kbytes', 'drop']);
+    await lab.segment.ns.exec([
+      'nft',
+      'add',
+      'rule',
+      'bridge',
+      'sabotage',
+      'drops',
+      'ip',
+      'saddr',
+      ip,
+      'udp',
+      'dport',
+      '!=',
+      '69',
+      'quota',
+      'over',
+      '40',
+      'kbytes',
+      'drop',
+    ]);
     await ns.exec(['sh', '-c', `tftp -m binary ${SERVER} -c get undionly.kpxe /dev/null; true`], { timeoutMs: 120_000 });
     const node = await api.waitForNode(NODES.tftp, (n) => n.diagnosis !== undefined, 100_000);
     expect(node).toMatchObject({ name: 'tftp-stall', stage: 'nbp_tftp', diagnosis: 'tftp_read_timeout' });

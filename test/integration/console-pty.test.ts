@@ -47,7 +47,9 @@ describe('serial console over a socat pty pair', () => {
     await terminal.enter('');
     await terminal.waitForPrompt('setup>');
     // Shown unasked before the first prompt, with what can be done.
-    expect(terminal.since(0)).toEqual(expect.arrayContaining(['setup token: ABCD-EFGH-IJKL', 'Type setup-token for the token the web UI asks for, or passwd to set the admin']));
+    expect(terminal.since(0)).toEqual(
+      expect.arrayContaining(['setup token: ABCD-EFGH-IJKL', 'Type setup-token for the token the web UI asks for, or passwd to set the admin']),
+    );
     let mark = terminal.mark();
     await terminal.enter('status');
     await terminal.waitFor('Setup is not done: only help, setup-token, passwd work', mark);
@@ -104,8 +106,26 @@ describe('serial console over a socat pty pair', () => {
 
   it('help lists every command and explains one; bad input says what was expected', async () => {
     const all = await run('help');
-    for (const name of ['help', 'status', 'nodes', 'node NAME', 'leases', 'power on|off|cycle NODE|all', 'boot NODE PROFILE', 'log', 'net', 'setup-token', 'passwd', 'reboot', 'shutdown', 'logout']) {
-      expect(all.some((row) => row.startsWith(name)), name).toBe(true);
+    for (const name of [
+      'help',
+      'status',
+      'nodes',
+      'node NAME',
+      'leases',
+      'power on|off|cycle NODE|all',
+      'boot NODE PROFILE',
+      'log',
+      'net',
+      'setup-token',
+      'passwd',
+      'reboot',
+      'shutdown',
+      'logout',
+    ]) {
+      expect(
+        all.some((row) => row.startsWith(name)),
+        name,
+      ).toBe(true);
     }
     expect(await run('help power')).toEqual(expect.arrayContaining(['usage: power on|off|cycle NODE|all']));
     expect((await run('help nope')).join('\n')).toContain("help: no command 'nope'; expected one of: help, status");
@@ -173,7 +193,14 @@ describe('serial console over a socat pty pair', () => {
     await terminal.enter('log');
     await terminal.waitFor('Following events; press any key to stop.', mark);
     expect(host.subscribers).toBe(1);
-    host.emit({ id: 3, at: Date.UTC(2026, 10, 23, 22, 5, 0), type: 'power', mac: '52:54:00:00:00:0b', node: 'node-b', message: 'power cycle ok (by console)\x1b[2J' });
+    host.emit({
+      id: 3,
+      at: Date.UTC(2026, 10, 23, 22, 5, 0),
+      type: 'power',
+      mac: '52:54:00:00:00:0b',
+      node: 'node-b',
+      message: 'power cycle ok (by console)\x1b[2J',
+    });
     await terminal.waitFor('22:05:00 power           node-b: power cycle ok (by console)?[2J', mark);
     await terminal.type('q');
     await terminal.waitFor('Stopped following.', mark);

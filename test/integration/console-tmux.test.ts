@@ -68,7 +68,10 @@ console:
     server = await lab.startServer(['--config', config]);
     await server.waitFor((l) => l.msg === 'serial console open');
     // Two of the nodes get their address from rackboot, one of them as a PXE boot.
-    for (const [mac, vendor] of [['52:54:00:90:00:01', 'PXEClient:Arch:00000:UNDI:002001'], ['52:54:00:90:00:02', undefined]] as const) {
+    for (const [mac, vendor] of [
+      ['52:54:00:90:00:01', 'PXEClient:Arch:00000:UNDI:002001'],
+      ['52:54:00:90:00:02', undefined],
+    ] as const) {
       const node = await lab.client(mac);
       const { script, events } = await lab.clientScript('udhcpc', mac.replace(/:/g, ''));
       await node.exec(['udhcpc', '-i', 'eth0', '-s', script, '-n', '-q', '-t', '5', '-T', '2', ...(vendor ? ['-V', vendor] : [])]);
@@ -105,7 +108,20 @@ console:
     await type('help');
     const screen = await waitForScreen('Type help COMMAND for more about one command.');
     show('help', screen);
-    for (const name of ['status', 'nodes', 'node NAME', 'leases', 'power on|off|cycle NODE|all', 'boot NODE PROFILE', 'log', 'net', 'setup-token', 'passwd', 'reboot', 'shutdown']) {
+    for (const name of [
+      'status',
+      'nodes',
+      'node NAME',
+      'leases',
+      'power on|off|cycle NODE|all',
+      'boot NODE PROFILE',
+      'log',
+      'net',
+      'setup-token',
+      'passwd',
+      'reboot',
+      'shutdown',
+    ]) {
       expect(screen).toMatch(new RegExp(`^${name.replace(/[|[\]]/g, '\\$&')} `, 'm'));
     }
   });

@@ -153,77 +153,86 @@ describe('kill loop: SIGKILL during perfdhcp and inventory edits', () => {
     await lab?.destroy();
   });
 
-  it(`loses nothing acknowledged over ${KILLS} kills`, async () => {
-    const config = await lab.writeConfig(CONFIG);
-    const random = prng(Number(process.env.RACKBOOT_KILL_SEED ?? 0x5eed));
-    const expected = new Map<string, Expected>(EDIT_MACS.map((mac) => [mac, { notes: null }]));
-    let server = await lab.startServer(['--config', config]);
-    const api = await ApiClient.setUp(client, `http://${SERVER}`, server);
-    const stats = { startupKills: 0, edits: 0, leases: 0, acks: 0, killsWithAcks: 0 };
+  it(
+    `loses nothing acknowledged over ${KILLS} kills`,
+    async () => {
+      const config = await lab.writeConfig(CONFIG);
+      const random = prng(Number(process.env.RACKBOOT_KILL_SEED ?? 0x5eed));
+      const expected = new Map<string, Expected>(EDIT_MACS.map((mac) => [mac, { notes: null }]));
+      let server = await lab.startServer(['--config', config]);
+      const api = await ApiClient.setUp(client, `http://${SERVER}`, server);
+      const stats = { startupKills: 0, edits: 0, leases: 0, acks: 0, killsWithAcks: 0 };
 
-    /** Everything the API shows now against everything acknowledged so far. */
-    const check = async (label: string) => {
-      const damaged = server.lines.filter((l) => l.msg === 'journal: store loaded, damaged records skipped' || l.msg === 'journal: skipped a damaged record');
-      expect(damaged, `${label}: a store found damaged records`).toEqual([]);
+      /** Everything the API shows now against everything acknowledged so far. */
+      const check = async (label: string) => {
+        const damaged = server.lines.filter((l) => l.msg === 'journal: store loaded, damaged records skipped' || l.msg === 'journal: skipped a damaged record');
+        expect(damaged, `${label}: a store found damaged records`).toEqual([]);
 
-      const { acked, acks } = await ackedOnWire(capture);
-      if (acks > stats.acks) stats.killsWithAcks++;
-      stats.acks = acks;
-      stats.leases = acked.size;
-      const twice = [...acked].filter(([, macs]) => macs.size > 1).map(([ip, macs]) => `${ip}: ${[...macs].join(', ')}`);
-      expect(twice, `${label}: addresses ACKed to two MACs`).toEqual([]);
-      const leases = new Map((await api.get<LeaseView[]>('/api/v1/leases')).map((l) => [l.ip, l]));
-      const lost = [...acked].filter(([ip, macs]) => leases.get(ip)?.state !== 'bound' || !macs.has(leases.get(ip)!.mac));
-      expect(lost.map(([ip]) => `${ip} ${JSON.stringify(leases.get(ip))}`), `${label}: ACKed leases lost`).toEqual([]);
+        const { acked, acks } = await ackedOnWire(capture);
+        if (acks > stats.acks) stats.killsWithAcks++;
+        stats.acks = acks;
+        stats.leases = acked.size;
+        const twice = [...acked].filter(([, macs]) => macs.size > 1).map(([ip, macs]) => `${ip}: ${[...macs].join(', ')}`);
+        expect(twice, `${label}: addresses ACKed to two MACs`).toEqual([]);
+        const leases = new Map((await api.get<LeaseView[]>('/api/v1/leases')).map((l) => [l.ip, l]));
+        const lost = [...acked].filter(([ip, macs]) => leases.get(ip)?.state !== 'bound' || !macs.has(leases.get(ip)!.mac));
+        expect(
+          lost.map(([ip]) => `${ip} ${JSON.stringify(leases.get(ip))}`),
+          `${label}: ACKed leases lost`,
+        ).toEqual([]);
 
-      const nodes = new Map((await api.get<NodeView[]>('/api/v1/nodes')).map((n) => [n.mac, n]));
-      for (const [mac, want] of expected) {
-        const found = nodes.has(mac) ? nodes.get(mac)!.notes : null;
-        const allowed = want.maybe === undefined ? [want.notes] : [want.notes, want.maybe];
-        expect(allowed, `${label}: node ${mac} has notes ${JSON.stringify(found)}`).toContain(found);
-        expected.set(mac, { notes: found });
+        const nodes = new Map((await api.get<NodeView[]>('/api/v1/nodes')).map((n) => [n.mac, n]));
+        for (const [mac, want] of expected) {
+          const found = nodes.has(mac) ? nodes.get(mac)!.notes : null;
+          const allowed = want.maybe === undefined ? [want.notes] : [want.notes, want.maybe];
+          expect(allowed, `${label}: node ${mac} has notes ${JSON.stringify(found)}`).toContain(found);
+          expected.set(mac, { notes: found });
+        }
+      };
+
+      for (let kill = 0; kill < KILLS; kill++) {
+        const label = `kill ${kill + 1}/${KILLS}`;
+        const perf = client.spawn(['perfdhcp', '-4', '-l', 'eth0', '-r', '150', '-R', '600', SERVER]);
+        const edits = editLoop(api, expected, random);
+        // Once leases are being bound (each server's log is its own), at a random moment within 1.5 s.
+        await server.waitFor((l) => l.msg === 'lease bound', 30_000);
+        await new Promise((r) => setTimeout(r, random() * 1500));
+        await server.kill();
+        stats.edits += await edits.stop();
+        perf.kill('SIGKILL');
+        await once(perf, 'exit').catch(() => {});
+
+        if ((kill + 1) % STARTUP_KILL_EVERY === 0) {
+          // Killed again while starting: often while it replays or compacts the stores.
+          stats.startupKills++;
+          const starting = lab.server.spawn(
+            [process.execPath, BUNDLE, 'serve', '--config', config, '--state-dir', join(lab.dir, 'state'), '--log-format', 'json'],
+            { stdio: 'ignore' },
+          );
+          await new Promise((r) => setTimeout(r, 50 + random() * 500));
+          starting.kill('SIGKILL');
+          await once(starting, 'exit').catch(() => {});
+        }
+
+        // Give tcpdump time to write the last ACKs the killed server sent.
+        await new Promise((r) => setTimeout(r, 300));
+        server = await lab.startServer(['--config', config]);
+        await check(label);
       }
-    };
-
-    for (let kill = 0; kill < KILLS; kill++) {
-      const label = `kill ${kill + 1}/${KILLS}`;
-      const perf = client.spawn(['perfdhcp', '-4', '-l', 'eth0', '-r', '150', '-R', '600', SERVER]);
-      const edits = editLoop(api, expected, random);
-      // Once leases are being bound (each server's log is its own), at a random moment within 1.5 s.
-      await server.waitFor((l) => l.msg === 'lease bound', 30_000);
-      await new Promise((r) => setTimeout(r, random() * 1500));
-      await server.kill();
-      stats.edits += await edits.stop();
-      perf.kill('SIGKILL');
-      await once(perf, 'exit').catch(() => {});
-
-      if ((kill + 1) % STARTUP_KILL_EVERY === 0) {
-        // Killed again while starting: often while it replays or compacts the stores.
-        stats.startupKills++;
-        const starting = lab.server.spawn([process.execPath, BUNDLE, 'serve', '--config', config, '--state-dir', join(lab.dir, 'state'), '--log-format', 'json'], { stdio: 'ignore' });
-        await new Promise((r) => setTimeout(r, 50 + random() * 500));
-        starting.kill('SIGKILL');
-        await once(starting, 'exit').catch(() => {});
-      }
-
-      // Give tcpdump time to write the last ACKs the killed server sent.
-      await new Promise((r) => setTimeout(r, 300));
+      expect(await server.stop()).toBe(0);
       server = await lab.startServer(['--config', config]);
-      await check(label);
-    }
-    expect(await server.stop()).toBe(0);
-    server = await lab.startServer(['--config', config]);
-    await check('after a clean stop');
-    expect(await server.stop()).toBe(0);
+      await check('after a clean stop');
+      expect(await server.stop()).toBe(0);
 
-    console.info(
-      `kill loop: ${KILLS} kills during perfdhcp and inventory edits (${stats.startupKills} more during start-up), ` +
-        `${stats.acks} ACKs on the wire for ${stats.leases} addresses (${stats.killsWithAcks} kills while ACKs flowed), ` +
-        `${stats.edits} acknowledged inventory edits; nothing lost`,
-    );
-    // The kills must land while leases are being bound and nodes edited, or the loop shows nothing.
-    expect(stats.killsWithAcks).toBeGreaterThanOrEqual(KILLS / 2);
-    expect(stats.edits).toBeGreaterThan(KILLS * 5);
-  }, 60_000 + KILLS * 15_000);
+      console.info(
+        `kill loop: ${KILLS} kills during perfdhcp and inventory edits (${stats.startupKills} more during start-up), ` +
+          `${stats.acks} ACKs on the wire for ${stats.leases} addresses (${stats.killsWithAcks} kills while ACKs flowed), ` +
+          `${stats.edits} acknowledged inventory edits; nothing lost`,
+      );
+      // The kills must land while leases are being bound and nodes edited, or the loop shows nothing.
+      expect(stats.killsWithAcks).toBeGreaterThanOrEqual(KILLS / 2);
+      expect(stats.edits).toBeGreaterThan(KILLS * 5);
+    },
+    60_000 + KILLS * 15_000,
+  );
 });
-

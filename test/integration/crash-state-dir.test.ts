@@ -51,8 +51,21 @@ describe('the state directory', () => {
   });
 
   /** Runs `rackboot serve` (optionally under `wrapper`) until it exits, or until `until` matches a line (then `then` runs, and SIGTERM). */
-  async function serve(opts: { wrapper?: string[]; configFile?: string; until?: (l: LogLine) => boolean; then?: (lines: LogLine[]) => Promise<void> } = {}): Promise<Run> {
-    const argv = [...(opts.wrapper ?? []), process.execPath, BUNDLE, 'serve', '--config', opts.configFile ?? config, '--state-dir', stateDir, '--log-format', 'json'];
+  async function serve(
+    opts: { wrapper?: string[]; configFile?: string; until?: (l: LogLine) => boolean; then?: (lines: LogLine[]) => Promise<void> } = {},
+  ): Promise<Run> {
+    const argv = [
+      ...(opts.wrapper ?? []),
+      process.execPath,
+      BUNDLE,
+      'serve',
+      '--config',
+      opts.configFile ?? config,
+      '--state-dir',
+      stateDir,
+      '--log-format',
+      'json',
+    ];
     const child = lab.server.spawn(argv, { cwd: lab.dir });
     const run: Run = { code: null, lines: [], stderr: '' };
     let buffered = '';
@@ -158,7 +171,11 @@ describe('the state directory', () => {
     expect(run.code, JSON.stringify(run)).toBe(0);
     const damaged = run.lines.find((l) => l.msg === 'journal: store loaded, damaged records skipped');
     expect(damaged).toMatchObject({ level: 'warn', store: 'leases', records: 2, skippedCorrupt: 1, truncatedTail: 24 });
-    expect(run.lines.find((l) => l.msg === 'journal: skipped a damaged record')).toMatchObject({ store: 'leases', offset: secondLine, reason: 'checksum mismatch' });
+    expect(run.lines.find((l) => l.msg === 'journal: skipped a damaged record')).toMatchObject({
+      store: 'leases',
+      offset: secondLine,
+      reason: 'checksum mismatch',
+    });
     expect(run.lines.find((l) => l.msg === 'rackboot ready')).toMatchObject({ leases: 2 });
   }, 60_000);
 
@@ -190,7 +207,19 @@ describe('the state directory', () => {
         // perfdhcp exits 3 when an exchange was dropped (slow under strace); some bound leases are all this needs.
         await client.exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '10', '-R', '5', '-n', '5', '-p', '4', SERVER], { timeoutMs: 30_000 }).catch(() => '');
         const tokenLine = lines.find((l) => l.msg.startsWith('setup token: '));
-        const setup = await client.exec(['curl', '-sS', '--max-time', '20', '-X', 'POST', '-H', 'Content-Type: application/json', '--data', JSON.stringify({ token: tokenLine!.msg.slice(13), password: 'correct horse battery staple' }), `http://${SERVER}/api/v1/auth/setup`]);
+        const setup = await client.exec([
+          'curl',
+          '-sS',
+          '--max-time',
+          '20',
+          '-X',
+          'POST',
+          '-H',
+          'Content-Type: application/json',
+          '--data',
+          JSON.stringify({ token: tokenLine!.msg.slice(13), password: 'correct horse battery staple' }),
+          `http://${SERVER}/api/v1/auth/setup`,
+        ]);
         expect(JSON.parse(setup)).toHaveProperty('csrfToken');
       },
     });
@@ -223,7 +252,10 @@ describe('the state directory', () => {
     for (const store of ['leases', 'events', 'nodes', 'auth', 'settings']) {
       const created = at((c) => c.name === 'openat' && c.paths[0] === `${state}/${store}.journal` && /O_CREAT/.test(c.args));
       expect(created, `${store}.journal opened`).toBeGreaterThanOrEqual(0);
-      expect(at((c) => c.name === 'fsync' && c.fdPath === state, created), `${store}.journal: directory fsync after creation`).toBeGreaterThan(created);
+      expect(
+        at((c) => c.name === 'fsync' && c.fdPath === state, created),
+        `${store}.journal: directory fsync after creation`,
+      ).toBeGreaterThan(created);
     }
     // ACKed leases and the admin password went through fdatasync on their journals.
     expect(calls.some((c) => c.name === 'fdatasync' && c.fdPath === `${state}/leases.journal`)).toBe(true);

@@ -18,9 +18,21 @@ function discover(mac: string): DhcpMessage {
   const chaddr = Buffer.alloc(16);
   macToBytes(mac).copy(chaddr);
   return {
-    op: 1, htype: 1, hlen: 6, hops: 0, xid: 0xbad, secs: 0, flags: 0x8000,
-    ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-    chaddr, sname: '', file: '', options: new Map([[Opt.MessageType, Buffer.from([MessageType.Discover])]]),
+    op: 1,
+    htype: 1,
+    hlen: 6,
+    hops: 0,
+    xid: 0xbad,
+    secs: 0,
+    flags: 0x8000,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: '0.0.0.0',
+    giaddr: '0.0.0.0',
+    chaddr,
+    sname: '',
+    file: '',
+    options: new Map([[Opt.MessageType, Buffer.from([MessageType.Discover])]]),
   };
 }
 
@@ -172,7 +184,15 @@ describe('DHCP with real clients', () => {
     const valid = encodeDhcp(discover('52:54:00:77:0b:ad'));
     for (const payload of malformedDhcpPayloads(valid)) {
       await driver.send(
-        encodeUdpFrame({ srcMac: '52:54:00:77:0b:ad', dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: '0.0.0.0', dstIp: '255.255.255.255', srcPort: 68, dstPort: 67, payload }),
+        encodeUdpFrame({
+          srcMac: '52:54:00:77:0b:ad',
+          dstMac: 'ff:ff:ff:ff:ff:ff',
+          srcIp: '0.0.0.0',
+          dstIp: '255.255.255.255',
+          srcPort: 68,
+          dstPort: 67,
+          payload,
+        }),
       );
     }
     await driver.stop();

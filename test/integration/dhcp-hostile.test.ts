@@ -94,7 +94,9 @@ describe('DHCP on a hostile segment', () => {
   it('a flood of 10,000 random MACs takes only the unknown share of the pool, memory stays bounded, and a known host gets its lease', async () => {
     const rssBefore = await rssBytes(server);
     // perfdhcp as a relay (giaddr = its address): 10,000 simulated clients at 334 DISCOVERs/s for 30 s.
-    const flood = station.exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '334', '-R', '10000', '-p', '30', SERVER], { timeoutMs: 90_000 }).catch((error: { stdout?: string }) => error.stdout ?? String(error));
+    const flood = station
+      .exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '334', '-R', '10000', '-p', '30', SERVER], { timeoutMs: 90_000 })
+      .catch((error: { stdout?: string }) => error.stdout ?? String(error));
 
     await new Promise((r) => setTimeout(r, 10_000));
     const known = await lab.client(KNOWN);
@@ -135,7 +137,10 @@ describe('DHCP on a hostile segment', () => {
     // Without the client identifier.
     await sendDhcp(station, { mac: KNOWN, ciaddr: leased }, [[53, [7]], serverId]);
     // A DISCOVER carrying option 82, straight from a station on the segment (giaddr 0).
-    await sendDhcp(station, { mac: '02:00:00:00:82:01' }, [[53, [1]], [82, [1, 4, 101, 116, 104, 49]]]);
+    await sendDhcp(station, { mac: '02:00:00:00:82:01' }, [
+      [53, [1]],
+      [82, [1, 4, 101, 116, 104, 49]],
+    ]);
 
     let metrics = '';
     const deadline = Date.now() + 10_000;

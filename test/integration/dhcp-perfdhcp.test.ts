@@ -58,10 +58,9 @@ describe('perfdhcp', () => {
     const server = await lab.startServer(['--config', await lab.writeConfig(CONFIG)]);
     const client = await lab.client(undefined, '10.79.0.2/22');
     // perfdhcp acts as a relay (giaddr = its own address): replies come back to it on port 67.
-    const report = await client.exec(
-      ['perfdhcp', '-4', '-l', 'eth0', '-r', '100', '-R', '1000', '-n', '1000', '-u', '-W', '2000000', '10.79.0.1'],
-      { timeoutMs: 120_000 },
-    ).catch((error: { stdout?: string }) => error.stdout ?? String(error));
+    const report = await client
+      .exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '100', '-R', '1000', '-n', '1000', '-u', '-W', '2000000', '10.79.0.1'], { timeoutMs: 120_000 })
+      .catch((error: { stdout?: string }) => error.stdout ?? String(error));
     const stats = parseReport(report);
     expect(stats['DISCOVER-OFFER'], report).toMatchObject({ sent: 1000, received: 1000, drops: 0 });
     expect(stats['REQUEST-ACK'], report).toMatchObject({ sent: 1000, received: 1000, drops: 0 });

@@ -53,9 +53,24 @@ describe('proxyDHCP beside dnsmasq', () => {
     for (const ifname of ['eth0', 'tap0']) await vm.exec(['ip', 'link', 'set', ifname, 'master', 'brvm', 'up']);
     await vm.exec(['ip', 'link', 'set', 'brvm', 'up']);
     vm.spawn([
-      'qemu-system-x86_64', '-machine', 'pc', '-accel', 'tcg', '-m', '128', '-display', 'none', '-nodefaults', '-serial', 'none',
-      '-boot', 'n', '-netdev', 'tap,id=n0,ifname=tap0,script=no,downscript=no',
-      '-device', `e1000,netdev=n0,mac=${VM_MAC},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom`,
+      'qemu-system-x86_64',
+      '-machine',
+      'pc',
+      '-accel',
+      'tcg',
+      '-m',
+      '128',
+      '-display',
+      'none',
+      '-nodefaults',
+      '-serial',
+      'none',
+      '-boot',
+      'n',
+      '-netdev',
+      'tap,id=n0,ifname=tap0,script=no,downscript=no',
+      '-device',
+      `e1000,netdev=n0,mac=${VM_MAC},romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom`,
     ]);
     const offer = await server.waitFor((l) => l.msg === 'proxy offer' && l.mac === VM_MAC, 90_000);
     expect(offer.bootFile).toBe('http://10.78.0.1/boot.ipxe?mac=${netX/mac}');

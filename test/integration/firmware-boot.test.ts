@@ -73,7 +73,11 @@ async function bootAll(lab: DhcpLab, nodes: typeof NODES, vms: VirtualNode[], ap
       // With a site DHCP server (proxy mode) the booted OS's address is dnsmasq's to give: when the
       // payload says it got none, the callback cannot come and the boot ends at the last download.
       const siteGaveNoAddress = () => siteDhcp && vm.serialText().includes(SITE_NO_ADDRESS);
-      const view: NodeView = await api.waitForNode(node.mac, (n) => n.stage === 'booted' && (n.diagnosisDetail === 'the OS called back' || siteGaveNoAddress()), 150_000);
+      const view: NodeView = await api.waitForNode(
+        node.mac,
+        (n) => n.stage === 'booted' && (n.diagnosisDetail === 'the OS called back' || siteGaveNoAddress()),
+        150_000,
+      );
       const serial = vm.serialText();
       await vm.stop();
       return { node, up, view, serial };
@@ -161,7 +165,9 @@ ${PROFILE}`);
         // Seen in 3 runs so far, always a UEFI node: its OS's udhcpc got no answer from dnsmasq for
         // 90 s although iPXE on the same node had a lease from it. Reported, not hidden.
         expect(serial, node.firmware).toContain(SITE_NO_ADDRESS);
-        console.warn(`proxy ${node.firmware}: the site's dnsmasq gave the booted OS no address; booted concluded from the last download (${view.diagnosisDetail})`);
+        console.warn(
+          `proxy ${node.firmware}: the site's dnsmasq gave the booted OS no address; booted concluded from the last download (${view.diagnosisDetail})`,
+        );
       }
       expect(view, node.firmware).toMatchObject({ name: node.name, stage: 'booted', diagnosis: 'booted' });
       expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);

@@ -267,7 +267,7 @@ describe('boot files over HTTP (curl)', () => {
     expect((await curl(['-X', 'POST', `${base}/boot.ipxe`])).headers['allow']).toBe('GET, HEAD');
   });
 
-  it('GET /boot.ipxe: the node\'s script, by MAC or by client address', async () => {
+  it("GET /boot.ipxe: the node's script, by MAC or by client address", async () => {
     const byMac = await curl([`${base}/boot.ipxe?mac=52:54:00:00:00:01`]);
     expect(byMac.status).toBe(200);
     expect(byMac.headers['cache-control']).toBe('no-store');
@@ -295,11 +295,28 @@ describe('boot files over HTTP (curl)', () => {
 
     expect((await curl([`${base}/boot.ipxe?profile=nope`])).status).toBe(404);
     expect(events.filter((e) => e.type === 'ipxe-script' && e.status === 200).length).toBeGreaterThanOrEqual(6);
-    expect(events.find((e) => e.type === 'ipxe-script' && e.name === 'node01')).toMatchObject({ mac: '52:54:00:00:00:01', profile: 'compute', remote: '127.0.0.1' });
+    expect(events.find((e) => e.type === 'ipxe-script' && e.name === 'node01')).toMatchObject({
+      mac: '52:54:00:00:00:01',
+      profile: 'compute',
+      remote: '127.0.0.1',
+    });
   });
 
   it('keeps connections alive between requests', async () => {
-    const { stdout } = await execFileP('curl', ['-sS', '-o', '/dev/null', '-o', '/dev/null', '-o', '/dev/null', '-w', '%{num_connects}\n', `${base}/boot.ipxe`, `${base}/images/vmlinuz`, `${base}/images/initrd.img`]);
+    const { stdout } = await execFileP('curl', [
+      '-sS',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{num_connects}\n',
+      `${base}/boot.ipxe`,
+      `${base}/images/vmlinuz`,
+      `${base}/images/initrd.img`,
+    ]);
     expect(stdout.trim().split('\n')).toEqual(['1', '0', '0']);
   });
 
@@ -453,8 +470,11 @@ describe('boot files over HTTP (curl)', () => {
     expect(wrong.map((r) => r.err || r.out).slice(0, 3)).toEqual([]);
     // curl can have every byte before the server's event loop has run the last response's
     // completion: give the events a moment to catch up with the clients.
-    const completed = () => downloads('/big.bin').slice(earlier).filter((e) => e.complete && e.status === 200).length;
-    for (const deadline = Date.now() + 5000; completed() < LOAD_CLIENTS && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 50));
+    const completed = () =>
+      downloads('/big.bin')
+        .slice(earlier)
+        .filter((e) => e.complete && e.status === 200).length;
+    for (const deadline = Date.now() + 5000; completed() < LOAD_CLIENTS && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 50));
     expect(completed()).toBe(LOAD_CLIENTS);
     // Streaming keeps memory per download to a read buffer or two; buffering whole
     // files would need 6 GB. Generous bound: well under 1 MB per client.

@@ -131,7 +131,9 @@ http:
   }
 
   function attack(ns: Netns, spec: { count: number; seconds: number; mode: 'trickle' | 'idle' }): Promise<AttackSummary> {
-    return ns.exec([process.execPath, attackerPath, JSON.stringify({ host: SERVER, ...spec })], { timeoutMs: (spec.seconds + 30) * 1000 }).then((out) => JSON.parse(out) as AttackSummary);
+    return ns
+      .exec([process.execPath, attackerPath, JSON.stringify({ host: SERVER, ...spec })], { timeoutMs: (spec.seconds + 30) * 1000 })
+      .then((out) => JSON.parse(out) as AttackSummary);
   }
 
   it('refuses traversal in every spelling, and serves what is inside the root', async () => {
@@ -192,7 +194,14 @@ http:
     const attacks = Promise.all([attack(a, { count: 30, seconds, mode: 'trickle' }), attack(b, { count: 30, seconds, mode: 'idle' })]);
     // Let the attackers take their slots first.
     await new Promise((resolve) => setTimeout(resolve, 1500));
-    const download = await valid.exec(['sh', '-c', `curl -s --fail --max-time 60 "http://${SERVER}/vmlinuz" | sha256sum; curl -s --fail -o /dev/null -w '%{http_code}' "http://${SERVER}/small.bin"`], { timeoutMs: 90_000 });
+    const download = await valid.exec(
+      [
+        'sh',
+        '-c',
+        `curl -s --fail --max-time 60 "http://${SERVER}/vmlinuz" | sha256sum; curl -s --fail -o /dev/null -w '%{http_code}' "http://${SERVER}/small.bin"`,
+      ],
+      { timeoutMs: 90_000 },
+    );
     const [sumLine, smallStatus] = download.trim().split('\n');
     expect(sumLine!.split(' ')[0]).toBe(kernelSha);
     expect(smallStatus).toBe('200');

@@ -98,7 +98,10 @@ describe('icmpEchoProbe in network namespaces', () => {
   });
 
   it('keeps concurrent probes of the same address apart', async () => {
-    const results = await probe(prober, Array.from({ length: 20 }, (): [string, number] => ['10.51.0.2', 2000]));
+    const results = await probe(
+      prober,
+      Array.from({ length: 20 }, (): [string, number] => ['10.51.0.2', 2000]),
+    );
     expect(results.every((r) => r.answered === true)).toBe(true);
   });
 
@@ -112,8 +115,7 @@ describe('icmpEchoProbe in network namespaces', () => {
     expect(result).toMatchObject({
       code: 'EPERM',
       error:
-        'ICMP probing needs CAP_NET_RAW: run as root, or grant the capability ' +
-        '(systemd AmbientCapabilities=CAP_NET_RAW, or setcap cap_net_raw+ep on node)',
+        'ICMP probing needs CAP_NET_RAW: run as root, or grant the capability ' + '(systemd AmbientCapabilities=CAP_NET_RAW, or setcap cap_net_raw+ep on node)',
     });
   });
 

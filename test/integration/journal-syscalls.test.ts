@@ -24,7 +24,15 @@ describe('journal compaction under strace', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'rackboot-syscalls-'));
     script = join(work, 'journal-writer.mjs');
-    await build({ entryPoints: [join(REPO, 'test/helpers/journal-writer.ts')], outfile: script, bundle: true, platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+    await build({
+      entryPoints: [join(REPO, 'test/helpers/journal-writer.ts')],
+      outfile: script,
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      logLevel: 'silent',
+    });
   });
   afterAll(async () => {
     await rm(work, { recursive: true, force: true });
@@ -33,7 +41,11 @@ describe('journal compaction under strace', () => {
   it('rotates, snapshots and removes the old journal in the crash-safe order, every time', async () => {
     const dir = join(work, 'state');
     const trace = join(work, 'trace');
-    const child = spawn('strace', ['-f', '-qq', '-y', '-s', '512', '-o', trace, '-e', `trace=${STRACE_FILE_CALLS}`, process.execPath, script, dir, '8192', '4'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      'strace',
+      ['-f', '-qq', '-y', '-s', '512', '-o', trace, '-e', `trace=${STRACE_FILE_CALLS}`, process.execPath, script, dir, '8192', '4'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let acks = 0;
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (acks += chunk.split('\n').length - 1));
     let stderr = '';
@@ -74,7 +86,9 @@ describe('journal compaction under strace', () => {
     expect(complete.length, `${acks} leases written`).toBeGreaterThanOrEqual(3);
     // The snapshot is never written in place, and nothing outside the state directory is touched.
     expect(calls.filter((c) => c.writes.includes(snapshot) && !c.name.startsWith('rename'))).toEqual([]);
-    expect([...new Set(calls.flatMap((c) => c.writes).filter((p) => !p.startsWith(`${dir}/`) && p !== dir && !/^\/dev\/(null|tty|pts\/\d+)$/.test(p)))]).toEqual([]);
+    expect([
+      ...new Set(calls.flatMap((c) => c.writes).filter((p) => !p.startsWith(`${dir}/`) && p !== dir && !/^\/dev\/(null|tty|pts\/\d+)$/.test(p))),
+    ]).toEqual([]);
     console.info(`journal syscalls: ${complete.length} compactions traced, each in the crash-safe order; ${acks} leases ACKed`);
   }, 90_000);
 });

@@ -194,7 +194,9 @@ describe('PacketLink in network namespaces', () => {
       });
       await expect(unprivileged.setNeighbor('eth0', '10.50.0.78', '02:00:00:00:00:78')).rejects.toMatchObject({
         code: 'EPERM',
-        message: expect.stringMatching(/^setting neighbour 10\.50\.0\.78 on eth0 needs CAP_NET_ADMIN: run as root, or grant the capability \(systemd AmbientCapabilities=CAP_NET_ADMIN, or setcap cap_net_admin\+ep on node\)$/),
+        message: expect.stringMatching(
+          /^setting neighbour 10\.50\.0\.78 on eth0 needs CAP_NET_ADMIN: run as root, or grant the capability \(systemd AmbientCapabilities=CAP_NET_ADMIN, or setcap cap_net_admin\+ep on node\)$/,
+        ),
       });
       // Reading interface facts needs no privilege.
       expect((await unprivileged.interfaceInfo('eth0')).mac).toBe(serverMac);
@@ -221,9 +223,11 @@ describe('PacketLink in network namespaces', () => {
   });
 
   it('a closed native handle throws on send and no longer holds the process open', async () => {
-    const { stdout } = await runTsInNs(srv, {
-      name: 'closed-handle.ts',
-      source: `
+    const { stdout } = await runTsInNs(
+      srv,
+      {
+        name: 'closed-handle.ts',
+        source: `
         import { loadPacketAddon } from './firmware/src/net/native.js';
         const handle = loadPacketAddon().open('eth0', [0x0806], null, () => {}, () => {});
         handle.close();
@@ -236,7 +240,10 @@ describe('PacketLink in network namespaces', () => {
         }
         // The process must now exit by itself: nothing left on the event loop.
       `,
-    }, [], { timeoutMs: 10_000 });
+      },
+      [],
+      { timeoutMs: 10_000 },
+    );
     expect(JSON.parse(stdout)).toEqual({ code: 'ERR_SOCKET_CLOSED', message: 'packet socket on eth0 is closed' });
   });
 });

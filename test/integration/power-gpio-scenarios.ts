@@ -23,7 +23,18 @@ function hold(name: string, pin: number, activeLow = false, offMs = 200): GpioCh
   return { name, driver: 'gpio', pin, activeLow, mode: 'hold', pressMs: 150, longPressMs: 1000, offMs, senseActiveLow: false };
 }
 function pulse(name: string, pin: number, activeLow: boolean, sensePin?: number): GpioChannelConfig {
-  return { name, driver: 'gpio', pin, activeLow, mode: 'pulse', pressMs: 150, longPressMs: 1000, offMs: 100, ...(sensePin !== undefined && { sensePin }), senseActiveLow: false };
+  return {
+    name,
+    driver: 'gpio',
+    pin,
+    activeLow,
+    mode: 'pulse',
+    pressMs: 150,
+    longPressMs: 1000,
+    offMs: 100,
+    ...(sensePin !== undefined && { sensePin }),
+    senseActiveLow: false,
+  };
 }
 
 function emulator(options: Partial<GpioSysfsOptions> = {}): GpioSysfsEmulator {
@@ -71,7 +82,7 @@ async function startChild(name: string, wrapper: string[] = []) {
 }
 
 const scenarios: Record<string, () => Promise<unknown>> = {
-  async 'hold'() {
+  async hold() {
     const emu = emulator();
     const driver = await open(emu, [hold('n1', 17), hold('n2', 27, true)]);
     const pins = { n1: driver.sysfsPins('n1'), n2: driver.sysfsPins('n2') };
@@ -93,10 +104,18 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     states.cycled1 = await driver.state('n1');
     await driver.close();
     emu.stop();
-    return { pins, states, linesWhenOn, cycleStart, history: { 529: emu.history(529), 539: emu.history(539) }, canRead: driver.canReadState('n1'), exports: emu.exports() };
+    return {
+      pins,
+      states,
+      linesWhenOn,
+      cycleStart,
+      history: { 529: emu.history(529), 539: emu.history(539) },
+      canRead: driver.canReadState('n1'),
+      exports: emu.exports(),
+    };
   },
 
-  async 'pulse'() {
+  async pulse() {
     const emu = emulator({ pulls: { [512 + 24]: 1 } });
     const driver = await open(emu, [pulse('p1', 22, true), pulse('p2', 23, false, 24)]);
     const canRead = { p1: driver.canReadState('p1'), p2: driver.canReadState('p2') };
@@ -134,10 +153,13 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     return { state, history: emu.history(529) };
   },
 
-  async 'exit'() {
+  async exit() {
     const emu = emulator();
     const result: Record<string, unknown> = {};
-    for (const [name, pin, sysfs] of [['child-exit-off', 17, 529], ['child-exit-keep', 27, 539]] as const) {
+    for (const [name, pin, sysfs] of [
+      ['child-exit-off', 17, 529],
+      ['child-exit-keep', 27, 539],
+    ] as const) {
       void pin;
       const child = await startChild(name);
       await child.opened;
@@ -170,7 +192,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     return childHoldOn('n2', 27, 'keep');
   },
 
-  async 'busy'() {
+  async busy() {
     const emu = emulator({ claimed: [529] });
     const driver = await open(emu, [hold('n1', 17), hold('n2', 27)], 'off', 'keep', 300);
     const onBusy = await errorOf(driver.on('n1'));
@@ -207,7 +229,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     return { failures: failuresOf(driver), n2 };
   },
 
-  async 'permission'() {
+  async permission() {
     const emu = emulator();
     const child = await startChild('child-permission', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']);
     const [code] = await child.exited;

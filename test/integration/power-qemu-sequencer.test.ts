@@ -38,9 +38,19 @@ describe('sequencer + service + qemu driver', () => {
     const config: PowerConfig = {
       safeState: { start: 'off', exit: 'off' },
       channels: Object.fromEntries(
-        Object.values(nodes).map((name) => [name, { name, driver: 'qemu', argv: ['sh', '-c', 'echo "boot {channel}"; exec sleep 300'], stopTimeoutMs: 2000, offMs: 50 }]),
+        Object.values(nodes).map((name) => [
+          name,
+          { name, driver: 'qemu', argv: ['sh', '-c', 'echo "boot {channel}"; exec sleep 300'], stopTimeoutMs: 2000, offMs: 50 },
+        ]),
       ),
-      sequencer: { ...DEFAULT_POWER_CONFIG.sequencer, staggerMs: 200, batchSize: 1, maxEarlyBoot: 2, pollMs: 20, recovery: { enabled: true, maxAttempts: 2, backoffMs: 100, maxBackoffMs: 1000 } },
+      sequencer: {
+        ...DEFAULT_POWER_CONFIG.sequencer,
+        staggerMs: 200,
+        batchSize: 1,
+        maxEarlyBoot: 2,
+        pollMs: 20,
+        recovery: { enabled: true, maxAttempts: 2, backoffMs: 100, maxBackoffMs: 1000 },
+      },
     };
     const opened = await openPowerDrivers(config, { stateDir: dir });
     expect(opened.failures).toEqual([]);
@@ -83,8 +93,11 @@ describe('sequencer + service + qemu driver', () => {
     // (The stagger's timing is checked on a fake clock in test/unit/power-sequencer.test.ts.)
     expect(observed).toEqual(macs.map((mac) => ({ kind: 'power_on', mac, at: expect.any(Number), by: 'admin' })));
     for (const name of Object.values(nodes)) {
-      expect((await service.state(Object.keys(nodes).find((m) => nodes[m] === name)!))).toEqual({ ok: true, state: 'on', readable: true });
-      await until(`${name} log`, () => existsSync(join(dir, 'power', `${name}.log`)) && readFileSync(join(dir, 'power', `${name}.log`), 'utf8').includes(`boot ${name}`));
+      expect(await service.state(Object.keys(nodes).find((m) => nodes[m] === name)!)).toEqual({ ok: true, state: 'on', readable: true });
+      await until(
+        `${name} log`,
+        () => existsSync(join(dir, 'power', `${name}.log`)) && readFileSync(join(dir, 'power', `${name}.log`), 'utf8').includes(`boot ${name}`),
+      );
     }
 
     // vm2's boot fails (its DHCP is dropped): recovery cycles it; the second attempt boots.

@@ -66,146 +66,158 @@ describe('QEMU virtual nodes', () => {
     expect(payload.undionly ?? payload.ipxeEfi ?? payload.snponly).toBeDefined();
   });
 
-  it.concurrent('boots the payload kernel directly and reports its command line', async () => {
-    const vm = await VirtualNode.start({
-      name: 'direct',
-      firmware: 'direct',
-      kernel: payload.kernel,
-      initrd: payload.initrd,
-      append: 'console=ttyS0 rackboot.node=test42',
-      serialLog: join(logDir, 'direct.log'),
-      timeoutMs: 120_000,
-    });
-    try {
-      const up = await vm.waitForMarker(90_000);
-      expect(up.cmdline).toBe('console=ttyS0 rackboot.node=test42');
-      const exit = await vm.exited; // the initrd powers off; QEMU exits by itself
-      console.log(`direct boot: marker after ${up.elapsedMs} ms, QEMU exited after ${Date.now() - vm.startedAt} ms`);
-      expect(exit.code).toBe(0);
-      // Kernel messages are kept off the console while the marker is printed.
-      expect(vm.serialText()).toMatch(/^RACKBOOT-NODE-UP cmdline=console=ttyS0 rackboot\.node=test42\r*$/m);
-    } finally {
-      await vm.stop();
-    }
-  }, 120_000);
+  it.concurrent(
+    'boots the payload kernel directly and reports its command line',
+    async () => {
+      const vm = await VirtualNode.start({
+        name: 'direct',
+        firmware: 'direct',
+        kernel: payload.kernel,
+        initrd: payload.initrd,
+        append: 'console=ttyS0 rackboot.node=test42',
+        serialLog: join(logDir, 'direct.log'),
+        timeoutMs: 120_000,
+      });
+      try {
+        const up = await vm.waitForMarker(90_000);
+        expect(up.cmdline).toBe('console=ttyS0 rackboot.node=test42');
+        const exit = await vm.exited; // the initrd powers off; QEMU exits by itself
+        console.log(`direct boot: marker after ${up.elapsedMs} ms, QEMU exited after ${Date.now() - vm.startedAt} ms`);
+        expect(exit.code).toBe(0);
+        // Kernel messages are kept off the console while the marker is printed.
+        expect(vm.serialText()).toMatch(/^RACKBOOT-NODE-UP cmdline=console=ttyS0 rackboot\.node=test42\r*$/m);
+      } finally {
+        await vm.stop();
+      }
+    },
+    120_000,
+  );
 
-  it.concurrent('brings each network firmware to its first DHCPDISCOVER on the segment', async () => {
-    const lab = await Lab.create();
-    const vms: VirtualNode[] = [];
-    try {
-      // The future server's seat: a namespace on the segment, capturing what arrives.
-      const srv = await lab.namespace('srv');
-      const segment = await lab.bridge([{ ns: srv, ifname: 'eth0', address: '10.79.0.1/24' }]);
-      const capture = await DiscoverCapture.start(srv, 'eth0', join(logDir, 'discover.pcap'));
+  it.concurrent(
+    'brings each network firmware to its first DHCPDISCOVER on the segment',
+    async () => {
+      const lab = await Lab.create();
+      const vms: VirtualNode[] = [];
+      try {
+        // The future server's seat: a namespace on the segment, capturing what arrives.
+        const srv = await lab.namespace('srv');
+        const segment = await lab.bridge([{ ns: srv, ifname: 'eth0', address: '10.79.0.1/24' }]);
+        const capture = await DiscoverCapture.start(srv, 'eth0', join(logDir, 'discover.pcap'));
 
-      const results = await Promise.all(
-        (Object.entries(FIRMWARES) as Array<[NetworkFirmware, Expectation]>).map(async ([firmware, expected]) => {
-          const ns = await lab.namespace(firmware.replace('-', '_'));
-          await segment.attach({ ns, ifname: 'eth0' });
-          const tap = await attachTap(ns);
-          const vm = await VirtualNode.start({
-            name: firmware,
-            firmware,
-            ns,
-            tap,
-            mac: expected.mac,
-            serialLog: join(logDir, `${firmware}.log`),
-            timeoutMs: 170_000,
-          });
-          vms.push(vm);
-          const said = await vm.waitForSerial(FIRMWARE_DHCP_TEXT[firmware], 60_000);
-          const discover = await capture.firstDiscover(expected.mac, 60_000);
-          const sentMs = Math.round(discover.at - vm.startedAt);
-          const vendorClass = discover.message.options.get(Opt.VendorClass)?.toString('latin1') ?? '';
-          const arch = discover.message.options.get(Opt.ClientArch)?.readUInt16BE(0);
-          expect(vendorClass, firmware).toMatch(expected.vendorClass);
-          expect(arch, firmware).toBe(expected.arch);
-          let gaveUp = '';
-          if (expected.giveUp) {
-            const error = await vm.waitForMarker(expected.giveUp.within).then(
-              () => new Error('the marker appeared although nobody answered'),
-              (err: unknown) => err,
-            );
-            expect(error, firmware).toBeInstanceOf(VirtualNodeError);
-            expect(String(error), firmware).toMatch(/the firmware gave up/);
-            gaveUp = `gave up after ${Date.now() - vm.startedAt} ms`;
-          }
-          await vm.stop();
-          return { firmware, serialMs: said.elapsedMs, sentMs, vendorClass, arch, discover: discover.message, gaveUp };
-        }),
-      );
-
-      for (const r of results) {
-        const userClass = r.discover.options.get(Opt.UserClass);
-        console.log(
-          `${r.firmware.padEnd(9)} DHCP on serial after ${r.serialMs} ms, first DHCPDISCOVER after ${r.sentMs} ms; ` +
-            `option 60 "${r.vendorClass}", 93 = ${r.arch}, options [${[...r.discover.options.keys()].join(',')}]` +
-            `${userClass ? `, user class ${JSON.stringify(userClass.toString('latin1'))}` : ''}, flags 0x${r.discover.flags.toString(16)}` +
-            `${r.gaveUp ? `; ${r.gaveUp}` : ''}`,
+        const results = await Promise.all(
+          (Object.entries(FIRMWARES) as Array<[NetworkFirmware, Expectation]>).map(async ([firmware, expected]) => {
+            const ns = await lab.namespace(firmware.replace('-', '_'));
+            await segment.attach({ ns, ifname: 'eth0' });
+            const tap = await attachTap(ns);
+            const vm = await VirtualNode.start({
+              name: firmware,
+              firmware,
+              ns,
+              tap,
+              mac: expected.mac,
+              serialLog: join(logDir, `${firmware}.log`),
+              timeoutMs: 170_000,
+            });
+            vms.push(vm);
+            const said = await vm.waitForSerial(FIRMWARE_DHCP_TEXT[firmware], 60_000);
+            const discover = await capture.firstDiscover(expected.mac, 60_000);
+            const sentMs = Math.round(discover.at - vm.startedAt);
+            const vendorClass = discover.message.options.get(Opt.VendorClass)?.toString('latin1') ?? '';
+            const arch = discover.message.options.get(Opt.ClientArch)?.readUInt16BE(0);
+            expect(vendorClass, firmware).toMatch(expected.vendorClass);
+            expect(arch, firmware).toBe(expected.arch);
+            let gaveUp = '';
+            if (expected.giveUp) {
+              const error = await vm.waitForMarker(expected.giveUp.within).then(
+                () => new Error('the marker appeared although nobody answered'),
+                (err: unknown) => err,
+              );
+              expect(error, firmware).toBeInstanceOf(VirtualNodeError);
+              expect(String(error), firmware).toMatch(/the firmware gave up/);
+              gaveUp = `gave up after ${Date.now() - vm.startedAt} ms`;
+            }
+            await vm.stop();
+            return { firmware, serialMs: said.elapsedMs, sentMs, vendorClass, arch, discover: discover.message, gaveUp };
+          }),
         );
-      }
-      // iPXE says who it is; OVMF does not.
-      const bios = results.find((r) => r.firmware === 'bios-ipxe')!;
-      expect(bios.discover.options.get(Opt.UserClass)?.toString('latin1')).toContain('iPXE');
-      expect(bios.discover.options.has(Opt.Ipxe)).toBe(true);
-      for (const r of results.filter((x) => x.firmware !== 'bios-ipxe')) expect(r.discover.options.has(Opt.UserClass)).toBe(false);
-    } finally {
-      await Promise.all(vms.map((vm) => vm.stop()));
-      await lab.destroy();
-    }
-  }, 175_000);
 
-  it.concurrent('boots the payload over the network with each firmware from a reference server (dnsmasq, busybox httpd)', async () => {
-    const lab = await Lab.create();
-    const vms: VirtualNode[] = [];
-    try {
-      const root = join(scratch, 'root');
-      mkdirSync(root);
-      for (const file of [payload.kernel, payload.initrd, payload.undionly, payload.ipxeEfi, payload.snponly]) {
-        if (file) copyFileSync(file, join(root, file.split('/').pop()!));
+        for (const r of results) {
+          const userClass = r.discover.options.get(Opt.UserClass);
+          console.log(
+            `${r.firmware.padEnd(9)} DHCP on serial after ${r.serialMs} ms, first DHCPDISCOVER after ${r.sentMs} ms; ` +
+              `option 60 "${r.vendorClass}", 93 = ${r.arch}, options [${[...r.discover.options.keys()].join(',')}]` +
+              `${userClass ? `, user class ${JSON.stringify(userClass.toString('latin1'))}` : ''}, flags 0x${r.discover.flags.toString(16)}` +
+              `${r.gaveUp ? `; ${r.gaveUp}` : ''}`,
+          );
+        }
+        // iPXE says who it is; OVMF does not.
+        const bios = results.find((r) => r.firmware === 'bios-ipxe')!;
+        expect(bios.discover.options.get(Opt.UserClass)?.toString('latin1')).toContain('iPXE');
+        expect(bios.discover.options.has(Opt.Ipxe)).toBe(true);
+        for (const r of results.filter((x) => x.firmware !== 'bios-ipxe')) expect(r.discover.options.has(Opt.UserClass)).toBe(false);
+      } finally {
+        await Promise.all(vms.map((vm) => vm.stop()));
+        await lab.destroy();
       }
-      // iPXE 1.0.0+git-20190125 on UEFI hands the initrd to the kernel's EFI stub only
-      // through initrd=<name> on the command line (harmless under BIOS).
-      writeFileSync(
-        join(root, 'boot.ipxe'),
-        `#!ipxe\nkernel http://${REF_SERVER}/vmlinuz initrd=initrd.img console=ttyS0 rackboot.node=\${net0/mac}\ninitrd http://${REF_SERVER}/initrd.img\nboot\n`,
-      );
-      const srv = await lab.namespace('ref');
-      const segment = await lab.bridge([{ ns: srv, ifname: 'eth0', address: `${REF_SERVER}/24` }]);
-      const dnsmasq = srv.spawn(referenceDnsmasq(root, scratch));
-      dnsmasq.stderr!.pipe(createWriteStream(join(logDir, 'ref-dnsmasq.log')));
-      const dnsmasqLog = new LineReader(dnsmasq.stderr!);
-      await dnsmasqLog.next((line) => line.includes('TFTP root is'), 10_000);
-      srv.spawn(['busybox', 'httpd', '-f', '-p', `${REF_SERVER}:80`, '-h', root]);
+    },
+    175_000,
+  );
 
-      const results = await Promise.all(
-        (Object.keys(FIRMWARES) as NetworkFirmware[]).map(async (firmware, i) => {
-          const ns = await lab.namespace(`ref_${firmware.replace('-', '_')}`);
-          await segment.attach({ ns, ifname: 'eth0' });
-          const mac = `52:54:00:80:00:0${i + 1}`;
-          const vm = await VirtualNode.start({
-            name: `ref-${firmware}`,
-            firmware,
-            ns,
-            tap: await attachTap(ns),
-            mac,
-            serialLog: join(logDir, `ref-${firmware}.log`),
-            timeoutMs: 170_000,
-          });
-          vms.push(vm);
-          const up = await vm.waitForMarker(160_000);
-          await vm.stop();
-          expect(up.cmdline, firmware).toContain(`rackboot.node=${mac}`);
-          expect(up.cmdline, firmware).toContain('console=ttyS0');
-          return { firmware, up };
-        }),
-      );
-      for (const { firmware, up } of results) console.log(`reference boot ${firmware.padEnd(9)} marker after ${up.elapsedMs} ms; cmdline: ${up.cmdline}`);
-    } finally {
-      await Promise.all(vms.map((vm) => vm.stop()));
-      await lab.destroy();
-    }
-  }, 175_000);
+  it.concurrent(
+    'boots the payload over the network with each firmware from a reference server (dnsmasq, busybox httpd)',
+    async () => {
+      const lab = await Lab.create();
+      const vms: VirtualNode[] = [];
+      try {
+        const root = join(scratch, 'root');
+        mkdirSync(root);
+        for (const file of [payload.kernel, payload.initrd, payload.undionly, payload.ipxeEfi, payload.snponly]) {
+          if (file) copyFileSync(file, join(root, file.split('/').pop()!));
+        }
+        // iPXE 1.0.0+git-20190125 on UEFI hands the initrd to the kernel's EFI stub only
+        // through initrd=<name> on the command line (harmless under BIOS).
+        writeFileSync(
+          join(root, 'boot.ipxe'),
+          `#!ipxe\nkernel http://${REF_SERVER}/vmlinuz initrd=initrd.img console=ttyS0 rackboot.node=\${net0/mac}\ninitrd http://${REF_SERVER}/initrd.img\nboot\n`,
+        );
+        const srv = await lab.namespace('ref');
+        const segment = await lab.bridge([{ ns: srv, ifname: 'eth0', address: `${REF_SERVER}/24` }]);
+        const dnsmasq = srv.spawn(referenceDnsmasq(root, scratch));
+        dnsmasq.stderr!.pipe(createWriteStream(join(logDir, 'ref-dnsmasq.log')));
+        const dnsmasqLog = new LineReader(dnsmasq.stderr!);
+        await dnsmasqLog.next((line) => line.includes('TFTP root is'), 10_000);
+        srv.spawn(['busybox', 'httpd', '-f', '-p', `${REF_SERVER}:80`, '-h', root]);
+
+        const results = await Promise.all(
+          (Object.keys(FIRMWARES) as NetworkFirmware[]).map(async (firmware, i) => {
+            const ns = await lab.namespace(`ref_${firmware.replace('-', '_')}`);
+            await segment.attach({ ns, ifname: 'eth0' });
+            const mac = `52:54:00:80:00:0${i + 1}`;
+            const vm = await VirtualNode.start({
+              name: `ref-${firmware}`,
+              firmware,
+              ns,
+              tap: await attachTap(ns),
+              mac,
+              serialLog: join(logDir, `ref-${firmware}.log`),
+              timeoutMs: 170_000,
+            });
+            vms.push(vm);
+            const up = await vm.waitForMarker(160_000);
+            await vm.stop();
+            expect(up.cmdline, firmware).toContain(`rackboot.node=${mac}`);
+            expect(up.cmdline, firmware).toContain('console=ttyS0');
+            return { firmware, up };
+          }),
+        );
+        for (const { firmware, up } of results) console.log(`reference boot ${firmware.padEnd(9)} marker after ${up.elapsedMs} ms; cmdline: ${up.cmdline}`);
+      } finally {
+        await Promise.all(vms.map((vm) => vm.stop()));
+        await lab.destroy();
+      }
+    },
+    175_000,
+  );
 
   it('refuses a network firmware without a tap, and builds the documented command lines', () => {
     expect(() => qemuArgv({ name: 'x', firmware: 'uefi-http', mac: '52:54:00:00:00:01' }, { ovmfVars: '/tmp/v.fd' })).toThrow(/needs a tap/);
@@ -227,16 +239,28 @@ const REF_SERVER = '10.80.0.1';
  */
 function referenceDnsmasq(root: string, dir: string): string[] {
   return [
-    'dnsmasq', '--no-daemon', '--conf-file=/dev/null', '--port=0', '--user=root', '--interface=eth0', '--bind-interfaces',
-    '--dhcp-range=10.80.0.100,10.80.0.150,255.255.255.0,1h', `--dhcp-leasefile=${join(dir, 'ref.leases')}`, `--pid-file=${join(dir, 'ref.pid')}`,
-    '--enable-tftp', `--tftp-root=${root}`,
-    '--dhcp-userclass=set:ipxe,iPXE', '--dhcp-vendorclass=set:http,HTTPClient', '--dhcp-match=set:efi64,option:client-arch,7',
+    'dnsmasq',
+    '--no-daemon',
+    '--conf-file=/dev/null',
+    '--port=0',
+    '--user=root',
+    '--interface=eth0',
+    '--bind-interfaces',
+    '--dhcp-range=10.80.0.100,10.80.0.150,255.255.255.0,1h',
+    `--dhcp-leasefile=${join(dir, 'ref.leases')}`,
+    `--pid-file=${join(dir, 'ref.pid')}`,
+    '--enable-tftp',
+    `--tftp-root=${root}`,
+    '--dhcp-userclass=set:ipxe,iPXE',
+    '--dhcp-vendorclass=set:http,HTTPClient',
+    '--dhcp-match=set:efi64,option:client-arch,7',
     `--dhcp-boot=tag:ipxe,http://${REF_SERVER}/boot.ipxe`,
     '--dhcp-boot=tag:!ipxe,tag:efi64,snponly.efi',
     '--dhcp-boot=tag:!ipxe,tag:!efi64,tag:!http,undionly.kpxe',
     `--dhcp-boot=tag:http,tag:!ipxe,http://${REF_SERVER}/ipxe.efi`,
     '--dhcp-option-force=tag:http,60,HTTPClient',
-    '--log-dhcp', '--log-facility=-',
+    '--log-dhcp',
+    '--log-facility=-',
   ];
 }
 

@@ -51,14 +51,40 @@ describe('rackboot storm', () => {
   it('boots 20 virtual nodes of every firmware kind, each through its own stages', async () => {
     const json = join(lab.dir, 'storm.json');
     const svg = join(lab.dir, 'storm.svg');
-    const run = await storm(client, ['--interface', 'eth0', '--nodes', '20', '--firmware', 'bios-pxe,uefi-pxe,ipxe,uefi-http', '--server', SERVER, '--json', json, '--svg', svg, '--time-limit', '90']);
+    const run = await storm(client, [
+      '--interface',
+      'eth0',
+      '--nodes',
+      '20',
+      '--firmware',
+      'bios-pxe,uefi-pxe,ipxe,uefi-http',
+      '--server',
+      SERVER,
+      '--json',
+      json,
+      '--svg',
+      svg,
+      '--time-limit',
+      '90',
+    ]);
     console.log(run.stdout);
     expect(run.code, run.stderr).toBe(0);
     const report = JSON.parse(await readFile(json, 'utf8')) as StormReport;
     expect(report.summary.booted).toBe(20);
     expect(report.summary.timeToLastBootedMs).toBeGreaterThan(0);
     const stagesOf = (kind: string) => report.nodes.find((n) => n.firmware === kind)!.stages.map((s) => s.stage);
-    expect(stagesOf('bios-pxe')).toEqual(['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp', 'ipxe_dhcp', 'script', 'kernel', 'initrd', 'booted']);
+    expect(stagesOf('bios-pxe')).toEqual([
+      'power_on',
+      'dhcp_discover',
+      'offered',
+      'acknowledged',
+      'nbp_tftp',
+      'ipxe_dhcp',
+      'script',
+      'kernel',
+      'initrd',
+      'booted',
+    ]);
     expect(stagesOf('ipxe')).toEqual(['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'script', 'kernel', 'initrd', 'booted']);
     const undionly = (await readFile('/usr/lib/ipxe/undionly.kpxe')).length;
     for (const node of report.nodes) {
@@ -80,7 +106,21 @@ describe('rackboot storm', () => {
       input: `table bridge rbstorm {\n chain drop_offers {\n  type filter hook forward priority 0;\n  ether daddr 02:72:62:5a:00:00 udp dport 68 drop\n }\n}\n`,
     });
     const json = join(lab.dir, 'storm-drop.json');
-    const run = await storm(client, ['--interface', 'eth0', '--nodes', '2', '--firmware', 'bios-pxe', '--mac-byte', '90', '--json', json, '--quiet', '--time-limit', '120']);
+    const run = await storm(client, [
+      '--interface',
+      'eth0',
+      '--nodes',
+      '2',
+      '--firmware',
+      'bios-pxe',
+      '--mac-byte',
+      '90',
+      '--json',
+      json,
+      '--quiet',
+      '--time-limit',
+      '120',
+    ]);
     expect(run.code).toBe(1);
     const report = JSON.parse(await readFile(json, 'utf8')) as StormReport;
     const [dropped, other] = report.nodes;

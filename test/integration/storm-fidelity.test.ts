@@ -99,7 +99,14 @@ describe('storm fidelity against QEMU firmware', () => {
   it('a storm uefi-pxe node and OVMF UEFI PXE take the same steps in the same order', async () => {
     const vmNs = await lab.lab.namespace('vm');
     await lab.segment.attach({ ns: vmNs, ifname: 'eth0' });
-    const vm = await VirtualNode.start({ name: 'fidelity-uefi-pxe', firmware: 'uefi-pxe', ns: vmNs, tap: await attachTap(vmNs), mac: QEMU_MAC, timeoutMs: 280_000 });
+    const vm = await VirtualNode.start({
+      name: 'fidelity-uefi-pxe',
+      firmware: 'uefi-pxe',
+      ns: vmNs,
+      tap: await attachTap(vmNs),
+      mac: QEMU_MAC,
+      timeoutMs: 280_000,
+    });
     try {
       await vm.waitForMarker(270_000);
     } finally {
@@ -108,7 +115,10 @@ describe('storm fidelity against QEMU firmware', () => {
     const stormNs = await lab.client();
     await runTsInNs(
       stormNs,
-      { name: 'storm-entry.ts', source: `import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n` },
+      {
+        name: 'storm-entry.ts',
+        source: `import { runStormCli } from './firmware/src/storm/cli.js';\nconst code = await runStormCli(process.argv.slice(2));\nprocess.stdout.write('', () => process.exit(code));\n`,
+      },
       ['--interface', 'eth0', '--nodes', '1', '--firmware', 'uefi-pxe', '--mac-byte', '91', '--server', SERVER, '--quiet'],
       { timeoutMs: 120_000 },
     );

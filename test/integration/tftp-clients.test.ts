@@ -59,8 +59,7 @@ boot:
   const clients: Record<string, Fetcher> = {
     'tftp-hpa': (name, dest) => ['tftp', '-m', 'binary', SERVER, '-c', 'get', name, dest],
     'atftp blksize 1428': (name, dest) => ['atftp', '--option', 'blksize 1428', '-g', '-r', name, '-l', dest, SERVER],
-    'atftp blksize 1428 windowsize 8': (name, dest) =>
-      ['atftp', '--option', 'blksize 1428', '--option', 'windowsize 8', '-g', '-r', name, '-l', dest, SERVER],
+    'atftp blksize 1428 windowsize 8': (name, dest) => ['atftp', '--option', 'blksize 1428', '--option', 'windowsize 8', '-g', '-r', name, '-l', dest, SERVER],
     'curl blksize 1024': (name, dest) => ['curl', '-sS', '--tftp-blksize', '1024', '-o', dest, `tftp://${SERVER}/${name}`],
   };
 

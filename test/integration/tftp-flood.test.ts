@@ -90,7 +90,10 @@ tftp:
     const baseline = await rssKb(pid);
     let peak = baseline;
     const sampler = setInterval(() => {
-      void rssKb(pid).then((kb) => (peak = Math.max(peak, kb)), () => undefined);
+      void rssKb(pid).then(
+        (kb) => (peak = Math.max(peak, kb)),
+        () => undefined,
+      );
     }, 100);
     try {
       const flood = flooder.exec([process.execPath, '-e', FLOODER, SERVER, String(FLOOD_COUNT), String(FLOOD_PER_SECOND)], { timeoutMs: 90_000 });
@@ -102,7 +105,9 @@ tftp:
       await new Promise((r) => setTimeout(r, 500));
       const after = await rssKb(pid);
       peak = Math.max(peak, after);
-      console.log(`flood: ${sent} RRQs in ${seconds} s (${Math.round(sent! / seconds!)}/s); server RSS ${Math.round(baseline / 1024)} MB before, peak ${Math.round(peak / 1024)} MB`);
+      console.log(
+        `flood: ${sent} RRQs in ${seconds} s (${Math.round(sent! / seconds!)}/s); server RSS ${Math.round(baseline / 1024)} MB before, peak ${Math.round(peak / 1024)} MB`,
+      );
       expect(got).toBe(sum);
       expect(sent).toBe(FLOOD_COUNT);
     } finally {

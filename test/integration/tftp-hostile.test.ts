@@ -63,7 +63,8 @@ const ack = (block: number) => Buffer.concat([u16(4), u16(block)]);
 function parse(reply: Reply) {
   const buf = Buffer.from(reply.hex, 'hex');
   const op = buf.length >= 2 ? buf.readUInt16BE(0) : -1;
-  if (op === 5) return { op: 'error' as const, port: reply.port, code: buf.readUInt16BE(2), message: buf.toString('latin1', 4, Math.max(4, buf.indexOf(0, 4))) };
+  if (op === 5)
+    return { op: 'error' as const, port: reply.port, code: buf.readUInt16BE(2), message: buf.toString('latin1', 4, Math.max(4, buf.indexOf(0, 4))) };
   if (op === 3) return { op: 'data' as const, port: reply.port, block: buf.readUInt16BE(2), length: buf.length - 4 };
   if (op === 6) {
     const parts = buf.toString('latin1', 2).split('\0');
@@ -180,8 +181,14 @@ tftp:
     for (const value of ['0', '70000', 'abc', '7', '-512', ' 1024']) {
       const replies = await send([rrq('small.bin', 'octet', [['blksize', value]])], { respond: 'ack' });
       const data = replies.filter((r) => r.op === 'data');
-      expect(replies.filter((r) => r.op === 'oack' || r.op === 'error'), `blksize ${value}: no OACK, no ERROR`).toEqual([]);
-      expect(data.map((d) => (d.op === 'data' ? [d.block, d.length] : [])), `blksize ${JSON.stringify(value)}`).toEqual([
+      expect(
+        replies.filter((r) => r.op === 'oack' || r.op === 'error'),
+        `blksize ${value}: no OACK, no ERROR`,
+      ).toEqual([]);
+      expect(
+        data.map((d) => (d.op === 'data' ? [d.block, d.length] : [])),
+        `blksize ${JSON.stringify(value)}`,
+      ).toEqual([
         [1, 512],
         [2, 88],
       ]);
@@ -190,7 +197,15 @@ tftp:
     }
     // With another option accepted, the OACK carries that one and leaves blksize out.
     for (const value of ['0', '70000', 'abc']) {
-      const replies = await send([rrq('small.bin', 'octet', [['blksize', value], ['tsize', '0']])], { respond: 'ack' });
+      const replies = await send(
+        [
+          rrq('small.bin', 'octet', [
+            ['blksize', value],
+            ['tsize', '0'],
+          ]),
+        ],
+        { respond: 'ack' },
+      );
       expect(replies[0], `blksize ${value} + tsize`).toEqual({ op: 'oack', port: replies[0]!.port, options: { tsize: '600' } });
       expect(replies.slice(1).map((d) => (d.op === 'data' ? [d.block, d.length] : d))).toEqual([
         [1, 512],
@@ -294,7 +309,10 @@ tftp:
     count('tftp.duplicate_request');
     count('tftp.failed.client-error');
     // With options: one OACK source port.
-    const withOptions = rrq('small.bin', 'octet', [['blksize', '1024'], ['tsize', '0']]);
+    const withOptions = rrq('small.bin', 'octet', [
+      ['blksize', '1024'],
+      ['tsize', '0'],
+    ]);
     const again = await send([withOptions, withOptions, withOptions], { respond: 'abort', waitMs: 1500 });
     const oackPorts = new Set(again.filter((r) => r.op === 'oack' || (r.op === 'data' && r.block === 1)).map((r) => r.port));
     expect(oackPorts.size, JSON.stringify(again)).toBe(1);

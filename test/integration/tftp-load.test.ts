@@ -100,7 +100,9 @@ tftp:
     const times = results.map((r) => r.secs).sort((a, b) => a - b);
     const failed = results.filter((r) => r.rc !== 0 || r.hash !== sum);
     const failedLogs = await Promise.all(
-      failed.slice(0, 5).map(async (r) => `#${r.index} rc=${r.rc}: ${(await readFile(join(outDir, `${r.index}.log`), 'utf8').catch(() => '')).trim().slice(0, 300)}`),
+      failed
+        .slice(0, 5)
+        .map(async (r) => `#${r.index} rc=${r.rc}: ${(await readFile(join(outDir, `${r.index}.log`), 'utf8').catch(() => '')).trim().slice(0, 300)}`),
     );
     console.log(
       [

@@ -50,7 +50,16 @@ interface Client {
 }
 
 const atftp = (extra: string[]) => (file: string, dest: string, small: boolean) => [
-  'atftp', '--option', `blksize ${small ? 8 : 1428}`, ...extra, '-g', '-r', file, '-l', dest, SERVER,
+  'atftp',
+  '--option',
+  `blksize ${small ? 8 : 1428}`,
+  ...extra,
+  '-g',
+  '-r',
+  file,
+  '-l',
+  dest,
+  SERVER,
 ];
 
 const CLIENTS: Client[] = [

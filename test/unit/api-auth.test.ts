@@ -19,8 +19,21 @@ const PASSWORD = 'correct horse battery';
 
 function nodeView(mac: string, name: string, currentIp?: string): NodeView {
   return {
-    mac, name, tags: [], notes: '', origin: 'api', approved: true, createdAt: 0, updatedAt: 0,
-    stage: 'off', stageSince: 0, boots: 0, booted: 0, dhcpAcks: 0, evidence: [], power: 'unknown',
+    mac,
+    name,
+    tags: [],
+    notes: '',
+    origin: 'api',
+    approved: true,
+    createdAt: 0,
+    updatedAt: 0,
+    stage: 'off',
+    stageSince: 0,
+    boots: 0,
+    booted: 0,
+    dhcpAcks: 0,
+    evidence: [],
+    power: 'unknown',
     ...(currentIp !== undefined && { currentIp }),
   };
 }
@@ -38,7 +51,21 @@ class FakeHost implements ApiHost {
   private listeners = new Set<(e: RackbootEvent) => void>();
 
   status() {
-    return { version: 't', uptimeSeconds: 1, hostname: 'h', interface: 'eth1', address: '10.0.0.1', mode: 'dhcp' as const, httpPort: 80, tftpPort: 69, nodes: this.nodes.size, nodesByStage: {}, activeTftpTransfers: 0, activeHttpDownloads: 0, counters: {} };
+    return {
+      version: 't',
+      uptimeSeconds: 1,
+      hostname: 'h',
+      interface: 'eth1',
+      address: '10.0.0.1',
+      mode: 'dhcp' as const,
+      httpPort: 80,
+      tftpPort: 69,
+      nodes: this.nodes.size,
+      nodesByStage: {},
+      activeTftpTransfers: 0,
+      activeHttpDownloads: 0,
+      counters: {},
+    };
   }
   listNodes() {
     if (this.failWith) throw this.failWith;
@@ -97,7 +124,15 @@ class FakeHost implements ApiHost {
     return [];
   }
   config() {
-    return { source: 'test', interface: 'eth1', mode: 'dhcp' as const, serverAddress: '10.0.0.1', defaultProfile: 'linux', unknownNodes: 'boot' as const, effective: {} };
+    return {
+      source: 'test',
+      interface: 'eth1',
+      mode: 'dhcp' as const,
+      serverAddress: '10.0.0.1',
+      defaultProfile: 'linux',
+      unknownNodes: 'boot' as const,
+      effective: {},
+    };
   }
   patchConfig(patch: object, by: string) {
     this.writes.push(`config ${JSON.stringify(patch)} by ${by}`);
@@ -138,8 +173,14 @@ async function start(): Promise<void> {
   auth = await AuthService.open(stateDir, { log: silentLogger, clock, scrypt: FAST_SCRYPT, onEvent: (e) => authEvents.push(e) });
   api = createApi({ host, auth, log: silentLogger, counters: new Counters(), clock });
   http = createHttpServer({
-    root: stateDir, resolveNode: async () => undefined, profiles: {}, defaultProfile: 'linux', serverBase: 'http://127.0.0.1',
-    log: silentLogger, counters: new Counters(), extraRoutes: api.routes,
+    root: stateDir,
+    resolveNode: async () => undefined,
+    profiles: {},
+    defaultProfile: 'linux',
+    serverBase: 'http://127.0.0.1',
+    log: silentLogger,
+    counters: new Counters(),
+    extraRoutes: api.routes,
   });
   await http.listen(0, '127.0.0.1');
   port = http.address().port;
@@ -153,7 +194,12 @@ async function stop(): Promise<void> {
 
 beforeEach(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'rbapi-auth-'));
-  clock = { t: 1_700_000_000_000, now() { return this.t; } };
+  clock = {
+    t: 1_700_000_000_000,
+    now() {
+      return this.t;
+    },
+  };
   host = new FakeHost();
   authEvents = [];
   await start();

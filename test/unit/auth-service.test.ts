@@ -107,7 +107,12 @@ describe('auth service', () => {
   let dir: string;
   let events: AuthEventInput[];
   let lines: string[];
-  const clock = { t: 5_000_000, now() { return this.t; } };
+  const clock = {
+    t: 5_000_000,
+    now() {
+      return this.t;
+    },
+  };
   const open = () =>
     AuthService.open(dir, {
       log: createLogger({ format: 'json', write: (line) => lines.push(line) }),
@@ -178,7 +183,7 @@ describe('auth service', () => {
     await auth.close();
   });
 
-  it('keeps a token\'s last use on disk, at most every 10 minutes', async () => {
+  it("keeps a token's last use on disk, at most every 10 minutes", async () => {
     const auth = await open();
     const { token } = await auth.createToken('script', 'admin');
     expect(auth.useToken(token)).toEqual({ name: 'script' });

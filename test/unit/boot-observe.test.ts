@@ -30,7 +30,16 @@ describe('boot observations', () => {
     observations.dhcp({ type: 'discover', mac: MAC, xid: 7, client: BIOS });
     observations.dhcp({ type: 'ack', mac: MAC, xid: 7, ip: '10.0.0.5', client: BIOS, bootFile: 'undionly.kpxe' });
     observations.tftp({ type: 'request', options: { tsize: '0' }, client: '10.0.0.5', port: 2070, filename: 'undionly.kpxe' });
-    observations.tftp({ type: 'failed', reason: 'aborted', detail: 'tsize probe', lastBlockAcked: 0, retransmits: 0, client: '10.0.0.5', port: 2070, filename: 'undionly.kpxe' });
+    observations.tftp({
+      type: 'failed',
+      reason: 'aborted',
+      detail: 'tsize probe',
+      lastBlockAcked: 0,
+      retransmits: 0,
+      client: '10.0.0.5',
+      port: 2070,
+      filename: 'undionly.kpxe',
+    });
     observations.tftp({ type: 'done', bytes: 70000, ms: 120, retransmits: 1, client: '10.0.0.5', port: 2071, filename: 'undionly.kpxe' });
     observations.http({ type: 'http-download', path: '/vmlinuz', method: 'GET', status: 200, bytes: 10, complete: true, ms: 5, remote: '10.0.0.5' });
     observations.http({ type: 'http-download', path: '/initrd.img', method: 'GET', status: 200, bytes: 10, complete: false, ms: 5, remote: '10.0.0.5' });
@@ -51,7 +60,7 @@ describe('boot observations', () => {
     ]);
   });
 
-  it('keeps a node\'s order while waiting for the neighbour table, and counts what stays unknown', async () => {
+  it("keeps a node's order while waiting for the neighbour table, and counts what stays unknown", async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const { seen, counters, observations } = setup(async (ip) => {
@@ -68,7 +77,7 @@ describe('boot observations', () => {
     expect(counters.get('boot.unattributed.tftp')).toBe(1);
   });
 
-  it('names roles by the profile\'s files', () => {
+  it("names roles by the profile's files", () => {
     expect(roleOf('/boot/vmlinuz', { kernel: 'boot/vmlinuz', initrds: [] })).toEqual({ role: 'kernel', final: true });
     expect(roleOf('/a.img', { kernel: 'k', initrds: ['a.img', 'b.img'] })).toEqual({ role: 'initrd', final: false });
     expect(roleOf('/b.img', { kernel: 'k', initrds: ['a.img', 'b.img'] })).toEqual({ role: 'initrd', final: true });

@@ -3,7 +3,15 @@
 // makes, and keeps its bounds.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { advance, checkStall, DEFAULT_BOOT_LIMITS, EVIDENCE_ITEMS, initialBootState, stageIndex, type BootMachineState } from '../../firmware/src/boot/stages.js';
+import {
+  advance,
+  checkStall,
+  DEFAULT_BOOT_LIMITS,
+  EVIDENCE_ITEMS,
+  initialBootState,
+  stageIndex,
+  type BootMachineState,
+} from '../../firmware/src/boot/stages.js';
 import type { BootObservation } from '../../firmware/src/inventory/types.js';
 import type { ClientKind } from '../../firmware/src/boot/classify.js';
 

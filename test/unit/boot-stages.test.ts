@@ -262,7 +262,12 @@ describe('diagnoses', () => {
   });
 
   it('tftp_open_timeout: acknowledged and no transfer at all', () => {
-    const s = new Script().discover('bios-pxe', 4).offer('undionly.kpxe').request().ack('bios-pxe', 'undionly.kpxe').see({ kind: 'arp_request', target: SERVER });
+    const s = new Script()
+      .discover('bios-pxe', 4)
+      .offer('undionly.kpxe')
+      .request()
+      .ack('bios-pxe', 'undionly.kpxe')
+      .see({ kind: 'arp_request', target: SERVER });
     s.wait(DEFAULT_BOOT_LIMITS.openTimeoutMs);
     expect(s.state.diagnosis).toBe('tftp_open_timeout');
     expect(s.state.diagnosisDetail).toMatch(/^no request for undionly.kpxe in 30 s after our ACK/);
@@ -372,7 +377,14 @@ describe('diagnoses', () => {
 
 describe('boots', () => {
   it("a plain client's DISCOVER never starts a boot; boot firmware after booted does", () => {
-    const s = new Script().discover('ipxe', 1).offer(SCRIPT_URL).request().ack('ipxe', SCRIPT_URL).script().kernelAndInitrd().see({ kind: 'os_booted', source: 'callback' });
+    const s = new Script()
+      .discover('ipxe', 1)
+      .offer(SCRIPT_URL)
+      .request()
+      .ack('ipxe', SCRIPT_URL)
+      .script()
+      .kernelAndInitrd()
+      .see({ kind: 'os_booted', source: 'callback' });
     s.discover('plain', 99).offer(undefined).request().ack('plain', undefined);
     expect(s.state).toMatchObject({ stage: 'booted', boots: 1, dhcpAcks: 1 });
     // The running OS's ARP traffic does not wash out the evidence.

@@ -148,12 +148,14 @@ describe('BootTracker', () => {
   });
 
   it('stats: boot durations, DHCP ACKs per boot by firmware, nodes per stage and diagnosis', async () => {
-    const t = await setup({ seed: [
-      { mac: KNOWN, hostname: 'node01' },
-      { mac: '52:54:00:00:00:02', hostname: 'node02' },
-      { mac: '52:54:00:00:00:03', hostname: 'node03' },
-      { mac: '52:54:00:00:00:04', hostname: 'node04' },
-    ] });
+    const t = await setup({
+      seed: [
+        { mac: KNOWN, hostname: 'node01' },
+        { mac: '52:54:00:00:00:02', hostname: 'node02' },
+        { mac: '52:54:00:00:00:03', hostname: 'node03' },
+        { mac: '52:54:00:00:00:04', hostname: 'node04' },
+      ],
+    });
     const start1 = clock.now + 100;
     chainloadBoot(t, KNOWN, 'bios-pxe');
     see(t, KNOWN, { kind: 'os_booted', source: 'callback' }, 10_000);
@@ -173,7 +175,13 @@ describe('BootTracker', () => {
       nodesByDiagnosis: { booted: 2, no_offer: 1 },
       bootsStarted: 3,
       bootsCompleted: 2,
-      bootSeconds: { count: 2, min: Math.min(took1, took2) / 1000, median: Math.min(took1, took2) / 1000, p95: Math.max(took1, took2) / 1000, max: Math.max(took1, took2) / 1000 },
+      bootSeconds: {
+        count: 2,
+        min: Math.min(took1, took2) / 1000,
+        median: Math.min(took1, took2) / 1000,
+        p95: Math.max(took1, took2) / 1000,
+        max: Math.max(took1, took2) / 1000,
+      },
       dhcpAcksPerBoot: { 'bios-pxe': { boots: 1, acks: 2 }, ipxe: { boots: 1, acks: 1 } },
     });
   });

@@ -71,10 +71,7 @@ function tcp(sourcePort: number, destinationPort: number): Buffer {
   return header;
 }
 
-const arpRequest = ethernet(
-  0x0806,
-  Buffer.from([0, 1, 8, 0, 6, 4, 0, 1, ...CLIENT_MAC, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]),
-);
+const arpRequest = ethernet(0x0806, Buffer.from([0, 1, 8, 0, 6, 4, 0, 1, ...CLIENT_MAC, 10, 0, 0, 2, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]));
 const dhcpDiscover = ethernet(0x0800, ipv4({ protocol: 17, payload: udp(68, 67, Buffer.alloc(300)) }));
 const proxyDhcp = ethernet(0x0800, ipv4({ protocol: 17, payload: udp(68, 4011, Buffer.alloc(300)) }));
 const dnsQuery = ethernet(0x0800, ipv4({ protocol: 17, payload: udp(40000, 53) }));
@@ -82,13 +79,16 @@ const dhcpToClient = ethernet(0x0800, ipv4({ protocol: 17, payload: udp(67, 68) 
 const tcpToPort67 = ethernet(0x0800, ipv4({ protocol: 6, payload: tcp(40000, 67) }));
 const icmpEcho = ethernet(0x0800, ipv4({ protocol: 1, payload: Buffer.from([8, 0, 0, 0, 0, 1, 0, 1]) }));
 /** IPv6 UDP to 67: the same port, the wrong protocol family. */
-const ipv6Udp67 = ethernet(0x86dd, (() => {
-  const header = Buffer.alloc(40);
-  header[0] = 0x60;
-  header.writeUInt16BE(8, 4);
-  header[6] = 17;
-  return Buffer.concat([header, udp(546, 67)]);
-})());
+const ipv6Udp67 = ethernet(
+  0x86dd,
+  (() => {
+    const header = Buffer.alloc(40);
+    header[0] = 0x60;
+    header.writeUInt16BE(8, 4);
+    header[6] = 17;
+    return Buffer.concat([header, udp(546, 67)]);
+  })(),
+);
 /** 4 bytes of IP options (NOP x3 + EOL): the UDP header moves 4 bytes along. */
 const withOptions67 = ethernet(0x0800, ipv4({ protocol: 17, options: Buffer.from([1, 1, 1, 0]), payload: udp(68, 67) }));
 /** With options, port 67 sits where a no-options parser would read the source port. */
@@ -150,13 +150,40 @@ describe('bpfForDhcpAndArp', () => {
     // `tcpdump -y EN10MB -dd 'arp or (udp dst port 67)'` (libpcap 1.10): an
     // independent compiler, so this also checks the interpreter.
     const tcpdump: BpfInstruction[] = [
-      [0x28, 0, 0, 0x0c], [0x15, 13, 0, 0x0806], [0x15, 0, 4, 0x86dd], [0x30, 0, 0, 0x14],
-      [0x15, 0, 11, 0x11], [0x28, 0, 0, 0x38], [0x15, 8, 9, 0x43], [0x15, 0, 8, 0x0800],
-      [0x30, 0, 0, 0x17], [0x15, 0, 6, 0x11], [0x28, 0, 0, 0x14], [0x45, 4, 0, 0x1fff],
-      [0xb1, 0, 0, 0x0e], [0x48, 0, 0, 0x10], [0x15, 0, 1, 0x43], [0x06, 0, 0, 0x40000], [0x06, 0, 0, 0],
+      [0x28, 0, 0, 0x0c],
+      [0x15, 13, 0, 0x0806],
+      [0x15, 0, 4, 0x86dd],
+      [0x30, 0, 0, 0x14],
+      [0x15, 0, 11, 0x11],
+      [0x28, 0, 0, 0x38],
+      [0x15, 8, 9, 0x43],
+      [0x15, 0, 8, 0x0800],
+      [0x30, 0, 0, 0x17],
+      [0x15, 0, 6, 0x11],
+      [0x28, 0, 0, 0x14],
+      [0x45, 4, 0, 0x1fff],
+      [0xb1, 0, 0, 0x0e],
+      [0x48, 0, 0, 0x10],
+      [0x15, 0, 1, 0x43],
+      [0x06, 0, 0, 0x40000],
+      [0x06, 0, 0, 0],
     ].map(([code, jt, jf, k]) => ({ code: code!, jt: jt!, jf: jf!, k: k! }));
     const only67 = bpfForDhcpAndArp({ udpPorts: [67] });
-    const frames = [arpRequest, dhcpDiscover, proxyDhcp, dnsQuery, dhcpToClient, tcpToPort67, icmpEcho, withOptions67, withOptions53, firstFragment67, laterFragment, vlanInBand, truncatedIp];
+    const frames = [
+      arpRequest,
+      dhcpDiscover,
+      proxyDhcp,
+      dnsQuery,
+      dhcpToClient,
+      tcpToPort67,
+      icmpEcho,
+      withOptions67,
+      withOptions53,
+      firstFragment67,
+      laterFragment,
+      vlanInBand,
+      truncatedIp,
+    ];
     for (const frame of frames) {
       expect(runBpf(only67, frame) > 0, frame.toString('hex')).toBe(runBpf(tcpdump, frame) > 0);
     }

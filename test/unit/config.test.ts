@@ -42,7 +42,8 @@ async function lineIn(name: string, needle: string | RegExp, nth = 1): Promise<n
 
 function byPath(problems: ConfigProblem[], keyPath: string): ConfigProblem {
   const found = problems.filter((p) => p.keyPath === keyPath);
-  if (found.length !== 1) throw new Error(`expected one problem at ${keyPath}, got ${found.length}:\n${problems.map((p) => `${p.keyPath}: ${p.expected}`).join('\n')}`);
+  if (found.length !== 1)
+    throw new Error(`expected one problem at ${keyPath}, got ${found.length}:\n${problems.map((p) => `${p.keyPath}: ${p.expected}`).join('\n')}`);
   return found[0]!;
 }
 
@@ -125,7 +126,12 @@ describe('valid files', () => {
         root: join(FIXTURES, 'boot'),
         defaultProfile: 'compute',
         profiles: {
-          compute: { kind: 'linux', kernel: 'images/vmlinuz', initrds: ['images/initrd.img', 'images/microcode.img'], cmdline: 'console=ttyS0,115200 root=/dev/nfs' },
+          compute: {
+            kind: 'linux',
+            kernel: 'images/vmlinuz',
+            initrds: ['images/initrd.img', 'images/microcode.img'],
+            cmdline: 'console=ttyS0,115200 root=/dev/nfs',
+          },
           rescue: { kind: 'chain', url: 'http://10.0.0.1:8080/rescue.ipxe' },
           disk: { kind: 'local' },
           choose: {
@@ -229,7 +235,10 @@ describe('overrides', () => {
   });
 
   it('--interface wins over the file, and --root makes boot.root optional', () => {
-    const config = parseConfigText(MINIMAL.replace('boot:\n  root: /srv/rackboot\n', ''), '/etc/rackboot/rackboot.yaml', { interface: 'eth9', root: '/data/boot' });
+    const config = parseConfigText(MINIMAL.replace('boot:\n  root: /srv/rackboot\n', ''), '/etc/rackboot/rackboot.yaml', {
+      interface: 'eth9',
+      root: '/data/boot',
+    });
     expect(config.interface).toBe('eth9');
     expect(config.boot.root).toBe('/data/boot');
   });
@@ -287,19 +296,33 @@ describe('value errors', () => {
 
   it('takes TFTP rates in fractions of a Mbit/s (a 250 kbit/s uplink is paced too), and names a rate out of range', () => {
     const base = 'interface: eth0\npools:\n  - subnet: 10.0.0.0/24\n    range: 10.0.0.100-10.0.0.199\nboot: { root: /srv }\n';
-    expect(parseConfigText(`${base}tftp: { max_rate_mbit: 0.25, transfer_rate_mbit: 0.1 }\n`, '/etc/rackboot/rackboot.yaml').tftp).toMatchObject({ maxRateMbit: 0.25, transferRateMbit: 0.1 });
+    expect(parseConfigText(`${base}tftp: { max_rate_mbit: 0.25, transfer_rate_mbit: 0.1 }\n`, '/etc/rackboot/rackboot.yaml').tftp).toMatchObject({
+      maxRateMbit: 0.25,
+      transferRateMbit: 0.1,
+    });
     for (const bad of ['0.01', '"fast"', '200000']) {
       try {
         parseConfigText(`${base}tftp: { max_rate_mbit: ${bad} }\n`, '/etc/rackboot/rackboot.yaml');
         expect.unreachable(bad);
       } catch (error) {
-        expect((error as ConfigError).format(), bad).toMatch(/^\/etc\/rackboot\/rackboot\.yaml:6: tftp\.max_rate_mbit: found .*, expected a rate in Mbit\/s from 0\.05 to 100000/);
+        expect((error as ConfigError).format(), bad).toMatch(
+          /^\/etc\/rackboot\/rackboot\.yaml:6: tftp\.max_rate_mbit: found .*, expected a rate in Mbit\/s from 0\.05 to 100000/,
+        );
       }
     }
   });
 
   it('formats problems as FILE:LINE: KEY: found VALUE, expected WHAT', () => {
-    const text = ['# line 1', ...Array.from({ length: 8 }, (_, i) => `# filler ${i + 2}`), 'interface: eth0', 'pools:', '  - subnet: 10.0.0.0/24', '    range: 10.0.0.300-10.0.0.5', 'boot: { root: /srv }', ''].join('\n');
+    const text = [
+      '# line 1',
+      ...Array.from({ length: 8 }, (_, i) => `# filler ${i + 2}`),
+      'interface: eth0',
+      'pools:',
+      '  - subnet: 10.0.0.0/24',
+      '    range: 10.0.0.300-10.0.0.5',
+      'boot: { root: /srv }',
+      '',
+    ].join('\n');
     const error = (() => {
       try {
         parseConfigText(text, '/etc/rackboot/rackboot.yaml');
@@ -334,7 +357,10 @@ describe('value errors', () => {
   });
 
   it('refuses control characters in text that reaches iPXE scripts', () => {
-    const text = MINIMAL.replace('root: /srv/rackboot', 'root: /srv/rackboot\n  profiles:\n    default: { kind: linux, kernel: vmlinuz, cmdline: "quiet\\n#!ipxe" }');
+    const text = MINIMAL.replace(
+      'root: /srv/rackboot',
+      'root: /srv/rackboot\n  profiles:\n    default: { kind: linux, kernel: vmlinuz, cmdline: "quiet\\n#!ipxe" }',
+    );
     expect(byPath(problemsOfText(text), 'boot.profiles.default.cmdline').expected).toMatch(/single line/);
   });
 });
@@ -403,7 +429,11 @@ describe('checks across sections', () => {
       ['hosts[1].mac', /no other host has \(hosts\[0\]\.mac/, '52-54-00-00-00-01'],
       ['hosts[1].ip', /no other host has \(hosts\[0\]\.ip/, 'ip: 10.0.0.11', 2],
       ['hosts[1].hostname', /no other host has \(hosts\[0\]\.hostname/, 'NODE01'],
-      ['hosts[2].ip', /inside one of the pool subnets \(10\.0\.0\.0\/24, 10\.0\.0\.0\/16, 10\.2\.0\.0\/24, 10\.3\.0\.0\/24, 10\.4\.0\.0\/24\), because mode is dhcp/, '192.168.1.10'],
+      [
+        'hosts[2].ip',
+        /inside one of the pool subnets \(10\.0\.0\.0\/24, 10\.0\.0\.0\/16, 10\.2\.0\.0\/24, 10\.3\.0\.0\/24, 10\.4\.0\.0\/24\), because mode is dhcp/,
+        '192.168.1.10',
+      ],
       ['hosts[2].profile', /one of the profiles in boot\.profiles: compute, loop; did you mean "compute"\?/, 'compte'],
       ['hosts[3].ip', /other than server_address/, /ip: 10\.0\.0\.1$/],
       ['boot.default_profile', /one of the profiles in boot\.profiles: compute, loop/, 'default_profile'],
@@ -436,7 +466,9 @@ describe('checks across sections', () => {
 
   it('dhcp mode without pools is a problem', () => {
     const problems = problemsOfText('interface: eth0\npools: []\nboot: { root: /srv }\n');
-    expect(problems).toEqual([expect.objectContaining({ keyPath: 'pools', found: 'no pools', line: 2, expected: expect.stringContaining('at least one pool') })]);
+    expect(problems).toEqual([
+      expect.objectContaining({ keyPath: 'pools', found: 'no pools', line: 2, expected: expect.stringContaining('at least one pool') }),
+    ]);
   });
 
   it('the global router must be on the link of every pool without its own router', () => {
@@ -450,7 +482,11 @@ options:
 boot: { root: /srv }
 `;
     expect(problemsOfText(text)).toEqual([
-      expect.objectContaining({ keyPath: 'options.router', line: 7, expected: 'a host address inside pools[2].subnet 10.2.0.0/24, or a router set on pools[2]' }),
+      expect.objectContaining({
+        keyPath: 'options.router',
+        line: 7,
+        expected: 'a host address inside pools[2].subnet 10.2.0.0/24, or a router set on pools[2]',
+      }),
     ]);
   });
 
@@ -583,7 +619,19 @@ describe('defaultConfigForInterface', () => {
 describe('documentation', () => {
   it('docs/config.md describes every key the schema accepts', async () => {
     const doc = await readFile(join(REPO, 'docs', 'config.md'), 'utf8');
-    const keys = new Set<string>([...KEYS.top, ...KEYS.pool, ...KEYS.options, ...KEYS.host, ...KEYS.boot, ...KEYS.menuItem, ...KEYS.http, ...KEYS.tftp, ...KEYS.inventory, ...KEYS.console, ...KEYS.log]);
+    const keys = new Set<string>([
+      ...KEYS.top,
+      ...KEYS.pool,
+      ...KEYS.options,
+      ...KEYS.host,
+      ...KEYS.boot,
+      ...KEYS.menuItem,
+      ...KEYS.http,
+      ...KEYS.tftp,
+      ...KEYS.inventory,
+      ...KEYS.console,
+      ...KEYS.log,
+    ]);
     for (const kind of Object.values(KEYS.profile)) for (const key of kind) keys.add(key);
     for (const key of keys) expect(doc, key).toContain(`\`${key}\``);
   });

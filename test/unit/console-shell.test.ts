@@ -47,7 +47,15 @@ describe('80-column formatting', () => {
     expect(wrap('x'.repeat(20), 8)).toEqual(['xxxxxxx~']);
   });
   it('lays out a table with flexible columns within the screen', () => {
-    const rows = table([{ title: 'A', width: 3 }, { title: 'NAME', flex: true }, { title: 'N', width: 4, align: 'right' }], [['x', 'n'.repeat(200), '7']], 40);
+    const rows = table(
+      [
+        { title: 'A', width: 3 },
+        { title: 'NAME', flex: true },
+        { title: 'N', width: 4, align: 'right' },
+      ],
+      [['x', 'n'.repeat(200), '7']],
+      40,
+    );
     // 39 usable columns: 3 + 2 + 28 (flex) + 2 + 4; the right-aligned number ends at column 39.
     expect(rows[0]).toBe('A    NAME' + ' '.repeat(29) + 'N');
     expect(rows[1]).toBe('x    ' + 'n'.repeat(27) + '~     7');

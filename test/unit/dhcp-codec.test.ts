@@ -224,7 +224,13 @@ describe('encodeDhcp', () => {
 
   it('splits options longer than 255 bytes into consecutive instances (RFC 3396)', () => {
     const long = Buffer.alloc(600, 0x41);
-    const wire = encodeDhcp(baseMessage([[Opt.MessageType, Buffer.from([1])], [Opt.DomainSearch, long]]), { maxSize: 1500 });
+    const wire = encodeDhcp(
+      baseMessage([
+        [Opt.MessageType, Buffer.from([1])],
+        [Opt.DomainSearch, long],
+      ]),
+      { maxSize: 1500 },
+    );
     expect(wire[243]).toBe(Opt.DomainSearch);
     expect(wire[244]).toBe(255);
     expect(wire[243 + 257]).toBe(Opt.DomainSearch);
@@ -234,7 +240,10 @@ describe('encodeDhcp', () => {
   });
 
   it('writes 0-length options', () => {
-    const msg = baseMessage([[Opt.MessageType, Buffer.from([1])], [80, Buffer.alloc(0)]]);
+    const msg = baseMessage([
+      [Opt.MessageType, Buffer.from([1])],
+      [80, Buffer.alloc(0)],
+    ]);
     const wire = encodeDhcp(msg);
     expect(wire.subarray(243, 246)).toEqual(Buffer.from([80, 0, 255]));
     expect(decodeDhcp(wire).options.get(80)).toEqual(Buffer.alloc(0));
@@ -269,7 +278,10 @@ describe('encodeDhcp', () => {
 
     msg.sname = 'taken';
     expect(() => encodeDhcp(msg)).toThrow(RangeError);
-    const huge = baseMessage([[Opt.MessageType, Buffer.from([1])], [120, Buffer.alloc(1400)]]);
+    const huge = baseMessage([
+      [Opt.MessageType, Buffer.from([1])],
+      [120, Buffer.alloc(1400)],
+    ]);
     expect(() => encodeDhcp(huge, { maxSize: 1500 })).toThrow(RangeError);
   });
 
@@ -278,7 +290,10 @@ describe('encodeDhcp', () => {
     expect(dhcpMessageLimit(1000)).toBe(972);
     expect(dhcpMessageLimit(300)).toBe(548); // below the legal minimum of 576
     expect(dhcpMessageLimit(65535)).toBe(1472); // never more than one Ethernet frame
-    const msg = baseMessage([[Opt.MessageType, Buffer.from([1])], [120, Buffer.alloc(700, 1)]]);
+    const msg = baseMessage([
+      [Opt.MessageType, Buffer.from([1])],
+      [120, Buffer.alloc(700, 1)],
+    ]);
     expect(() => encodeDhcp(msg)).toThrow(RangeError);
     const wire = encodeDhcp(msg, { maxSize: 1500 });
     expect(wire.length).toBeLessThanOrEqual(1472);
@@ -361,7 +376,10 @@ describe('decodeDhcp', () => {
   });
 
   it('imposes no size limit of its own (oversize datagrams are bounded by the receive path)', () => {
-    const big = baseMessage([[Opt.MessageType, Buffer.from([1])], [224, Buffer.alloc(3000, 0x61)]]);
+    const big = baseMessage([
+      [Opt.MessageType, Buffer.from([1])],
+      [224, Buffer.alloc(3000, 0x61)],
+    ]);
     const wire = rawMessage({ options: '350101' + encapsulate(224, 3000) + 'ff' });
     expect(wire.length).toBeGreaterThan(3000);
     const msg = decodeDhcp(wire);

@@ -70,7 +70,14 @@ describe('ArpProber', () => {
   it('shares one probe between concurrent callers and trusts a free verdict until it ages out', async () => {
     let now = 0;
     const sent: string[] = [];
-    const prober = new ArpProber({ sendProbe: (ip) => sent.push(ip), icmpProbe: async () => false, now: () => now, timeoutMs: 20, freeCacheMs: 1000, isConnected: () => true });
+    const prober = new ArpProber({
+      sendProbe: (ip) => sent.push(ip),
+      icmpProbe: async () => false,
+      now: () => now,
+      timeoutMs: 20,
+      freeCacheMs: 1000,
+      isConnected: () => true,
+    });
     const [a, b] = await Promise.all([prober.inUse('10.9.0.100'), prober.inUse('10.9.0.100')]);
     expect([a, b]).toEqual([false, false]);
     expect(sent).toEqual(['10.9.0.100', '10.9.0.100']); // one probe: its two frames
@@ -87,7 +94,25 @@ describe('ArpProber', () => {
 describe('ipToInt', () => {
   it('accepts exactly what isIpv4 accepts', async () => {
     const { ipToInt, isIpv4 } = await import('../../firmware/src/net/addr.js');
-    const samples = ['0.0.0.0', '255.255.255.255', '10.9.0.1', '1.2.3', '1.2.3.4.5', '01.2.3.4', '1.2.3.256', '1..2.3', '.1.2.3', '1.2.3.', ' 1.2.3.4', '1.2.3.4\n', '1.2.3.a', '', '1000.1.1.1', '0.0.0.00', '192.168.100.200'];
+    const samples = [
+      '0.0.0.0',
+      '255.255.255.255',
+      '10.9.0.1',
+      '1.2.3',
+      '1.2.3.4.5',
+      '01.2.3.4',
+      '1.2.3.256',
+      '1..2.3',
+      '.1.2.3',
+      '1.2.3.',
+      ' 1.2.3.4',
+      '1.2.3.4\n',
+      '1.2.3.a',
+      '',
+      '1000.1.1.1',
+      '0.0.0.00',
+      '192.168.100.200',
+    ];
     for (let i = 0; i < 2000; i++) samples.push(Array.from({ length: 4 }, () => String(Math.floor(Math.random() * 300))).join('.'));
     for (const text of samples) {
       if (isIpv4(text)) expect(ipToInt(text), text).toBe(text.split('.').reduce((v, p) => v * 256 + Number(p), 0));

@@ -46,9 +46,20 @@ function message(type: MessageType, mac: string, fields: Partial<DhcpMessage> = 
   macToBytes(mac).copy(chaddr);
   return decodeDhcp(
     encodeDhcp({
-      op: 1, htype: 1, hlen: 6, hops: 0, xid: 0x42, secs: 0, flags: 0,
-      ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: '0.0.0.0',
-      chaddr, sname: '', file: '',
+      op: 1,
+      htype: 1,
+      hlen: 6,
+      hops: 0,
+      xid: 0x42,
+      secs: 0,
+      flags: 0,
+      ciaddr: '0.0.0.0',
+      yiaddr: '0.0.0.0',
+      siaddr: '0.0.0.0',
+      giaddr: '0.0.0.0',
+      chaddr,
+      sname: '',
+      file: '',
       options: new Map<number, Buffer>([[Opt.MessageType, Buffer.from([type])], ...extra]),
       ...fields,
     }),
@@ -93,7 +104,10 @@ describe('DHCP starvation and spoofing', () => {
     const offer = await discover(srv, who);
     expect(typeOf(offer)).toBe(MessageType.Offer);
     const id: [number, Buffer][] = clientId ? [[Opt.ClientId, clientId]] : [];
-    await srv.handle(message(MessageType.Request, who, {}, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer!.yiaddr)], ...id]), local(who));
+    await srv.handle(
+      message(MessageType.Request, who, {}, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer!.yiaddr)], ...id]),
+      local(who),
+    );
     expect(typeOf(sent.at(-1))).toBe(MessageType.Ack);
     return offer!.yiaddr;
   }
@@ -147,7 +161,13 @@ describe('DHCP starvation and spoofing', () => {
     await discover(srv, mac(3));
     expect(leases.offerCount).toBe(2);
     expect(counters.get('dhcp.offers_evicted')).toBe(1);
-    await srv.handle(message(MessageType.Request, mac(1), {}, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(first!.yiaddr)]]), local(mac(1)));
+    await srv.handle(
+      message(MessageType.Request, mac(1), {}, [
+        [Opt.ServerId, ipToBytes(SERVER)],
+        [Opt.RequestedIp, ipToBytes(first!.yiaddr)],
+      ]),
+      local(mac(1)),
+    );
     expect(typeOf(sent.at(-1))).toBe(MessageType.Ack);
   });
 
@@ -178,7 +198,7 @@ describe('DHCP starvation and spoofing', () => {
     expect(leases.byIp(ip)).toMatchObject({ state: 'released' });
   });
 
-  it('does not honour option 82 from a client on the segment, and counts it; a relay\'s is echoed', async () => {
+  it("does not honour option 82 from a client on the segment, and counts it; a relay's is echoed", async () => {
     const srv = server(config());
     const forged = Buffer.from([1, 4, 0x65, 0x74, 0x68, 0x31]);
     await srv.handle(message(MessageType.Discover, mac(1), {}, [[Opt.RelayAgentInfo, forged]]), local(mac(1)));
@@ -186,7 +206,12 @@ describe('DHCP starvation and spoofing', () => {
     expect(sent.at(-1)!.options.has(Opt.RelayAgentInfo)).toBe(false);
     expect(counters.get('dhcp.ignored.relay_info_from_client')).toBe(1);
     const relayed = server(config());
-    await relayed.handle(message(MessageType.Discover, mac(2), { giaddr: '10.9.0.2', hops: 1 }, [[Opt.RelayAgentInfo, forged]]), { port: 67, dstIp: SERVER, srcIp: '10.9.0.2', srcPort: 67 });
+    await relayed.handle(message(MessageType.Discover, mac(2), { giaddr: '10.9.0.2', hops: 1 }, [[Opt.RelayAgentInfo, forged]]), {
+      port: 67,
+      dstIp: SERVER,
+      srcIp: '10.9.0.2',
+      srcPort: 67,
+    });
     expect(sent.at(-1)!.options.get(Opt.RelayAgentInfo)).toEqual(forged);
   });
 });
@@ -222,7 +247,13 @@ describe('RogueServerDetector', () => {
   it('in proxy mode reports each site server once, as expected, and forged server ids cannot grow its table without bound', () => {
     let now = 0;
     const reports: ForeignServerReport[] = [];
-    const detector = new RogueServerDetector({ serverAddress: SERVER, mode: 'proxy', now: () => now, counters: new Counters(), report: (r) => reports.push(r) });
+    const detector = new RogueServerDetector({
+      serverAddress: SERVER,
+      mode: 'proxy',
+      now: () => now,
+      counters: new Counters(),
+      report: (r) => reports.push(r),
+    });
     for (let i = 0; i < 3; i++) {
       now += ROGUE_REPEAT_MS;
       detector.seen(reply(MessageType.Ack, '10.9.0.2'), '10.9.0.2', '02:00:00:00:00:02');

@@ -45,15 +45,7 @@ import {
   vendorSpecificSubOptions,
 } from '../../firmware/src/dhcp/options.js';
 import { readPcapFile } from '../helpers/pcap.js';
-import {
-  IPXE_ENCAP_175,
-  IPXE_PRL,
-  IPXE_UUID,
-  PXE_BIOS_PRL,
-  PXE_BIOS_UUID,
-  ipxeDiscover,
-  pxeBiosDiscover,
-} from '../fixtures/dhcp/firmware.js';
+import { IPXE_ENCAP_175, IPXE_PRL, IPXE_UUID, PXE_BIOS_PRL, PXE_BIOS_UUID, ipxeDiscover, pxeBiosDiscover } from '../fixtures/dhcp/firmware.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/dhcp/', import.meta.url));
 
@@ -209,7 +201,26 @@ describe('readers on real client options', () => {
 describe('readers on edge cases', () => {
   it('return undefined for absent options', () => {
     const empty: DhcpOptions = new Map();
-    for (const read of [messageType, requestedIp, serverId, leaseTime, parameterRequestList, maxMessageSize, clientId, vendorClass, hostname, userClass, clientArch, clientNdi, clientUuid, vendorSpecific, vendorSpecificSubOptions, relayAgentInfo, ipxe, pxeOptions]) {
+    for (const read of [
+      messageType,
+      requestedIp,
+      serverId,
+      leaseTime,
+      parameterRequestList,
+      maxMessageSize,
+      clientId,
+      vendorClass,
+      hostname,
+      userClass,
+      clientArch,
+      clientNdi,
+      clientUuid,
+      vendorSpecific,
+      vendorSpecificSubOptions,
+      relayAgentInfo,
+      ipxe,
+      pxeOptions,
+    ]) {
       expect(read(empty)).toBeUndefined();
     }
   });

@@ -107,10 +107,15 @@ describe('DhcpServer', () => {
     const offer = sent.at(-1)!.msg;
     expect(typeOf(offer)).toBe(MessageType.Offer);
     await srv.handle(
-      request(MessageType.Request, {}, [
-        [Opt.ServerId, ipToBytes(SERVER)],
-        [Opt.RequestedIp, ipToBytes(offer.yiaddr)],
-      ], mac),
+      request(
+        MessageType.Request,
+        {},
+        [
+          [Opt.ServerId, ipToBytes(SERVER)],
+          [Opt.RequestedIp, ipToBytes(offer.yiaddr)],
+        ],
+        mac,
+      ),
       LOCAL,
     );
     const ack = sent.at(-1)!.msg;
@@ -134,10 +139,7 @@ describe('DhcpServer', () => {
 
   it('offers the first free pool address, unicast at layer 2 to the client', async () => {
     const srv = server();
-    await srv.handle(
-      request(MessageType.Discover, {}, [[Opt.ParameterRequestList, Buffer.from([Opt.DnsServers, Opt.SubnetMask, Opt.Router])]]),
-      LOCAL,
-    );
+    await srv.handle(request(MessageType.Discover, {}, [[Opt.ParameterRequestList, Buffer.from([Opt.DnsServers, Opt.SubnetMask, Opt.Router])]]), LOCAL);
     expect(sent).toHaveLength(1);
     const { msg, to, fromPort } = sent[0]!;
     expect(typeOf(msg)).toBe(MessageType.Offer);
@@ -273,7 +275,10 @@ describe('DhcpServer', () => {
     const probed: string[] = [];
     const free = new Set<string>();
     const srv = new DhcpServer({
-      config: config({ pools: [{ subnet: '10.9.0.0', prefix: 16, start: '10.9.1.0', end: '10.9.200.255' }], dhcp: { maxOffers: 100_000, unknownSharePercent: 100 } }),
+      config: config({
+        pools: [{ subnet: '10.9.0.0', prefix: 16, start: '10.9.1.0', end: '10.9.200.255' }],
+        dhcp: { maxOffers: 100_000, unknownSharePercent: 100 },
+      }),
       serverAddress: SERVER,
       leases,
       transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
@@ -288,7 +293,10 @@ describe('DhcpServer', () => {
     let largestWalk = 0;
     for (let i = 0; i < 1000; i++) {
       const before = probed.length;
-      await srv.handle(request(MessageType.Discover, {}, [], `52:54:00:dd:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`), LOCAL);
+      await srv.handle(
+        request(MessageType.Discover, {}, [], `52:54:00:dd:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`),
+        LOCAL,
+      );
       largestWalk = Math.max(largestWalk, probed.length - before);
       now += 1;
     }
@@ -307,7 +315,13 @@ describe('DhcpServer', () => {
   it('quarantines a declined address', async () => {
     const srv = server();
     const ip = await dora(srv);
-    await srv.handle(request(MessageType.Decline, {}, [[Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(ip)]]), LOCAL);
+    await srv.handle(
+      request(MessageType.Decline, {}, [
+        [Opt.ServerId, ipToBytes(SERVER)],
+        [Opt.RequestedIp, ipToBytes(ip)],
+      ]),
+      LOCAL,
+    );
     expect(leases.byIp(ip)!.state).toBe('declined');
     expect(await dora(srv, '52:54:00:aa:00:03')).not.toBe(ip);
   });
@@ -391,7 +405,7 @@ describe('DhcpServer', () => {
     expect(sent[0]!.msg.siaddr).toBe(SERVER);
   });
 
-  it("tells iPXE not to wait for ProxyDHCP offers (175.176), in offers and acks, and only iPXE", async () => {
+  it('tells iPXE not to wait for ProxyDHCP offers (175.176), in offers and acks, and only iPXE', async () => {
     const srv = server();
     const ipxeClient: [number, Buffer][] = [[Opt.UserClass, Buffer.from('iPXE')]];
     await srv.handle(request(MessageType.Discover, {}, ipxeClient), LOCAL);
@@ -413,7 +427,10 @@ describe('DhcpServer', () => {
   it('holds a node the inventory holds: an address, but no boot file', async () => {
     const events: DhcpEvent[] = [];
     const srv = server(config(), { bootGate: { allowBoot: (mac) => mac !== CLIENT_MAC }, observer: { dhcpEvent: (e) => events.push(e) } });
-    const pxe: [number, Buffer][] = [[Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')], [Opt.ClientArch, Buffer.from([0, 0])]];
+    const pxe: [number, Buffer][] = [
+      [Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')],
+      [Opt.ClientArch, Buffer.from([0, 0])],
+    ];
     await srv.handle(request(MessageType.Discover, {}, pxe), LOCAL);
     await srv.handle(request(MessageType.Discover, {}, pxe, '52:54:00:aa:00:02'), LOCAL);
     expect(sent.map((s) => [typeOf(s.msg), s.msg.file])).toEqual([
@@ -448,7 +465,12 @@ describe('DhcpServer', () => {
 
     it("leaves a REQUEST for the site's server to that server, even from iPXE", async () => {
       const srv = server(proxyConfig());
-      const ipxe: [number, Buffer][] = [...pxe, [Opt.UserClass, Buffer.from('iPXE')], [Opt.ServerId, ipToBytes('10.9.0.2')], [Opt.RequestedIp, ipToBytes('10.9.0.150')]];
+      const ipxe: [number, Buffer][] = [
+        ...pxe,
+        [Opt.UserClass, Buffer.from('iPXE')],
+        [Opt.ServerId, ipToBytes('10.9.0.2')],
+        [Opt.RequestedIp, ipToBytes('10.9.0.150')],
+      ];
       await srv.handle(request(MessageType.Request, {}, ipxe), LOCAL);
       expect(sent).toHaveLength(0);
       expect(counters.get('dhcp.proxy.ignored_request_for_other_server')).toBe(1);

@@ -39,7 +39,9 @@ describe('fuzz smoke run', () => {
   });
 
   it('has the targets the hardening issue asks for', () => {
-    expect(targets).toEqual(expect.arrayContaining(['dhcp-decode', 'dhcp-server', 'tftp-packet', 'tftp-transfer', 'http-paths', 'ipxe-script', 'config-load', 'journal-load']));
+    expect(targets).toEqual(
+      expect.arrayContaining(['dhcp-decode', 'dhcp-server', 'tftp-packet', 'tftp-transfer', 'http-paths', 'ipxe-script', 'config-load', 'journal-load']),
+    );
   });
 
   it.each(targets)('%s: seeds replay and mutations find nothing', (name) => {

@@ -23,7 +23,10 @@ describe('http config', () => {
   it('refuses out-of-range values, naming each key', () => {
     let error: unknown;
     try {
-      parseConfigText(`${BASE}http: { max_connections: 0, max_connections_per_address: -1, header_timeout: 1h, memory_cache_mb: lots }\n`, '/etc/rackboot/rackboot.yaml');
+      parseConfigText(
+        `${BASE}http: { max_connections: 0, max_connections_per_address: -1, header_timeout: 1h, memory_cache_mb: lots }\n`,
+        '/etc/rackboot/rackboot.yaml',
+      );
     } catch (caught) {
       error = caught;
     }

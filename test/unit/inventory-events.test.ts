@@ -117,7 +117,12 @@ describe('EventLog', () => {
     expect(log.query({ after: log.lastId })).toEqual([]);
     expect(log.query({ limit: 0 })).toEqual([]);
     expect(log.query({ limit: 10 * MAX_QUERY_LIMIT })).toHaveLength(30);
-    expect(log.timeline(B).map((e) => e.message).slice(0, 2)).toEqual(['m1', 'm3']);
+    expect(
+      log
+        .timeline(B)
+        .map((e) => e.message)
+        .slice(0, 2),
+    ).toEqual(['m1', 'm3']);
     await log.close();
   });
 

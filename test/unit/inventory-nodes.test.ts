@@ -4,13 +4,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  InventoryError,
-  inventoryChangeEvent,
-  NodeInventory,
-  type InventoryChange,
-  type InventoryOptions,
-} from '../../firmware/src/inventory/nodes.js';
+import { InventoryError, inventoryChangeEvent, NodeInventory, type InventoryChange, type InventoryOptions } from '../../firmware/src/inventory/nodes.js';
 import { Journal } from '../../firmware/src/store/journal.js';
 import type { NodeRecord } from '../../firmware/src/inventory/types.js';
 import type { HostConfig } from '../../firmware/src/config/schema.js';
@@ -64,7 +58,18 @@ describe('NodeInventory', () => {
   describe('mutations', () => {
     it('creates, reads by MAC or name, updates, removes; each one durable when it resolves', async () => {
       const inv = await open();
-      const created = await inv.create({ mac: '52-54-00-00-00-01', name: 'node01', ip: '10.0.0.11', profile: 'debian', powerChannel: 'relay1', tags: ['gpu', 'rack-1', 'gpu'], notes: 'top slot' }, 'admin');
+      const created = await inv.create(
+        {
+          mac: '52-54-00-00-00-01',
+          name: 'node01',
+          ip: '10.0.0.11',
+          profile: 'debian',
+          powerChannel: 'relay1',
+          tags: ['gpu', 'rack-1', 'gpu'],
+          notes: 'top slot',
+        },
+        'admin',
+      );
       expect(created).toEqual({
         mac: M1,
         name: 'node01',
@@ -161,22 +166,78 @@ describe('NodeInventory', () => {
     it('names the field and says what was expected', async () => {
       const inv = await open();
       await inv.create({ mac: M1, name: 'node01', ip: '10.0.0.11' }, 'admin');
-      await refused(inv.create({ mac: 'zz:54:00:00:00:01' }, 'admin'), { field: 'mac', code: 'bad_request', message: 'mac: expected a MAC address like 52:54:00:12:34:56, found "zz:54:00:00:00:01"' });
-      await refused(inv.create({ mac: M1.toUpperCase() }, 'admin'), { field: 'mac', code: 'conflict', message: `mac: a node with MAC ${M1} already exists (node01)` });
-      await refused(inv.create({ mac: M2, name: 'a b' }, 'admin'), { field: 'name', code: 'bad_request', message: /^name: expected a host name .*found "a b"$/ });
+      await refused(inv.create({ mac: 'zz:54:00:00:00:01' }, 'admin'), {
+        field: 'mac',
+        code: 'bad_request',
+        message: 'mac: expected a MAC address like 52:54:00:12:34:56, found "zz:54:00:00:00:01"',
+      });
+      await refused(inv.create({ mac: M1.toUpperCase() }, 'admin'), {
+        field: 'mac',
+        code: 'conflict',
+        message: `mac: a node with MAC ${M1} already exists (node01)`,
+      });
+      await refused(inv.create({ mac: M2, name: 'a b' }, 'admin'), {
+        field: 'name',
+        code: 'bad_request',
+        message: /^name: expected a host name .*found "a b"$/,
+      });
       await refused(inv.create({ mac: M2, name: '-x' }, 'admin'), { field: 'name', code: 'bad_request', message: /found "-x"/ });
       await refused(inv.create({ mac: M2, name: 'x'.repeat(64) }, 'admin'), { field: 'name', code: 'bad_request', message: /^name: expected a host name/ });
-      await refused(inv.create({ mac: M2, name: '52-54-00-00-00-09' }, 'admin'), { field: 'name', code: 'bad_request', message: 'name: "52-54-00-00-00-09" reads as a MAC address; pick a name that does not' });
-      await refused(inv.create({ mac: M2, name: 'NODE01' }, 'admin'), { field: 'name', code: 'conflict', message: `name: "NODE01" is already the name of ${M1}` });
-      await refused(inv.create({ mac: M2, ip: '10.0.0.256' }, 'admin'), { field: 'ip', code: 'bad_request', message: 'ip: expected an IPv4 address like 10.0.0.11, found "10.0.0.256"' });
-      await refused(inv.create({ mac: M2, ip: '10.0.0.11' }, 'admin'), { field: 'ip', code: 'conflict', message: `ip: 10.0.0.11 is already the address of node01 (${M1})` });
-      await refused(inv.create({ mac: M2, profile: 'windows' }, 'admin'), { field: 'profile', code: 'bad_request', message: 'profile: no profile named "windows"; profiles: debian, rescue, local' });
-      await refused(inv.create({ mac: M2, powerChannel: 'relay9' }, 'admin'), { field: 'powerChannel', code: 'bad_request', message: 'powerChannel: no power channel named "relay9"; channels: relay1, relay2' });
-      await refused(inv.create({ mac: M2, tags: 'gpu' as unknown as string[] }, 'admin'), { field: 'tags', code: 'bad_request', message: 'tags: expected a list of strings, found "gpu"' });
-      await refused(inv.create({ mac: M2, tags: ['ok', 'has space'] }, 'admin'), { field: 'tags', code: 'bad_request', message: /^tags\[1\]: expected a tag .*found "has space"$/ });
-      await refused(inv.create({ mac: M2, tags: Array.from({ length: 33 }, (_, i) => `t${i}`) }, 'admin'), { field: 'tags', code: 'bad_request', message: 'tags: at most 32 tags, found 33' });
-      await refused(inv.create({ mac: M2, notes: 'n'.repeat(4001) }, 'admin'), { field: 'notes', code: 'bad_request', message: 'notes: at most 4000 characters, found 4001' });
-      await refused(inv.create({ mac: M2, colour: 'red' } as never, 'admin'), { field: 'colour', code: 'bad_request', message: /^colour: unknown field; a node has mac, name, ip/ });
+      await refused(inv.create({ mac: M2, name: '52-54-00-00-00-09' }, 'admin'), {
+        field: 'name',
+        code: 'bad_request',
+        message: 'name: "52-54-00-00-00-09" reads as a MAC address; pick a name that does not',
+      });
+      await refused(inv.create({ mac: M2, name: 'NODE01' }, 'admin'), {
+        field: 'name',
+        code: 'conflict',
+        message: `name: "NODE01" is already the name of ${M1}`,
+      });
+      await refused(inv.create({ mac: M2, ip: '10.0.0.256' }, 'admin'), {
+        field: 'ip',
+        code: 'bad_request',
+        message: 'ip: expected an IPv4 address like 10.0.0.11, found "10.0.0.256"',
+      });
+      await refused(inv.create({ mac: M2, ip: '10.0.0.11' }, 'admin'), {
+        field: 'ip',
+        code: 'conflict',
+        message: `ip: 10.0.0.11 is already the address of node01 (${M1})`,
+      });
+      await refused(inv.create({ mac: M2, profile: 'windows' }, 'admin'), {
+        field: 'profile',
+        code: 'bad_request',
+        message: 'profile: no profile named "windows"; profiles: debian, rescue, local',
+      });
+      await refused(inv.create({ mac: M2, powerChannel: 'relay9' }, 'admin'), {
+        field: 'powerChannel',
+        code: 'bad_request',
+        message: 'powerChannel: no power channel named "relay9"; channels: relay1, relay2',
+      });
+      await refused(inv.create({ mac: M2, tags: 'gpu' as unknown as string[] }, 'admin'), {
+        field: 'tags',
+        code: 'bad_request',
+        message: 'tags: expected a list of strings, found "gpu"',
+      });
+      await refused(inv.create({ mac: M2, tags: ['ok', 'has space'] }, 'admin'), {
+        field: 'tags',
+        code: 'bad_request',
+        message: /^tags\[1\]: expected a tag .*found "has space"$/,
+      });
+      await refused(inv.create({ mac: M2, tags: Array.from({ length: 33 }, (_, i) => `t${i}`) }, 'admin'), {
+        field: 'tags',
+        code: 'bad_request',
+        message: 'tags: at most 32 tags, found 33',
+      });
+      await refused(inv.create({ mac: M2, notes: 'n'.repeat(4001) }, 'admin'), {
+        field: 'notes',
+        code: 'bad_request',
+        message: 'notes: at most 4000 characters, found 4001',
+      });
+      await refused(inv.create({ mac: M2, colour: 'red' } as never, 'admin'), {
+        field: 'colour',
+        code: 'bad_request',
+        message: /^colour: unknown field; a node has mac, name, ip/,
+      });
       await refused(inv.create(null as never, 'admin'), { field: 'node', code: 'bad_request', message: 'node: expected a JSON object, found null' });
       await refused(inv.update('node01', { mac: M2 } as never, 'admin'), { field: 'mac', code: 'bad_request', message: /^mac: cannot be changed/ });
       await refused(inv.update('nobody', { notes: 'x' }, 'admin'), { field: 'id', code: 'not_found', message: 'no node with MAC or name "nobody"' });
@@ -296,7 +357,13 @@ describe('NodeInventory', () => {
       expect(a).toMatchObject({ mac: M1, name: 'node-525400000001', origin: 'discovered', approved: true });
       expect(await inv.discover(M1)).toBe(a);
       expect(changes.map((c) => [c.type, c.by])).toEqual([['node.discovered', 'dhcp']]);
-      expect(inventoryChangeEvent(changes[0]!)).toMatchObject({ type: 'node.discovered', mac: M1, node: 'node-525400000001', message: `node-525400000001 (${M1}) discovered`, by: 'dhcp' });
+      expect(inventoryChangeEvent(changes[0]!)).toMatchObject({
+        type: 'node.discovered',
+        mac: M1,
+        node: 'node-525400000001',
+        message: `node-525400000001 (${M1}) discovered`,
+        by: 'dhcp',
+      });
       await inv.close();
     });
 

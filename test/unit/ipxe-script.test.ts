@@ -131,7 +131,14 @@ chain --replace --autofree http://10.0.0.1:8080/boot.ipxe?profile=\${rackboot_ch
   });
 
   it('menu: items naming undefined profiles are left out with a warning', () => {
-    const menu: ProfileConfig = { kind: 'menu', items: [{ profile: 'gone', label: 'Gone' }, { profile: 'disk', label: 'Disk' }], timeout: 2 };
+    const menu: ProfileConfig = {
+      kind: 'menu',
+      items: [
+        { profile: 'gone', label: 'Gone' },
+        { profile: 'disk', label: 'Disk' },
+      ],
+      timeout: 2,
+    };
     const built = buildIpxeScript(menu, ctx('m'));
     expect(built.script).toContain('\nitem disk Disk\nchoose --timeout 2000 --default disk rackboot_choice || goto failed\n');
     expect(built.script).not.toContain('gone');
@@ -316,7 +323,12 @@ describe('hostile values cannot inject iPXE commands', () => {
     });
 
     it(`configuration values ${JSON.stringify(hostile)}`, () => {
-      const linux: ProfileConfig = { kind: 'linux', kernel: `images/${hostile}`, initrds: [hostile, `a/${hostile}`], cmdline: `quiet ${hostile} {name} ${hostile}` };
+      const linux: ProfileConfig = {
+        kind: 'linux',
+        kernel: `images/${hostile}`,
+        initrds: [hostile, `a/${hostile}`],
+        cmdline: `quiet ${hostile} {name} ${hostile}`,
+      };
       const chain: ProfileConfig = { kind: 'chain', url: `http://10.0.0.1/${hostile}?{name}` };
       const menu: ProfileConfig = { kind: 'menu', items: [{ profile: hostile, label: hostile }], timeout: 1 };
       const hostileProfiles = { ...profiles, [hostile]: profiles.disk! };

@@ -85,8 +85,7 @@ describe('StateDirLock', () => {
         self: async () => ({ pid, startTime: '1', bootId: 'b' }),
         isRunning: async (holder) => alive.has(holder.pid),
       });
-      const attempt = (pid: number) =>
-        StateDirLock.acquire(dir, { facts: factsFor(pid) }).catch((error: unknown) => error as Error);
+      const attempt = (pid: number) => StateDirLock.acquire(dir, { facts: factsFor(pid) }).catch((error: unknown) => error as Error);
       const results = await Promise.all([attempt(1001), attempt(1002)]);
       const winners = results.filter((r): r is StateDirLock => r instanceof StateDirLock);
       expect(winners, `round ${round}: ${results.map(String).join(', ')}`).toHaveLength(1);

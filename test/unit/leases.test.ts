@@ -93,7 +93,7 @@ describe('LeaseTable', () => {
     });
     expect(table.byClient(A.key)).toBe(lease);
     expect(table.isFree('10.0.0.10', now)).toBe(false);
-    expect(() => (lease as { state: string }).state = 'released').toThrow(TypeError);
+    expect(() => ((lease as { state: string }).state = 'released')).toThrow(TypeError);
 
     await reopen();
     expect(table.byIp('10.0.0.10')).toEqual(lease);
@@ -220,7 +220,12 @@ describe('LeaseTable', () => {
     await appendFile(join(dir, 'leases.journal'), bad('{"k":"10.0.0.13","v":{"ip":"10.0.0.13","mac":"x","state":"bound","start":1,"expires":2}}'));
     table = await LeaseTable.open(dir, clock);
     expect(table.loadReport).toEqual({ records: 2, skippedCorrupt: 2, truncatedTail: 0 });
-    expect(table.all().map((l) => l.ip).sort()).toEqual(['10.0.0.10', '10.0.0.13']);
+    expect(
+      table
+        .all()
+        .map((l) => l.ip)
+        .sort(),
+    ).toEqual(['10.0.0.10', '10.0.0.13']);
   });
 
   it('rejects a negative lease time without changing anything', async () => {

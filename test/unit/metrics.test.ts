@@ -115,12 +115,27 @@ function value(families: Map<string, ParsedFamily>, name: string, labels: Record
 }
 
 const STATUS: ApplianceStatus = {
-  version: '1', uptimeSeconds: 42, hostname: 'rb', interface: 'eth1', address: '10.0.0.1', mode: 'dhcp', httpPort: 80, tftpPort: 69,
-  nodes: 3, nodesByStage: { kernel: 2, booted: 1 }, activeTftpTransfers: 7, activeHttpDownloads: 4, counters: {},
+  version: '1',
+  uptimeSeconds: 42,
+  hostname: 'rb',
+  interface: 'eth1',
+  address: '10.0.0.1',
+  mode: 'dhcp',
+  httpPort: 80,
+  tftpPort: 69,
+  nodes: 3,
+  nodesByStage: { kernel: 2, booted: 1 },
+  activeTftpTransfers: 7,
+  activeHttpDownloads: 4,
+  counters: {},
 };
 const STATS: BootStats = {
-  nodesByStage: { kernel: 2, booted: 1 }, nodesByDiagnosis: { booted: 1, tftp_read_timeout: 2 }, bootsStarted: 5, bootsCompleted: 1,
-  bootSeconds: { count: 1 }, dhcpAcksPerBoot: {},
+  nodesByStage: { kernel: 2, booted: 1 },
+  nodesByDiagnosis: { booted: 1, tftp_read_timeout: 2 },
+  bootsStarted: 5,
+  bootsCompleted: 1,
+  bootSeconds: { count: 1 },
+  dhcpAcksPerBoot: {},
 };
 
 describe('metrics exposition', () => {
@@ -210,7 +225,12 @@ describe('metrics exposition', () => {
 
 describe('DHCP rate', () => {
   it('is messages per second over the last 10 s', () => {
-    const clock = { t: 0, now() { return this.t; } };
+    const clock = {
+      t: 0,
+      now() {
+        return this.t;
+      },
+    };
     let total = 0;
     const meter = new RateMeter(() => total, clock);
     expect(meter.rate()).toBe(0);
@@ -230,8 +250,22 @@ describe('GET /metrics', () => {
   it('serves the exposition format without authentication', async () => {
     const counters = new Counters();
     counters.inc('dhcp.in.discover', 3);
-    const { route, meter } = createMetricsRoute({ source: { status: () => STATUS, stats: async () => STATS }, counters, clock: { now: () => Date.now() }, log: silentLogger });
-    const http = createHttpServer({ root: '/nonexistent', resolveNode: async () => undefined, profiles: {}, defaultProfile: 'x', serverBase: 'http://127.0.0.1', log: silentLogger, counters, extraRoutes: [route] });
+    const { route, meter } = createMetricsRoute({
+      source: { status: () => STATUS, stats: async () => STATS },
+      counters,
+      clock: { now: () => Date.now() },
+      log: silentLogger,
+    });
+    const http = createHttpServer({
+      root: '/nonexistent',
+      resolveNode: async () => undefined,
+      profiles: {},
+      defaultProfile: 'x',
+      serverBase: 'http://127.0.0.1',
+      log: silentLogger,
+      counters,
+      extraRoutes: [route],
+    });
     await http.listen(0, '127.0.0.1');
     try {
       const answer = await new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {

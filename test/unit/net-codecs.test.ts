@@ -8,25 +8,13 @@ import { internetChecksum, onesComplementSum, pseudoHeaderSum, udpChecksum } fro
 import { ETHERTYPE_ARP, ETHERTYPE_IPV4, decodeEthernet, encodeEthernet, padEthernetFrame } from '../../firmware/src/net/ethernet.js';
 import { IP_FLAG_DF, IP_FLAG_MF, decodeIpv4, encodeIpv4, isFragment } from '../../firmware/src/net/ipv4.js';
 import { decodeUdp, encodeUdp } from '../../firmware/src/net/udp.js';
-import {
-  arpAnnouncement,
-  arpProbe,
-  arpReply,
-  decodeArp,
-  decodeArpFrame,
-  encodeArp,
-  encodeArpFrame,
-  type ArpPacket,
-} from '../../firmware/src/net/arp.js';
+import { arpAnnouncement, arpProbe, arpReply, decodeArp, decodeArpFrame, encodeArp, encodeArpFrame, type ArpPacket } from '../../firmware/src/net/arp.js';
 import { decodeUdpFrame, encodeUdpFrame } from '../../firmware/src/net/frame.js';
 import { readPcap, readPcapFile, readPcapRecords } from '../helpers/pcap.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/dhcp/', import.meta.url));
 const CAPTURES = ['dhclient', 'udhcpc', 'udhcpc-pxe', 'perfdhcp'] as const;
-const captured = Object.fromEntries(CAPTURES.map((name) => [name, readPcapFile(`${FIXTURES}${name}.pcap`)])) as Record<
-  (typeof CAPTURES)[number],
-  Buffer[]
->;
+const captured = Object.fromEntries(CAPTURES.map((name) => [name, readPcapFile(`${FIXTURES}${name}.pcap`)])) as Record<(typeof CAPTURES)[number], Buffer[]>;
 const allFrames = CAPTURES.flatMap((name) => captured[name].map((frame, index) => ({ name: `${name}#${index}`, frame })));
 const ipFrames = allFrames.filter(({ frame }) => decodeEthernet(frame).ethertype === ETHERTYPE_IPV4);
 const arpFrames = allFrames.filter(({ frame }) => decodeEthernet(frame).ethertype === ETHERTYPE_ARP);
@@ -332,7 +320,12 @@ describe('arp', () => {
       targetMac: '00:00:00:00:00:00',
       targetIp: '10.0.0.9',
     });
-    expect(arpAnnouncement('52:54:00:00:00:01', '10.0.0.9')).toMatchObject({ op: 1, senderIp: '10.0.0.9', targetIp: '10.0.0.9', targetMac: '00:00:00:00:00:00' });
+    expect(arpAnnouncement('52:54:00:00:00:01', '10.0.0.9')).toMatchObject({
+      op: 1,
+      senderIp: '10.0.0.9',
+      targetIp: '10.0.0.9',
+      targetMac: '00:00:00:00:00:00',
+    });
     const request: ArpPacket = { op: 1, senderMac: '52:54:00:00:00:02', senderIp: '10.0.0.2', targetMac: '00:00:00:00:00:00', targetIp: '10.0.0.1' };
     expect(arpReply(request, '52:54:00:00:00:01')).toEqual(packet);
   });

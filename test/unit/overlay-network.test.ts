@@ -22,7 +22,10 @@ function generate(config: string): { status: number | null; stderr: string; netw
 }
 
 function setting(network: string | undefined, key: string): string[] {
-  return (network ?? '').split('\n').filter((l) => l.startsWith(`${key}=`)).map((l) => l.slice(key.length + 1));
+  return (network ?? '')
+    .split('\n')
+    .filter((l) => l.startsWith(`${key}=`))
+    .map((l) => l.slice(key.length + 1));
 }
 
 describe('network-from-config', () => {

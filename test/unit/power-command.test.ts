@@ -19,7 +19,10 @@ const script = (name: string, body: string) => {
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'rbpwr-cmd-'));
   // A fake BMC: remembers each channel's power in a file, logs every call with its arguments.
-  script('bmc', `echo "$@" >> "${dir}/calls"\ncase "$2" in\n  on|off) echo "$2" > "${dir}/state-$1" ;;\n  status) echo "Chassis Power is $(cat "${dir}/state-$1" 2>/dev/null || echo off)" ;;\n  fail) echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2; exit 1 ;;\nesac`);
+  script(
+    'bmc',
+    `echo "$@" >> "${dir}/calls"\ncase "$2" in\n  on|off) echo "$2" > "${dir}/state-$1" ;;\n  status) echo "Chassis Power is $(cat "${dir}/state-$1" 2>/dev/null || echo off)" ;;\n  fail) echo "Error: Unable to establish IPMI v2 / RMCP+ session" >&2; exit 1 ;;\nesac`,
+  );
   // Not exec: the sleep is a grandchild that holds stdout open, so only killing the group ends the wait.
   script('sleepy', 'echo "connecting to pdu..." >&2\nsleep 30\necho done');
   script('exitcode', `test "$(cat "${dir}/state-$1" 2>/dev/null)" = on && exit 0\ntest -e "${dir}/broken" && { echo "no route to host" >&2; exit 7; }\nexit 1`);
@@ -105,7 +108,9 @@ describe('command driver', () => {
     });
     const failed = await rejection(driver.off('n4'));
     expect(failed).toMatchObject({ channel: 'n4', code: 'command_failed' });
-    expect(failed.message).toBe(`power channel n4: off command "${join(dir, 'bmc')} n4 fail" exited with code 1: Error: Unable to establish IPMI v2 / RMCP+ session`);
+    expect(failed.message).toBe(
+      `power channel n4: off command "${join(dir, 'bmc')} n4 fail" exited with code 1: Error: Unable to establish IPMI v2 / RMCP+ session`,
+    );
     const missing = await rejection(driver.on('n5'));
     expect(missing.code).toBe('spawn_failed');
     expect(missing.message).toContain('not found');

@@ -41,7 +41,17 @@ power:
 `);
     expect(problems).toEqual([]);
     expect(config.safeState).toEqual({ start: 'off', exit: 'off' });
-    expect(config.channels.node01).toEqual({ name: 'node01', driver: 'gpio', pin: 17, activeLow: true, mode: 'hold', pressMs: 400, longPressMs: 6000, offMs: 5000, senseActiveLow: false });
+    expect(config.channels.node01).toEqual({
+      name: 'node01',
+      driver: 'gpio',
+      pin: 17,
+      activeLow: true,
+      mode: 'hold',
+      pressMs: 400,
+      longPressMs: 6000,
+      offMs: 5000,
+      senseActiveLow: false,
+    });
     expect(config.channels.node02).toMatchObject({ mode: 'pulse', sensePin: 22, longPressMs: 8000, pressMs: 400, activeLow: false });
     expect(config.channels.bmc03).toEqual({
       name: 'bmc03',
@@ -53,7 +63,14 @@ power:
       timeoutMs: 10_000,
       offMs: 5000,
     });
-    expect(config.channels.vm1).toEqual({ name: 'vm1', driver: 'qemu', argv: ['qemu-system-x86_64', '-nographic'], logFile: '/var/log/rackboot/vm1.log', stopTimeoutMs: 10_000, offMs: 5000 });
+    expect(config.channels.vm1).toEqual({
+      name: 'vm1',
+      driver: 'qemu',
+      argv: ['qemu-system-x86_64', '-nographic'],
+      logFile: '/var/log/rackboot/vm1.log',
+      stopTimeoutMs: 10_000,
+      offMs: 5000,
+    });
     expect(config.sequencer).toEqual({
       staggerMs: 500,
       batchSize: 1,

@@ -35,7 +35,10 @@ describe('BCM to sysfs numbers', () => {
 
   it('refuses a pin past the controller and a board without one', async () => {
     chip(512, 58, 'pinctrl-bcm2711');
-    await expect(bcmToSysfs('n1', 58, root)).rejects.toMatchObject({ code: 'pin_out_of_range', message: 'power channel n1: GPIO58 is outside pinctrl-bcm2711 (gpiochip512), which has GPIO0 to GPIO57' });
+    await expect(bcmToSysfs('n1', 58, root)).rejects.toMatchObject({
+      code: 'pin_out_of_range',
+      message: 'power channel n1: GPIO58 is outside pinctrl-bcm2711 (gpiochip512), which has GPIO0 to GPIO57',
+    });
     rmSync(join(root, 'gpiochip512'), { recursive: true });
     await expect(bcmToSysfs('n1', 4, root)).rejects.toMatchObject({ code: 'no_gpio_chip' });
     await expect(bcmToSysfs('n1', 4, join(root, 'nope'))).rejects.toMatchObject({ code: 'sysfs_missing' });
@@ -44,7 +47,10 @@ describe('BCM to sysfs numbers', () => {
 
 describe('errors a person can act on', () => {
   it('names the cause of each export errno', () => {
-    expect(exportError('n1', 17, 529, errno('EBUSY'))).toMatchObject({ code: 'pin_busy', message: expect.stringContaining('GPIO17 (sysfs 529) is busy: a kernel driver or device-tree overlay') });
+    expect(exportError('n1', 17, 529, errno('EBUSY'))).toMatchObject({
+      code: 'pin_busy',
+      message: expect.stringContaining('GPIO17 (sysfs 529) is busy: a kernel driver or device-tree overlay'),
+    });
     expect(exportError('n1', 17, 529, errno('EACCES'))).toMatchObject({ code: 'permission_denied', message: expect.stringContaining('group gpio') });
     expect(exportError('n1', 17, 529, errno('EINVAL'))).toMatchObject({ code: 'pin_out_of_range' });
     expect(exportError('n1', 17, 529, errno('EIO'))).toMatchObject({ code: 'io', message: expect.stringContaining('EIO: failed') });

@@ -76,7 +76,10 @@ describe('power-on sequencing', () => {
     const { clock, rack, sequencer } = setup({ staggerMs: 2000, batchSize: 2 });
     const run = sequencer.powerOn(macs.slice(0, 5), 'admin');
     await flush();
-    expect(rack.actions.map((a) => [a.at, a.mac.slice(-2)])).toEqual([[0, '01'], [0, '02']]);
+    expect(rack.actions.map((a) => [a.at, a.mac.slice(-2)])).toEqual([
+      [0, '01'],
+      [0, '02'],
+    ]);
     await advance(clock, 1990);
     expect(rack.actions).toHaveLength(2);
     await advance(clock, 10);
@@ -156,7 +159,12 @@ describe('power-on sequencing', () => {
     expect(run.pending()).toEqual([macs[3], macs[4], macs[5]]);
     run.cancel();
     const summary = await run.done;
-    expect(summary).toEqual({ switchedOn: [macs[0]], failed: [{ mac: macs[2], message: 'power channel ch-03: relay stuck' }], skipped: [macs[1]], cancelled: [macs[3], macs[4], macs[5]] });
+    expect(summary).toEqual({
+      switchedOn: [macs[0]],
+      failed: [{ mac: macs[2], message: 'power channel ch-03: relay stuck' }],
+      skipped: [macs[1]],
+      cancelled: [macs[3], macs[4], macs[5]],
+    });
     await advance(clock, 10_000);
     expect(rack.actions).toHaveLength(2);
     expect(clock.pending).toBe(0);
@@ -238,7 +246,10 @@ describe('recovery', () => {
     expect(rack.actions).toHaveLength(1); // macs[0] still in power_on: no room
     rack.stages.set(macs[0]!, 'kernel');
     await advance(clock, 100);
-    expect(rack.actions.map((a) => [a.mac, a.action])).toEqual([[macs[0], 'on'], [macs[1], 'cycle']]);
+    expect(rack.actions.map((a) => [a.mac, a.action])).toEqual([
+      [macs[0], 'on'],
+      [macs[1], 'cycle'],
+    ]);
 
     // A failed node holds no early-boot slot, even though its stage still says offered.
     const slots = setup({ maxEarlyBoot: 1, recovery });
@@ -247,7 +258,10 @@ describe('recovery', () => {
     slots.rack.diagnose(macs[0]!, 'no_offer');
     expect(slots.sequencer.earlyBootCount()).toBe(0);
     await advance(slots.clock, 1000);
-    expect(slots.rack.actions.map((a) => [a.mac, a.action])).toEqual([[macs[0], 'on'], [macs[0], 'cycle']]);
+    expect(slots.rack.actions.map((a) => [a.mac, a.action])).toEqual([
+      [macs[0], 'on'],
+      [macs[0], 'cycle'],
+    ]);
     expect(slots.sequencer.earlyBootCount()).toBe(1); // cycled: in power_on again
 
     rack.noChannel.add(macs[2]!);
@@ -273,6 +287,11 @@ describe('recovery', () => {
     rack.failing.add(macs[0]!);
     rack.diagnose(macs[0]!, 'no_offer');
     await advance(clock, 1000);
-    expect(rack.events.at(-1)).toMatchObject({ type: 'recovery', by: 'recovery', message: 'power-cycling node01 failed: power channel ch-01: relay stuck', detail: { ok: false, code: 'io' } });
+    expect(rack.events.at(-1)).toMatchObject({
+      type: 'recovery',
+      by: 'recovery',
+      message: 'power-cycling node01 failed: power channel ch-01: relay stuck',
+      detail: { ok: false, code: 'io' },
+    });
   });
 });

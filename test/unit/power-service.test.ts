@@ -48,13 +48,19 @@ function setup() {
   const events: PowerEvent[] = [];
   const observed: BootObservation[] = [];
   const channels: Record<string, string> = { '52:54:00:00:00:01': 'relay1', '52:54:00:00:00:02': 'relay2', '52:54:00:00:00:03': 'ghost' };
-  const service = new PowerService(new Map([['relay1', driver], ['relay2', driver]]), {
-    channelOf: (mac) => channels[mac],
-    nameOf: (mac) => `node${mac.slice(-2)}`,
-    emit: (e) => void events.push(e),
-    observe: (o) => void observed.push(o),
-    now: () => 1000,
-  });
+  const service = new PowerService(
+    new Map([
+      ['relay1', driver],
+      ['relay2', driver],
+    ]),
+    {
+      channelOf: (mac) => channels[mac],
+      nameOf: (mac) => `node${mac.slice(-2)}`,
+      emit: (e) => void events.push(e),
+      observe: (o) => void observed.push(o),
+      now: () => 1000,
+    },
+  );
   return { driver, events, observed, service };
 }
 
@@ -77,8 +83,24 @@ describe('PowerService', () => {
     await driver.drain();
     await done;
     expect(events).toEqual([
-      { at: 1000, type: 'power', mac: '52:54:00:00:00:01', node: 'node01', message: 'power on node01 (channel relay1, gated)', by: 'token:ci', detail: { action: 'on', channel: 'relay1', driver: 'gated', ok: true } },
-      { at: 1000, type: 'power', mac: '52:54:00:00:00:02', node: 'node02', message: 'power off node02 (channel relay2, gated)', by: 'console', detail: { action: 'off', channel: 'relay2', driver: 'gated', ok: true } },
+      {
+        at: 1000,
+        type: 'power',
+        mac: '52:54:00:00:00:01',
+        node: 'node01',
+        message: 'power on node01 (channel relay1, gated)',
+        by: 'token:ci',
+        detail: { action: 'on', channel: 'relay1', driver: 'gated', ok: true },
+      },
+      {
+        at: 1000,
+        type: 'power',
+        mac: '52:54:00:00:00:02',
+        node: 'node02',
+        message: 'power off node02 (channel relay2, gated)',
+        by: 'console',
+        detail: { action: 'off', channel: 'relay2', driver: 'gated', ok: true },
+      },
     ]);
     expect(observed).toEqual([
       { kind: 'power_on', mac: '52:54:00:00:00:01', at: 1000, by: 'token:ci' },
@@ -95,7 +117,12 @@ describe('PowerService', () => {
     const outcome = await failed;
     expect(outcome).toMatchObject({ ok: false, error: { code: 'pin_busy', channel: 'relay1' } });
     expect(await after).toEqual({ ok: true });
-    expect(events[0]).toMatchObject({ type: 'power', by: 'admin', message: 'power on node01 failed: power channel relay1: GPIO17 is busy', detail: { ok: false, code: 'pin_busy' } });
+    expect(events[0]).toMatchObject({
+      type: 'power',
+      by: 'admin',
+      message: 'power on node01 failed: power channel relay1: GPIO17 is busy',
+      detail: { ok: false, code: 'pin_busy' },
+    });
     expect(observed).toHaveLength(1);
 
     const noChannel = await service.cycle('52:54:00:00:00:09', 'admin');

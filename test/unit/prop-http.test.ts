@@ -14,7 +14,9 @@ const spec = fc.oneof(
   fc.string({ maxLength: 8 }),
 );
 const header = fc.oneof(
-  fc.tuple(fc.constantFrom('bytes', 'BYTES', 'Bytes', 'items', 'bytes '), fc.array(spec, { minLength: 0, maxLength: 3 }), fc.constantFrom(',', ', ', ' ,')).map(([unit, specs, sep]) => `${unit}=${specs.join(sep)}`),
+  fc
+    .tuple(fc.constantFrom('bytes', 'BYTES', 'Bytes', 'items', 'bytes '), fc.array(spec, { minLength: 0, maxLength: 3 }), fc.constantFrom(',', ', ', ' ,'))
+    .map(([unit, specs, sep]) => `${unit}=${specs.join(sep)}`),
   fc.string({ maxLength: 30 }),
 );
 const size = fc.oneof(fc.constant(0), fc.nat(30_000), fc.constant(Number.MAX_SAFE_INTEGER));

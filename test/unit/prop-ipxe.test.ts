@@ -9,7 +9,12 @@ import { fuzz as checkWholeScript } from '../fuzz/targets/ipxe-script.js';
 
 const hostile = fc.oneof(
   fc.string({ maxLength: 30 }),
-  fc.array(fc.constantFrom('${', '}', '{name}', '{{', '||', '&&', ';', '#', '\\', '\n', '\r', '\t', ' ', '-', '%', '%0a', 'goto', 'shell', 'é', '\u0000', 'x'), { maxLength: 12 }).map((parts) => parts.join('')),
+  fc
+    .array(
+      fc.constantFrom('${', '}', '{name}', '{{', '||', '&&', ';', '#', '\\', '\n', '\r', '\t', ' ', '-', '%', '%0a', 'goto', 'shell', 'é', '\u0000', 'x'),
+      { maxLength: 12 },
+    )
+    .map((parts) => parts.join('')),
 );
 
 describe('iPXE escaping properties', () => {

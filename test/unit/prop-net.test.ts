@@ -24,12 +24,20 @@ function totalOrDecodeError(fn: () => unknown): void {
 describe('link-layer codec properties', () => {
   it('Ethernet frames round-trip, tagged or not', () => {
     fc.assert(
-      fc.property(mac, mac, fc.integer({ min: 0x0600, max: 0xffff }).filter((t) => t !== 0x8100 && t !== 0x88a8), fc.option(fc.nat(4095), { nil: undefined }), fc.nat(7), bytes(100), (dst, src, ethertype, vlan, priority, payload) => {
-        const frame: EthernetFrame = { dst, src, ethertype, payload };
-        if (vlan !== undefined) Object.assign(frame, { vlan, priority });
-        const decoded = decodeEthernet(encodeEthernet(frame));
-        expect({ ...decoded, payload: Buffer.from(decoded.payload) }).toEqual(frame);
-      }),
+      fc.property(
+        mac,
+        mac,
+        fc.integer({ min: 0x0600, max: 0xffff }).filter((t) => t !== 0x8100 && t !== 0x88a8),
+        fc.option(fc.nat(4095), { nil: undefined }),
+        fc.nat(7),
+        bytes(100),
+        (dst, src, ethertype, vlan, priority, payload) => {
+          const frame: EthernetFrame = { dst, src, ethertype, payload };
+          if (vlan !== undefined) Object.assign(frame, { vlan, priority });
+          const decoded = decodeEthernet(encodeEthernet(frame));
+          expect({ ...decoded, payload: Buffer.from(decoded.payload) }).toEqual(frame);
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -52,7 +60,14 @@ describe('link-layer codec properties', () => {
     fc.assert(
       fc.property(mac, mac, ip, ip, fc.nat(0xffff), fc.nat(0xffff), bytes(300), (srcMac, dstMac, srcIp, dstIp, srcPort, dstPort, payload) => {
         const frame = decodeUdpFrame(encodeUdpFrame({ srcMac, dstMac, srcIp, dstIp, srcPort, dstPort, payload }));
-        expect([frame.eth.src, frame.eth.dst, frame.ip.src, frame.ip.dst, frame.udp.srcPort, frame.udp.dstPort]).toEqual([srcMac, dstMac, srcIp, dstIp, srcPort, dstPort]);
+        expect([frame.eth.src, frame.eth.dst, frame.ip.src, frame.ip.dst, frame.udp.srcPort, frame.udp.dstPort]).toEqual([
+          srcMac,
+          dstMac,
+          srcIp,
+          dstIp,
+          srcPort,
+          dstPort,
+        ]);
         expect(Buffer.from(frame.udp.payload)).toEqual(payload);
       }),
       { numRuns: 300 },
@@ -61,9 +76,12 @@ describe('link-layer codec properties', () => {
 
   it('ARP packets round-trip', () => {
     const arp: fc.Arbitrary<ArpPacket> = fc.record({ op: fc.constantFrom(1 as const, 2 as const), senderMac: mac, senderIp: ip, targetMac: mac, targetIp: ip });
-    fc.assert(fc.property(arp, (packet) => {
-      expect(decodeArp(encodeArp(packet))).toEqual(packet);
-    }), { numRuns: 300 });
+    fc.assert(
+      fc.property(arp, (packet) => {
+        expect(decodeArp(encodeArp(packet))).toEqual(packet);
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('any bytes decode as a frame, a datagram or a DecodeError', () => {
@@ -81,7 +99,15 @@ describe('link-layer codec properties', () => {
   });
 
   it('valid frames with bytes changed or cut decode or throw DecodeError', () => {
-    const frame = encodeUdpFrame({ srcMac: '52:54:00:00:00:01', dstMac: 'ff:ff:ff:ff:ff:ff', srcIp: '0.0.0.0', dstIp: '255.255.255.255', srcPort: 68, dstPort: 67, payload: Buffer.alloc(300, 7) });
+    const frame = encodeUdpFrame({
+      srcMac: '52:54:00:00:00:01',
+      dstMac: 'ff:ff:ff:ff:ff:ff',
+      srcIp: '0.0.0.0',
+      dstIp: '255.255.255.255',
+      srcPort: 68,
+      dstPort: 67,
+      payload: Buffer.alloc(300, 7),
+    });
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(frame.length - 1), fc.nat(255)), { maxLength: 6 }), fc.nat(frame.length), (edits, cut) => {
         const copy = Buffer.from(frame);

@@ -8,7 +8,15 @@ import { DecodeError } from '../../firmware/src/net/decode-error.js';
 
 const text = (min = 0, max = 40) => fc.string({ unit: fc.integer({ min: 1, max: 255 }).map((c) => String.fromCharCode(c)), minLength: min, maxLength: max });
 // Option names come back lower-cased and first-wins, so generate them that way.
-const optionMap = fc.uniqueArray(fc.tuple(text(1, 12).map((s) => s.toLowerCase()), text(0, 12)), { selector: ([name]) => name, maxLength: 6 }).map((pairs) => new Map(pairs));
+const optionMap = fc
+  .uniqueArray(
+    fc.tuple(
+      text(1, 12).map((s) => s.toLowerCase()),
+      text(0, 12),
+    ),
+    { selector: ([name]) => name, maxLength: 6 },
+  )
+  .map((pairs) => new Map(pairs));
 
 const packet: fc.Arbitrary<TftpPacket> = fc.oneof(
   fc.record({ op: fc.constantFrom('rrq' as const, 'wrq' as const), filename: text(0, 100), mode: text(1, 10), options: optionMap }),
@@ -20,26 +28,43 @@ const packet: fc.Arbitrary<TftpPacket> = fc.oneof(
 
 describe('TFTP codec properties', () => {
   it('decode(encode(p)) is p', () => {
-    fc.assert(fc.property(packet, (p) => {
-      expect(decodeTftp(encodeTftp(p))).toEqual(p);
-    }), { numRuns: 1000 });
+    fc.assert(
+      fc.property(packet, (p) => {
+        expect(decodeTftp(encodeTftp(p))).toEqual(p);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('any bytes decode to a packet or a DecodeError', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 600 }), fc.tuple(fc.constantFrom(1, 2, 4, 5, 6), fc.uint8Array({ maxLength: 80 })).map(([op, rest]) => Uint8Array.from([0, op, ...rest]))), (bytes) => {
-        try {
-          decodeTftp(Buffer.from(bytes));
-        } catch (error) {
-          expect(error).toBeInstanceOf(DecodeError);
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 600 }),
+          fc.tuple(fc.constantFrom(1, 2, 4, 5, 6), fc.uint8Array({ maxLength: 80 })).map(([op, rest]) => Uint8Array.from([0, op, ...rest])),
+        ),
+        (bytes) => {
+          try {
+            decodeTftp(Buffer.from(bytes));
+          } catch (error) {
+            expect(error).toBeInstanceOf(DecodeError);
+          }
+        },
+      ),
       { numRuns: 3000 },
     );
   });
 
   it('every prefix of a valid request decodes or throws DecodeError, never reads past its end', () => {
-    const full = encodeTftp({ op: 'rrq', filename: 'undionly.kpxe', mode: 'octet', options: new Map([['blksize', '1468'], ['tsize', '0']]) });
+    const full = encodeTftp({
+      op: 'rrq',
+      filename: 'undionly.kpxe',
+      mode: 'octet',
+      options: new Map([
+        ['blksize', '1468'],
+        ['tsize', '0'],
+      ]),
+    });
     for (let cut = 0; cut <= full.length; cut++) {
       try {
         const p = decodeTftp(full.subarray(0, cut));
@@ -64,9 +89,11 @@ describe('TFTP codec properties', () => {
   });
 
   it('netascii decodes what it encodes', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 500 }), (bytes) => {
-      expect(decodeNetascii(encodeNetascii(Buffer.from(bytes)))).toEqual(Buffer.from(bytes));
-    }));
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 500 }), (bytes) => {
+        expect(decodeNetascii(encodeNetascii(Buffer.from(bytes)))).toEqual(Buffer.from(bytes));
+      }),
+    );
   });
 
   it('netascii decoding is total', () => {

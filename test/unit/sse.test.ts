@@ -25,7 +25,14 @@ class EventHost {
   nextId = 1;
 
   append(message: string, extra = ''): RackbootEvent {
-    const event: RackbootEvent = { id: this.nextId++, at: 1000 + this.nextId, type: 'stage', mac: '52:54:00:00:00:01', stage: 'kernel', message: message + extra };
+    const event: RackbootEvent = {
+      id: this.nextId++,
+      at: 1000 + this.nextId,
+      type: 'stage',
+      mac: '52:54:00:00:00:01',
+      stage: 'kernel',
+      message: message + extra,
+    };
     this.log.push(event);
     for (const listener of this.listeners) listener(event);
     return event;
@@ -55,7 +62,17 @@ async function start(limits: Partial<SseLimits> = {}, httpLimits: Parameters<typ
   bearer = (await auth.createToken('sse', 'test')).token;
   counters = new Counters();
   api = createApi({ host: host as unknown as ApiHost, auth, log: silentLogger, counters, clock: { now: () => Date.now() }, sse: limits });
-  http = createHttpServer({ root: dir, resolveNode: async () => undefined, profiles: {}, defaultProfile: 'x', serverBase: 'http://127.0.0.1', log: silentLogger, counters, extraRoutes: api.routes, limits: httpLimits });
+  http = createHttpServer({
+    root: dir,
+    resolveNode: async () => undefined,
+    profiles: {},
+    defaultProfile: 'x',
+    serverBase: 'http://127.0.0.1',
+    log: silentLogger,
+    counters,
+    extraRoutes: api.routes,
+    limits: httpLimits,
+  });
   await http.listen(0, '127.0.0.1');
   port = http.address().port;
 }
@@ -90,36 +107,39 @@ interface Client {
 
 function openStream(headers: Record<string, string> = {}): Promise<Client> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/api/v1/events/stream', headers: { Authorization: `Bearer ${bearer}`, ...headers }, agent: false }, (res) => {
-      let partial = '';
-      const waiters = new Set<() => void>();
-      const client: Client = {
-        res,
-        events: [],
-        comments: [],
-        until: (predicate) =>
-          new Promise((ok) => {
-            const check = () => {
-              if (predicate(client)) {
-                waiters.delete(check);
-                ok();
-              }
-            };
-            waiters.add(check);
-            check();
-          }),
-        close: () => req.destroy(),
-      };
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        partial += chunk;
-        const blocks = partial.split('\n\n');
-        partial = blocks.pop()!;
-        for (const block of blocks) parseBlock(block, client);
-        for (const w of [...waiters]) w();
-      });
-      resolve(client);
-    });
+    const req = request(
+      { host: '127.0.0.1', port, path: '/api/v1/events/stream', headers: { Authorization: `Bearer ${bearer}`, ...headers }, agent: false },
+      (res) => {
+        let partial = '';
+        const waiters = new Set<() => void>();
+        const client: Client = {
+          res,
+          events: [],
+          comments: [],
+          until: (predicate) =>
+            new Promise((ok) => {
+              const check = () => {
+                if (predicate(client)) {
+                  waiters.delete(check);
+                  ok();
+                }
+              };
+              waiters.add(check);
+              check();
+            }),
+          close: () => req.destroy(),
+        };
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          partial += chunk;
+          const blocks = partial.split('\n\n');
+          partial = blocks.pop()!;
+          for (const block of blocks) parseBlock(block, client);
+          for (const w of [...waiters]) w();
+        });
+        resolve(client);
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -200,7 +220,7 @@ describe('event stream', () => {
     client.close();
   });
 
-  it('outlives the HTTP server\'s request timeouts (they bound receiving a request, not a long response)', async () => {
+  it("outlives the HTTP server's request timeouts (they bound receiving a request, not a long response)", async () => {
     await start({}, { headersTimeoutMs: 150, requestTimeoutMs: 150, checkIntervalMs: 10 });
     const client = await openStream();
     await client.until((c) => c.comments.includes('connected'));

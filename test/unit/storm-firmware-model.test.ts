@@ -101,7 +101,11 @@ class FakeNet implements NodeNet {
   async close(): Promise<void> {}
 }
 
-function reply(to: DhcpMessage, type: MessageType, fields: { yiaddr?: string; file?: string; vendor?: string; server?: string; control?: number }): DhcpMessage {
+function reply(
+  to: DhcpMessage,
+  type: MessageType,
+  fields: { yiaddr?: string; file?: string; vendor?: string; server?: string; control?: number },
+): DhcpMessage {
   const options = new Map<number, Buffer>([[Opt.MessageType, u8Option(type)]]);
   options.set(Opt.ServerId, ipOption(fields.server ?? SERVER));
   if (fields.yiaddr) options.set(Opt.SubnetMask, ipOption('255.255.255.0'));
@@ -141,7 +145,8 @@ describe('PXE DHCP', () => {
     const clock = new FakeClock();
     const net = new FakeNet(clock, (n, m) => {
       const type = messageType(m.options);
-      if (type === MessageType.Discover && clock.now >= 4000) n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.50', file: 'undionly.kpxe', vendor: 'PXEClient' }));
+      if (type === MessageType.Discover && clock.now >= 4000)
+        n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.50', file: 'undionly.kpxe', vendor: 'PXEClient' }));
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.50', file: 'undionly.kpxe' }));
     });
     const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].dhcp }).run());
@@ -279,7 +284,10 @@ describe('PXE TFTP', () => {
     const clock = new FakeClock();
     const server = tftpServer({ blocks: 3 });
     const net = new FakeNet(clock, undefined, server.handler);
-    const outcome = await settle(clock, tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }));
+    const outcome = await settle(
+      clock,
+      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
+    );
     expect(outcome).toEqual({ ok: true, bytes: 2 * 1456 + 100, retransmits: 0 });
     // The classic Intel ROM sequence: tsize alone, abort, then blksize alone.
     expect(server.log).toEqual(['rrq tsize=0 to 69', 'error 8', 'rrq blksize=1456 to 69', 'ack 0', 'ack 1', 'ack 2', 'ack 3']);
@@ -290,7 +298,10 @@ describe('PXE TFTP', () => {
     const clock = new FakeClock();
     const server = tftpServer({ blocks: 10, stallAfter: 2 });
     const net = new FakeNet(clock, undefined, server.handler);
-    const outcome = await settle(clock, tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }));
+    const outcome = await settle(
+      clock,
+      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
+    );
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'tftp_read_timeout', bytes: 2 * 1456, retransmits: 5 });
     expect(clock.now).toBe(24_000);
     expect(server.log.filter((l) => l === 'ack 2')).toHaveLength(6);
@@ -299,7 +310,10 @@ describe('PXE TFTP', () => {
   it('gives up on an unanswered RRQ after 6 tries 4 s apart with tftp_open_timeout (PXE-E32)', async () => {
     const clock = new FakeClock();
     const net = new FakeNet(clock);
-    const outcome = await settle(clock, tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }));
+    const outcome = await settle(
+      clock,
+      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
+    );
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'tftp_open_timeout' });
     expect(seconds(net.udps[0]!.sent)).toEqual([0, 4, 8, 12, 16, 20]);
     expect(clock.now).toBe(24_000);
@@ -324,7 +338,10 @@ describe('PXE TFTP', () => {
         }
       }
     });
-    const outcome = await settle(clock, tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }));
+    const outcome = await settle(
+      clock,
+      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
+    );
     expect(outcome).toMatchObject({ ok: true, bytes: 8 * 1468 + 10 });
     // As OVMF does on the wire: the probe repeats blksize and windowsize, the transfer drops tsize.
     expect(log).toEqual(['rrq blksize,windowsize,tsize', 'rrq blksize,windowsize', 'ack 0', 'ack 4', 'ack 8', 'ack 9']);

@@ -44,7 +44,11 @@ describe('iPXE script reader', () => {
   });
 
   it('follows chain to another script and expands ${netX/mac}', () => {
-    const plan = readIpxeScript('#!ipxe\nchain http://s/boot.ipxe?mac=${netX/mac} || goto failed\n:failed\nshell\n', 'http://s/', { mac: 'aa:bb:cc:dd:ee:ff', ip: '1.2.3.4', platform: 'efi' });
+    const plan = readIpxeScript('#!ipxe\nchain http://s/boot.ipxe?mac=${netX/mac} || goto failed\n:failed\nshell\n', 'http://s/', {
+      mac: 'aa:bb:cc:dd:ee:ff',
+      ip: '1.2.3.4',
+      platform: 'efi',
+    });
     expect(plan.chain).toBe('http://s/boot.ipxe?mac=aa:bb:cc:dd:ee:ff');
   });
 
@@ -66,7 +70,12 @@ function node(index: number, outcome: NodeResult['outcome'], finishedAt: number)
       { stage: 'power_on', at: index * 100 },
       { stage: 'dhcp_discover', at: index * 100 },
       { stage: 'nbp_tftp', at: index * 100 + 500 },
-      ...(outcome === 'booted' ? [{ stage: 'kernel' as const, at: finishedAt - 300 }, { stage: 'booted' as const, at: finishedAt }] : []),
+      ...(outcome === 'booted'
+        ? [
+            { stage: 'kernel' as const, at: finishedAt - 300 },
+            { stage: 'booted' as const, at: finishedAt },
+          ]
+        : []),
     ],
     bytes: { nbp: 1000, script: 100, kernel: outcome === 'booted' ? 5000 : 0, initrd: 0 },
     dhcpTransmissions: 4,

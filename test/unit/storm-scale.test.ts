@@ -3,7 +3,14 @@
 // many nodes' address changes with errors told to the right node, the
 // shared DHCP socket's filter and demultiplexing, and the report at 1,000 rows.
 import { describe, expect, it } from 'vitest';
-import { BatchRunner, fileDescriptorProblem, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures } from '../../firmware/src/storm/scale.js';
+import {
+  BatchRunner,
+  fileDescriptorProblem,
+  neighbourThresholdsFor,
+  parseBatchFailures,
+  parseOpenFilesLimit,
+  type BatchFailures,
+} from '../../firmware/src/storm/scale.js';
 import { decodeDhcpFrame, dhcpRecipient, stormDhcpFilter } from '../../firmware/src/storm/dhcp-tap.js';
 import { runBpf, PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_BROADCAST } from '../../firmware/src/net/bpf.js';
 import { encodeUdpFrame } from '../../firmware/src/net/frame.js';
@@ -23,7 +30,11 @@ describe('neighbour table room', () => {
     expect(neighbourThresholdsFor(500, DEFAULTS)).toEqual({ gc_thresh1: 128, gc_thresh2: 1256, gc_thresh3: 2512 });
     const roomy = { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 200_000 };
     expect(neighbourThresholdsFor(1000, roomy)).toBeUndefined();
-    expect(neighbourThresholdsFor(1000, { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 1024 })).toEqual({ gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 4512 });
+    expect(neighbourThresholdsFor(1000, { gc_thresh1: 128, gc_thresh2: 100_000, gc_thresh3: 1024 })).toEqual({
+      gc_thresh1: 128,
+      gc_thresh2: 100_000,
+      gc_thresh3: 4512,
+    });
   });
 
   it('leaves storms the default table holds alone', () => {
@@ -35,7 +46,8 @@ describe('neighbour table room', () => {
 
 describe('open files', () => {
   it('reads the soft limit from /proc/self/limits', () => {
-    const limits = 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
+    const limits =
+      'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 524288               files\n';
     expect(parseOpenFilesLimit(limits)).toBe(1024);
     expect(parseOpenFilesLimit('Max open files            unlimited            unlimited            files\n')).toBe(Infinity);
     expect(parseOpenFilesLimit('nothing here')).toBeUndefined();
@@ -134,7 +146,23 @@ describe('shared DHCP socket', () => {
   const offer = (chaddrMac: string): DhcpMessage => {
     const chaddr = Buffer.alloc(16);
     macToBytes(chaddrMac).copy(chaddr);
-    return { op: 2, htype: 1, hlen: 6, hops: 0, xid: 7, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '10.0.0.9', siaddr: '10.0.0.1', giaddr: '0.0.0.0', chaddr, sname: '', file: '', options: new Map([[Opt.MessageType, Buffer.from([MessageType.Offer])]]) };
+    return {
+      op: 2,
+      htype: 1,
+      hlen: 6,
+      hops: 0,
+      xid: 7,
+      secs: 0,
+      flags: 0,
+      ciaddr: '0.0.0.0',
+      yiaddr: '10.0.0.9',
+      siaddr: '10.0.0.1',
+      giaddr: '0.0.0.0',
+      chaddr,
+      sname: '',
+      file: '',
+      options: new Map([[Opt.MessageType, Buffer.from([MessageType.Offer])]]),
+    };
   };
   const frame = (dstMac: string, dstPort = 68, message = offer('02:72:62:5a:00:07')): Buffer =>
     encodeUdpFrame({ srcMac: '52:54:00:00:00:01', dstMac, srcIp: '10.0.0.1', dstIp: '10.0.0.9', srcPort: 67, dstPort, payload: encodeDhcp(message) });
@@ -158,7 +186,15 @@ describe('shared DHCP socket', () => {
     expect(decodeDhcpFrame(frame('02:72:62:5a:00:03', 69), false)).toBeUndefined();
     expect(decodeDhcpFrame(Buffer.alloc(20), false)).toBeUndefined(); // not IPv4
     // A 10-byte "DHCP" payload: the tap counts it as malformed (DhcpTap.deliver catches this).
-    const garbage = encodeUdpFrame({ srcMac: '52:54:00:00:00:01', dstMac: '02:72:62:5a:00:03', srcIp: '10.0.0.1', dstIp: '10.0.0.9', srcPort: 67, dstPort: 68, payload: Buffer.alloc(10) });
+    const garbage = encodeUdpFrame({
+      srcMac: '52:54:00:00:00:01',
+      dstMac: '02:72:62:5a:00:03',
+      srcIp: '10.0.0.1',
+      dstIp: '10.0.0.9',
+      srcPort: 67,
+      dstPort: 68,
+      payload: Buffer.alloc(10),
+    });
     expect(() => decodeDhcpFrame(garbage, false)).toThrow();
   });
 });
@@ -193,7 +229,10 @@ describe('a 1,000-node storm in the report', () => {
   });
 
   it('keeps the progress line one fixed-width summary', () => {
-    const line = progressLine(5000, many.map((n) => (n.outcome === 'booted' ? 'booted' : 'kernel')));
+    const line = progressLine(
+      5000,
+      many.map((n) => (n.outcome === 'booted' ? 'booted' : 'kernel')),
+    );
     expect(line).toBe(`[${'#'.repeat(30)}] 999/1000 booted, 0 failed  5 s  kernel 1`);
   });
 });

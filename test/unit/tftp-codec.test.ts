@@ -25,7 +25,15 @@ function expectDecodeError(buf: Buffer): DecodeError {
 describe('decodeTftp / encodeTftp', () => {
   const packets: TftpPacket[] = [
     { op: 'rrq', filename: 'pxelinux.0', mode: 'octet', options: new Map() },
-    { op: 'rrq', filename: 'undionly.kpxe', mode: 'octet', options: new Map([['tsize', '0'], ['blksize', '1468']]) },
+    {
+      op: 'rrq',
+      filename: 'undionly.kpxe',
+      mode: 'octet',
+      options: new Map([
+        ['tsize', '0'],
+        ['blksize', '1468'],
+      ]),
+    },
     { op: 'wrq', filename: 'up.bin', mode: 'netascii', options: new Map([['windowsize', '8']]) },
     { op: 'rrq', filename: '', mode: 'octet', options: new Map() },
     { op: 'data', block: 1, data: Buffer.from('hello') },
@@ -35,7 +43,13 @@ describe('decodeTftp / encodeTftp', () => {
     { op: 'ack', block: 65535 },
     { op: 'error', code: TftpError.FileNotFound, message: 'File not found' },
     { op: 'error', code: 0, message: '' },
-    { op: 'oack', options: new Map([['blksize', '1468'], ['tsize', '123456']]) },
+    {
+      op: 'oack',
+      options: new Map([
+        ['blksize', '1468'],
+        ['tsize', '123456'],
+      ]),
+    },
     { op: 'oack', options: new Map() },
   ];
   for (const packet of packets) {
@@ -60,7 +74,10 @@ describe('decodeTftp / encodeTftp', () => {
       op: 'rrq',
       filename: 'pxelinux.cfg/01-52-54-00-aa-bb-cc',
       mode: 'OCTET',
-      options: new Map([['tsize', '0'], ['blksize', '1456']]),
+      options: new Map([
+        ['tsize', '0'],
+        ['blksize', '1456'],
+      ]),
     });
   });
 
@@ -109,7 +126,11 @@ describe('decodeTftp / encodeTftp', () => {
       ['RRQ empty mode', bytes([0, 1], 'f', [0, 0]), /empty transfer mode/, 4],
       ['WRQ filename without NUL', bytes([0, 2], 'f'), /filename is not NUL-terminated/, 2],
       ['option name without value', bytes([0, 1], 'f', [0], 'octet', [0], 'blksize', [0]), /option blksize has no value/],
-      ['option value without NUL (CVE-2021-46671 class)', bytes([0, 1], 'f', [0], 'octet', [0], 'blksize', [0], '1468'), /value of option blksize is not NUL-terminated/],
+      [
+        'option value without NUL (CVE-2021-46671 class)',
+        bytes([0, 1], 'f', [0], 'octet', [0], 'blksize', [0], '1468'),
+        /value of option blksize is not NUL-terminated/,
+      ],
       ['second option cut', bytes([0, 1], 'f', [0], 'octet', [0], 'tsize', [0], '0', [0], 'blksize', [0]), /option blksize has no value/],
       ['filename over 512 bytes', bytes([0, 1], 'a'.repeat(513), [0], 'octet', [0]), /filename of 513 bytes is longer than 512/, 2],
       ['short DATA', bytes([0, 3, 0]), /DATA packet of 3 bytes/, 3],
@@ -182,11 +203,30 @@ describe('negotiate', () => {
     { name: 'windowsize clamped', request: [['windowsize', '65535']], accepted: [['windowsize', '16']], params: { blksize: 512, windowsize: 16 } },
     { name: 'windowsize 0 ignored', request: [['windowsize', '0']], accepted: [], params: { blksize: 512, windowsize: 1 } },
     { name: 'windowsize 65536 ignored', request: [['windowsize', '65536']], accepted: [], params: { blksize: 512, windowsize: 1 } },
-    { name: 'unknown options ignored', request: [['multicast', ''], ['rollover', '0'], ['utimeout', '500']], accepted: [], params: { blksize: 512, windowsize: 1 } },
+    {
+      name: 'unknown options ignored',
+      request: [
+        ['multicast', ''],
+        ['rollover', '0'],
+        ['utimeout', '500'],
+      ],
+      accepted: [],
+      params: { blksize: 512, windowsize: 1 },
+    },
     {
       name: 'the client order is kept, bad ones dropped',
-      request: [['windowsize', '4'], ['blksize', 'abc'], ['tsize', '0'], ['timeout', '3'], ['mode', 'x']],
-      accepted: [['windowsize', '4'], ['tsize', '4242'], ['timeout', '3']],
+      request: [
+        ['windowsize', '4'],
+        ['blksize', 'abc'],
+        ['tsize', '0'],
+        ['timeout', '3'],
+        ['mode', 'x'],
+      ],
+      accepted: [
+        ['windowsize', '4'],
+        ['tsize', '4242'],
+        ['timeout', '3'],
+      ],
       params: { blksize: 512, windowsize: 4, tsize: 4242, timeoutMs: 3000 },
     },
   ];
@@ -199,7 +239,13 @@ describe('negotiate', () => {
   }
 
   it('says why an option was left out', () => {
-    const n = negotiate(new Map([['blksize', '70000'], ['foo', '1']]), limits);
+    const n = negotiate(
+      new Map([
+        ['blksize', '70000'],
+        ['foo', '1'],
+      ]),
+      limits,
+    );
     expect(n.ignored).toEqual([
       { name: 'blksize', value: '70000', reason: 'blksize must be 8-65464' },
       { name: 'foo', value: '1', reason: 'unknown option' },
@@ -207,7 +253,13 @@ describe('negotiate', () => {
   });
 
   it('takes names case-insensitively from a hand-made Map, first one wins', () => {
-    const n = negotiate(new Map([['BLKSIZE', '1024'], ['blksize', '1400']]), limits);
+    const n = negotiate(
+      new Map([
+        ['BLKSIZE', '1024'],
+        ['blksize', '1400'],
+      ]),
+      limits,
+    );
     expect([...n.accepted]).toEqual([['blksize', '1024']]);
     expect(n.ignored).toEqual([{ name: 'blksize', value: '1400', reason: 'repeated option' }]);
   });
@@ -218,7 +270,13 @@ describe('negotiate', () => {
   });
 
   it('keeps the limits themselves inside the RFC ranges', () => {
-    const n = negotiate(new Map([['blksize', '65464'], ['windowsize', '65535']]), { maxBlksize: 100_000, maxWindow: 100_000 });
+    const n = negotiate(
+      new Map([
+        ['blksize', '65464'],
+        ['windowsize', '65535'],
+      ]),
+      { maxBlksize: 100_000, maxWindow: 100_000 },
+    );
     expect(n.params).toMatchObject({ blksize: 65464, windowsize: 65535 });
   });
 });

@@ -6,7 +6,6 @@ import { decodeTftp } from '../../firmware/src/tftp/codec.js';
 import { ReadTransfer, type TransferEvent } from '../../firmware/src/tftp/transfer.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
-
 function scheduler(clock: FakeClock, opts: Partial<SchedulerOptions> = {}): SendScheduler {
   return new SendScheduler({
     rateBytesPerSecond: 100_000,

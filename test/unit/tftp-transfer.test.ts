@@ -8,7 +8,6 @@ import type { SendGate } from '../../firmware/src/tftp/scheduler.js';
 import { decodeNetascii, toNetascii } from '../../firmware/src/tftp/netascii.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
-
 const LIMITS: TransferLimits = { maxBlksize: 1468, maxWindow: 64, maxRetries: 6, minRtoMs: 200, maxRtoMs: 5000, initialRtoMs: 1000 };
 
 function pattern(size: number): Buffer {
@@ -27,7 +26,9 @@ interface Harness {
   data: Buffer;
 }
 
-function harness(opts: { size?: number; data?: Buffer; options?: [string, string][]; mode?: string; limits?: Partial<TransferLimits>; gate?: SendGate } = {}): Harness {
+function harness(
+  opts: { size?: number; data?: Buffer; options?: [string, string][]; mode?: string; limits?: Partial<TransferLimits>; gate?: SendGate } = {},
+): Harness {
   const clock = new FakeClock();
   const data = opts.data ?? pattern(opts.size ?? 0);
   const sent: TftpPacket[] = [];
@@ -35,7 +36,12 @@ function harness(opts: { size?: number; data?: Buffer; options?: [string, string
   const transfer = new ReadTransfer({
     request: { filename: 'boot/undionly.kpxe', mode: opts.mode ?? 'octet', options: new Map(opts.options ?? []) },
     file: { size: data.length, read: (offset, length) => data.subarray(offset, offset + length) },
-    env: { send: (packet) => sent.push(decodeTftp(packet)), now: () => clock.now, setTimer: (ms, fn) => clock.setTimer(ms, fn), clearTimer: (handle) => clock.clearTimer(handle) },
+    env: {
+      send: (packet) => sent.push(decodeTftp(packet)),
+      now: () => clock.now,
+      setTimer: (ms, fn) => clock.setTimer(ms, fn),
+      clearTimer: (handle) => clock.clearTimer(handle),
+    },
     limits: { ...LIMITS, ...opts.limits },
     onEvent: (e) => events.push(e),
     gate: opts.gate,
@@ -60,7 +66,10 @@ const last = <T>(items: T[]): T => items[items.length - 1]!;
  * section 4). `lose` drops DATA on the way (n counts every DATA sent).
  * `delayMs` passes between each batch and its ACKs.
  */
-function runClient(h: Harness, opts: { window?: number; blksize?: number; lose?: (n: number, block: number) => boolean; delayMs?: number; from?: number } = {}): Buffer {
+function runClient(
+  h: Harness,
+  opts: { window?: number; blksize?: number; lose?: (n: number, block: number) => boolean; delayMs?: number; from?: number } = {},
+): Buffer {
   const window = opts.window ?? 1;
   const blksize = opts.blksize ?? 512;
   const got: Buffer[] = [];
@@ -177,7 +186,12 @@ describe('ReadTransfer: plain octet transfers (RFC 1350)', () => {
     transfer.receive({ op: 'ack', block: 2 });
     expect(sent.map((p) => p.op)).toEqual(['data', 'data', 'error']);
     expect(sent[2]).toEqual({ op: 'error', code: 0, message: 'read error' });
-    expect(last(events)).toMatchObject({ type: 'failed', reason: 'aborted', detail: 'file changed during the transfer: read 511 of 512 bytes at offset 1024', lastBlockAcked: 2 });
+    expect(last(events)).toMatchObject({
+      type: 'failed',
+      reason: 'aborted',
+      detail: 'file changed during the transfer: read 511 of 512 bytes at offset 1024',
+      lastBlockAcked: 2,
+    });
     expect(clock.pending).toBe(0);
   });
 
@@ -219,10 +233,24 @@ describe('ReadTransfer: plain octet transfers (RFC 1350)', () => {
 
 describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
   it('sends an OACK, waits for ACK 0, then DATA in the negotiated blksize', () => {
-    const h = harness({ size: 4000, options: [['tsize', '0'], ['blksize', '9000']] });
+    const h = harness({
+      size: 4000,
+      options: [
+        ['tsize', '0'],
+        ['blksize', '9000'],
+      ],
+    });
     h.transfer.start();
     expect(h.transfer.state).toBe('oack-sent');
-    expect(h.take()).toEqual([{ op: 'oack', options: new Map([['tsize', '4000'], ['blksize', '1468']]) }]);
+    expect(h.take()).toEqual([
+      {
+        op: 'oack',
+        options: new Map([
+          ['tsize', '4000'],
+          ['blksize', '1468'],
+        ]),
+      },
+    ]);
     expect(h.events.slice(0, 2)).toEqual([
       { type: 'start', filename: 'boot/undionly.kpxe', size: 4000 },
       { type: 'options', accepted: { tsize: '4000', blksize: '1468' } },
@@ -238,7 +266,13 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
   });
 
   it('no accepted option: no OACK, DATA 1 with RFC 1350 defaults', () => {
-    const h = harness({ size: 600, options: [['blksize', '70000'], ['multicast', '']] });
+    const h = harness({
+      size: 600,
+      options: [
+        ['blksize', '70000'],
+        ['multicast', ''],
+      ],
+    });
     h.transfer.start();
     expect(blocks(h.take())).toEqual([1]);
     expect(h.transfer.parameters).toEqual({ blksize: 512, windowsize: 1 });
@@ -259,7 +293,13 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(blocks(h.take())).toEqual([1]);
     h.clock.advance(6000);
     expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 2 retransmissions', lastBlockAcked: 0, retransmits: 1 });
+    expect(last(h.events)).toEqual({
+      type: 'failed',
+      reason: 'timeout',
+      detail: 'no ACK for block 1 after 2 retransmissions',
+      lastBlockAcked: 0,
+      retransmits: 1,
+    });
     expect(h.events.filter((e) => e.type === 'options')).toHaveLength(1);
   });
 
@@ -450,7 +490,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect(h.transfer.rto).toBe(2000); // Karn: the ACK of a resent block is no sample
   });
 
-  it('duplicate ACKs never cause DATA (Sorcerer\'s Apprentice, RFC 1123 4.2.3.1)', () => {
+  it("duplicate ACKs never cause DATA (Sorcerer's Apprentice, RFC 1123 4.2.3.1)", () => {
     const h = harness({ size: 5000 });
     h.transfer.start();
     h.ack(1);
@@ -513,7 +553,13 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
       [1, 6, 64000],
     ]);
     expect(h.clock.now - times[5]!).toBe(64000);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'timeout', detail: 'no ACK for block 1 after 6 retransmissions', lastBlockAcked: 0, retransmits: 16 });
+    expect(last(h.events)).toEqual({
+      type: 'failed',
+      reason: 'timeout',
+      detail: 'no ACK for block 1 after 6 retransmissions',
+      lastBlockAcked: 0,
+      retransmits: 16,
+    });
   });
 
   it('after a measured round trip, backs off from the adapted RTO', () => {
@@ -607,7 +653,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     expect([...copies].filter(([b]) => b >= 6).map(([, n]) => n)).toEqual([1, 1, 1, 1, 1, 1, 1]);
   });
 
-  it("a lost ACK, then a lost extra ACK (atftp 0.8 then ignores repeats): the second resend probes the next block", () => {
+  it('a lost ACK, then a lost extra ACK (atftp 0.8 then ignores repeats): the second resend probes the next block', () => {
     // atftp 0.8 answers the first repeated block with one extra ACK and then ignores repeats
     // until an in-order block arrives or its own 5 s timer fires (every packet restarts it).
     const h = harness({ size: 10 * 512 });
@@ -651,7 +697,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
 
   it('recovers from random loss with the right bytes', () => {
     let seed = 7;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const h = harness({ size: 200 * 512 + 5, limits: { maxRetries: 20 } });
     h.transfer.start();
     expect(runClient(h, { lose: () => random() < 0.1 })).toEqual(h.data);
@@ -794,7 +840,7 @@ describe('ReadTransfer: windowsize (RFC 7440)', () => {
 
   it('completes with random loss with the right bytes', () => {
     let seed = 11;
-    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const random = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
     const lossy = harness({ size: 300 * 512 + 77, options: [['windowsize', '8']], limits: { maxRetries: 20 } });
     lossy.transfer.start();
     expect(runClient(lossy, { window: 8, lose: () => random() < 0.05 })).toEqual(lossy.data);
@@ -832,7 +878,13 @@ describe('ReadTransfer: block number rollover', () => {
 
   it('after the rollover, an ACK 65535 is stale and an ACK for block 0 moves on', () => {
     const size = 65_540 * 8;
-    const h = harness({ size, options: [['blksize', '8'], ['windowsize', '4']] });
+    const h = harness({
+      size,
+      options: [
+        ['blksize', '8'],
+        ['windowsize', '4'],
+      ],
+    });
     h.transfer.start();
     h.ack(0);
     let acked = 0;

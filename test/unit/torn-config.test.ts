@@ -41,19 +41,23 @@ describe('configuration files torn or damaged', () => {
     await rm(work, { recursive: true, force: true });
   });
 
-  it.each(FILES)('%s cut at every byte offset loads or is refused with the file and the problem', async (file) => {
-    const whole = await readFile(join(REPO, file));
-    const path = join(work, 'rackboot.yaml');
-    let refused = 0;
-    for (let cut = 0; cut <= whole.length; cut++) {
-      await writeFile(path, whole.subarray(0, cut));
-      const result = await load(path, `${file} cut at ${cut}`);
-      if (!result.ok) refused++;
-    }
-    // The whole file loads; the empty file and most cuts do not (they lose the interface, a pool or a profile).
-    expect((await load(path, 'whole')).ok).toBe(true);
-    expect(refused).toBeGreaterThan(0);
-  }, 60_000);
+  it.each(FILES)(
+    '%s cut at every byte offset loads or is refused with the file and the problem',
+    async (file) => {
+      const whole = await readFile(join(REPO, file));
+      const path = join(work, 'rackboot.yaml');
+      let refused = 0;
+      for (let cut = 0; cut <= whole.length; cut++) {
+        await writeFile(path, whole.subarray(0, cut));
+        const result = await load(path, `${file} cut at ${cut}`);
+        if (!result.ok) refused++;
+      }
+      // The whole file loads; the empty file and most cuts do not (they lose the interface, a pool or a profile).
+      expect((await load(path, 'whole')).ok).toBe(true);
+      expect(refused).toBeGreaterThan(0);
+    },
+    60_000,
+  );
 
   it('refuses garbage, binary, NULs, invalid UTF-8 and a directory with the file named', async () => {
     const whole = await readFile(join(REPO, FILES[0]!));

@@ -26,11 +26,20 @@ interface LogLine {
 
 function collectingLog(lines: LogLine[], bound: LogFields = {}): Logger {
   const emit = (level: string) => (msg: string, fields?: LogFields) => lines.push({ level, msg, fields: { ...bound, ...fields } });
-  return { debug: emit('debug'), info: emit('info'), warn: emit('warn'), error: emit('error'), child: (fields) => collectingLog(lines, { ...bound, ...fields }) };
+  return {
+    debug: emit('debug'),
+    info: emit('info'),
+    warn: emit('warn'),
+    error: emit('error'),
+    child: (fields) => collectingLog(lines, { ...bound, ...fields }),
+  };
 }
 
 const clock = { now: () => 1_800_000_000_000 };
-const CONFIG = parseConfigText('interface: eth0\npools:\n  - subnet: 10.1.0.0/24\n    range: 10.1.0.100-10.1.0.150\nboot:\n  root: /\n', '/etc/rackboot/test.yaml');
+const CONFIG = parseConfigText(
+  'interface: eth0\npools:\n  - subnet: 10.1.0.0/24\n    range: 10.1.0.100-10.1.0.150\nboot:\n  root: /\n',
+  '/etc/rackboot/test.yaml',
+);
 
 interface StoreKind {
   /** The journal's name in the state directory. */
@@ -131,7 +140,10 @@ const KINDS: StoreKind[] = [
 function referenceReplay(file: Buffer): Map<string, unknown> {
   const map = new Map<string, unknown>();
   const text = file.toString('utf8');
-  for (const line of text.slice(0, text.lastIndexOf('\n') + 1).split('\n').slice(0, -1)) {
+  for (const line of text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .slice(0, -1)) {
     const record = JSON.parse(line.slice(9)) as { k: string; v?: unknown; d?: 1 };
     if (record.d === 1) map.delete(record.k);
     else map.set(record.k, record.v);
@@ -179,7 +191,11 @@ describe.each(KINDS)('the $name store, torn and damaged', (kind) => {
         const dir = await freshDir({ [`${kind.name}.${file}`]: torn });
         const lines: LogLine[] = [];
         const want = referenceReplay(torn);
-        const completeLines = torn.subarray(0, torn.lastIndexOf(0x0a) + 1).toString().split('\n').length - 1;
+        const completeLines =
+          torn
+            .subarray(0, torn.lastIndexOf(0x0a) + 1)
+            .toString()
+            .split('\n').length - 1;
         const shown = await kind.openAndCount(dir, collectingLog(lines));
         const at = `${kind.name}.${file} cut at ${cut} of ${whole.length}`;
         expect(damageLines(lines), at).toEqual([]);
@@ -192,7 +208,9 @@ describe.each(KINDS)('the $name store, torn and damaged', (kind) => {
         if (shown !== undefined) expect(shown, at).toBe(want.size);
         if (tail > 0) {
           // The torn record is reported: dropped (journal, expected after a crash) or damage (snapshot, never written in place).
-          const report = lines.find((l) => l.msg === (file === 'journal' ? 'journal: dropped a record torn by a crash' : 'journal: snapshot ends in a damaged record'));
+          const report = lines.find(
+            (l) => l.msg === (file === 'journal' ? 'journal: dropped a record torn by a crash' : 'journal: snapshot ends in a damaged record'),
+          );
           expect(report?.fields, at).toMatchObject({ store: kind.name, file: `${kind.name}.${file}`, bytes: tail });
         }
         await rm(dir, { recursive: true });
@@ -210,7 +228,13 @@ describe.each(KINDS)('the $name store, torn and damaged', (kind) => {
     const damaged = Buffer.concat([
       Buffer.from(lines[0]! + '\n', 'latin1'),
       garbage,
-      Buffer.from(lines.slice(1, -2).map((l) => l + '\n').join(''), 'latin1'),
+      Buffer.from(
+        lines
+          .slice(1, -2)
+          .map((l) => l + '\n')
+          .join(''),
+        'latin1',
+      ),
       flipped,
       Buffer.from(lines.at(-1)! + '\n', 'latin1'),
     ]);
@@ -222,7 +246,13 @@ describe.each(KINDS)('the $name store, torn and damaged', (kind) => {
     expect(summary?.fields).toMatchObject({ store: kind.name, skippedCorrupt: 4, records: lines.length - 1 });
     expect(log.filter((l) => l.msg === 'journal: skipped a damaged record')).toHaveLength(4);
     const { entries } = await Journal.read(dir, kind.name);
-    const survivors = Buffer.from(lines.filter((_, i) => i !== lines.length - 2).map((l) => l + '\n').join(''), 'latin1');
+    const survivors = Buffer.from(
+      lines
+        .filter((_, i) => i !== lines.length - 2)
+        .map((l) => l + '\n')
+        .join(''),
+      'latin1',
+    );
     expect(Object.fromEntries(entries)).toEqual(Object.fromEntries(referenceReplay(survivors)));
   });
 

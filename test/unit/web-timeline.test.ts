@@ -18,7 +18,12 @@ describe('stageSegments', () => {
   });
 
   it('sorts events by time and merges repeats of a stage', () => {
-    const events = [stage('offered', 3000), stage('dhcp_discover', 1000), stage('dhcp_discover', 2000), { ...stage('booted', 5000), type: 'diagnosis' as const }];
+    const events = [
+      stage('offered', 3000),
+      stage('dhcp_discover', 1000),
+      stage('dhcp_discover', 2000),
+      { ...stage('booted', 5000), type: 'diagnosis' as const },
+    ];
     expect(stageSegments(events, 4000)).toEqual([
       { stage: 'dhcp_discover', from: 1000, to: 3000 },
       { stage: 'offered', from: 3000, to: 4000 },

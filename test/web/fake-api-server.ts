@@ -171,7 +171,8 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
     const sid = /(?:^|;\s*)rackboot_session=([^;]+)/.exec(req.headers.cookie ?? '')?.[1];
     const session = sid ? sessions.get(sid) : undefined;
     if (!session) return undefined;
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers['x-csrf-token'] !== session.csrfToken) throw fail(403, 'csrf', 'missing or wrong X-CSRF-Token header');
+    if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers['x-csrf-token'] !== session.csrfToken)
+      throw fail(403, 'csrf', 'missing or wrong X-CSRF-Token header');
     return session;
   }
 
@@ -202,7 +203,8 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
       if (password !== undefined) throw fail(403, 'forbidden', 'setup is already done; log in');
       const { token, password: chosen } = body as { token?: unknown; password?: unknown };
       if (token !== setupToken) throw fail(403, 'bad_token', 'token: wrong setup token (see the console or the log)', 'token');
-      if (typeof chosen !== 'string' || chosen.length < MIN_PASSWORD) throw fail(400, 'bad_request', `password: at least ${MIN_PASSWORD} characters`, 'password');
+      if (typeof chosen !== 'string' || chosen.length < MIN_PASSWORD)
+        throw fail(400, 'bad_request', `password: at least ${MIN_PASSWORD} characters`, 'password');
       password = chosen;
       pushEvent({ type: 'auth', by: 'admin', message: 'admin password set (setup done)' });
       return newSession(res);
@@ -230,7 +232,8 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
     if (route === 'POST /auth/password') {
       const change = body as { current?: unknown; password?: unknown };
       if (change.current !== password) throw fail(403, 'forbidden', 'current: wrong password', 'current');
-      if (typeof change.password !== 'string' || change.password.length < MIN_PASSWORD) throw fail(400, 'bad_request', `password: at least ${MIN_PASSWORD} characters`, 'password');
+      if (typeof change.password !== 'string' || change.password.length < MIN_PASSWORD)
+        throw fail(400, 'bad_request', `password: at least ${MIN_PASSWORD} characters`, 'password');
       password = change.password;
       return {};
     }
@@ -310,7 +313,8 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
       }
       if (verb === 'POST' && action === 'next-boot') {
         const profile = (body as { profile?: unknown }).profile;
-        if (typeof profile !== 'string' || !profiles.has(profile)) throw fail(400, 'bad_request', `profile: no profile named ${JSON.stringify(profile)}`, 'profile');
+        if (typeof profile !== 'string' || !profiles.has(profile))
+          throw fail(400, 'bad_request', `profile: no profile named ${JSON.stringify(profile)}`, 'profile');
         const updated = { ...node, nextBootProfile: profile };
         nodes.set(node.mac, updated);
         return updated;
@@ -319,7 +323,8 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
         const change = body as { profile?: unknown; nextBootProfile?: unknown };
         const updated = { ...node, updatedAt: now() };
         if (change.profile !== undefined) {
-          if (typeof change.profile !== 'string' || !profiles.has(change.profile)) throw fail(400, 'bad_request', `profile: no profile named ${JSON.stringify(change.profile)}`, 'profile');
+          if (typeof change.profile !== 'string' || !profiles.has(change.profile))
+            throw fail(400, 'bad_request', `profile: no profile named ${JSON.stringify(change.profile)}`, 'profile');
           updated.profile = change.profile;
         }
         if (change.nextBootProfile === null) delete updated.nextBootProfile;
@@ -344,13 +349,20 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
     if (route === 'GET /config') return configView();
     if (route === 'PATCH /config') {
       const patch = body as Record<string, unknown>;
-      for (const key of Object.keys(patch)) if (key !== 'defaultProfile' && key !== 'unknownNodes') throw fail(400, 'bad_request', `${key}: cannot be changed at run time`, key);
+      for (const key of Object.keys(patch))
+        if (key !== 'defaultProfile' && key !== 'unknownNodes') throw fail(400, 'bad_request', `${key}: cannot be changed at run time`, key);
       if (patch.defaultProfile !== undefined) {
         if (typeof patch.defaultProfile !== 'string' || !profiles.has(patch.defaultProfile)) {
-          throw fail(400, 'bad_request', `defaultProfile: no boot profile named ${JSON.stringify(patch.defaultProfile)} (known: ${[...profiles.keys()].join(', ')})`, 'defaultProfile');
+          throw fail(
+            400,
+            'bad_request',
+            `defaultProfile: no boot profile named ${JSON.stringify(patch.defaultProfile)} (known: ${[...profiles.keys()].join(', ')})`,
+            'defaultProfile',
+          );
         }
       }
-      if (patch.unknownNodes !== undefined && patch.unknownNodes !== 'boot' && patch.unknownNodes !== 'hold') throw fail(400, 'bad_request', "unknownNodes: expected 'boot' or 'hold'", 'unknownNodes');
+      if (patch.unknownNodes !== undefined && patch.unknownNodes !== 'boot' && patch.unknownNodes !== 'hold')
+        throw fail(400, 'bad_request', "unknownNodes: expected 'boot' or 'hold'", 'unknownNodes');
       Object.assign(config, patch);
       pushEvent({ type: 'config', by: 'admin', message: `config changed: ${Object.keys(patch).join(', ')}` });
       return configView();
@@ -359,7 +371,14 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
   }
 
   function configView(): ConfigView {
-    return { source: '/etc/rackboot/rackboot.yaml', interface: 'eth1', mode: 'dhcp', serverAddress: '10.0.0.1', ...config, effective: { http: { port: 80 }, tftp: { port: 69 } } };
+    return {
+      source: '/etc/rackboot/rackboot.yaml',
+      interface: 'eth1',
+      mode: 'dhcp',
+      serverAddress: '10.0.0.1',
+      ...config,
+      effective: { http: { port: 80 }, tftp: { port: 69 } },
+    };
   }
 
   function openStream(req: IncomingMessage, res: ServerResponse): void {

@@ -63,7 +63,15 @@ boot:
     await chmod(wrapper, 0o755);
     browser = await chromium.launch({
       executablePath: wrapper,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     page = await (await browser.newContext({ viewport: { width: 1280, height: 860 }, reducedMotion: 'reduce' })).newPage();
     errors = watchErrors(page);
@@ -115,7 +123,7 @@ boot:
     await card(NODE.mac).and(page.locator('[data-stage="kernel"]')).waitFor({ timeout: 20_000 });
   }, 90_000);
 
-  it('draws the node\'s timeline from its real events', async () => {
+  it("draws the node's timeline from its real events", async () => {
     await page.goto(`http://${SERVER}/#/`);
     await page.getByRole('link', { name: NODE.name, exact: true }).click();
     await page.getByRole('heading', { name: NODE.name }).waitFor();
@@ -136,7 +144,7 @@ boot:
     await card(NODE.mac).and(page.locator('[data-stage="power_on"]')).waitFor();
   }, 60_000);
 
-  it('shows the real API\'s validation error at its field', async () => {
+  it("shows the real API's validation error at its field", async () => {
     await page.getByRole('link', { name: 'Settings' }).click();
     const select = page.getByLabel('Default profile', { exact: true });
     await select.waitFor();
@@ -156,6 +164,4 @@ boot:
     await page.getByRole('button', { name: 'Save' }).click();
     await page.getByText(/^Saved at/).waitFor();
   }, 60_000);
-
-
 });

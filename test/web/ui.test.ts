@@ -130,7 +130,9 @@ describe('web UI in Chromium', () => {
     const stages = ['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp', 'ipxe_dhcp', 'script', 'kernel', 'initrd', 'booted'] as const;
     for (const [i, stage] of stages.entries()) {
       target!.moveStage(node3, stage, { at: T0 + i * 2000 });
-      await card(page, node3).and(page.locator(`[data-stage="${stage}"]`)).waitFor();
+      await card(page, node3)
+        .and(page.locator(`[data-stage="${stage}"]`))
+        .waitFor();
     }
     await expect(card(page, node3).locator('.badge').textContent()).resolves.toBe('Booted');
     await expect(card(page, node3).locator('.ip').textContent()).resolves.toBe('10.0.0.3');
@@ -142,7 +144,15 @@ describe('web UI in Chromium', () => {
     await page.getByRole('button', { name: /Failed 1/ }).waitFor();
 
     // A rack mid-storm: the stage counts follow every node.
-    const spread = [[6, 'kernel'], [7, 'initrd'], [8, 'nbp_tftp'], [9, 'booted'], [10, 'script'], [11, 'booted'], [12, 'ipxe_dhcp']] as const;
+    const spread = [
+      [6, 'kernel'],
+      [7, 'initrd'],
+      [8, 'nbp_tftp'],
+      [9, 'booted'],
+      [10, 'script'],
+      [11, 'booted'],
+      [12, 'ipxe_dhcp'],
+    ] as const;
     for (const [index, stage] of spread) target!.moveStage(mac(index), stage, { at: T0 + 30_000 + index });
     await card(page, mac(12)).and(page.locator('[data-stage="ipxe_dhcp"]')).waitFor();
     // node-0003, 0009 and 0011 have booted.
@@ -205,7 +215,16 @@ describe('web UI in Chromium', () => {
   it('the node page draws the boot timeline and follows new stages', async () => {
     const page = await open();
     const node7 = mac(7);
-    const boot: [string, number][] = [['power_on', 0], ['dhcp_discover', 3_000], ['offered', 3_200], ['acknowledged', 3_400], ['nbp_tftp', 4_000], ['ipxe_dhcp', 9_000], ['script', 10_000], ['kernel', 11_000]];
+    const boot: [string, number][] = [
+      ['power_on', 0],
+      ['dhcp_discover', 3_000],
+      ['offered', 3_200],
+      ['acknowledged', 3_400],
+      ['nbp_tftp', 4_000],
+      ['ipxe_dhcp', 9_000],
+      ['script', 10_000],
+      ['kernel', 11_000],
+    ];
     for (const [stage, offset] of boot) target!.moveStage(node7, stage as never, { at: T0 + offset });
     await logIn(page);
     await page.getByRole('link', { name: 'node-0007' }).click();

@@ -60,13 +60,20 @@ const ACTION_WORDS: Record<PowerAction, string> = { on: 'Power on', off: 'Power 
 
 export async function powerNode(node: Pick<NodeView, 'mac' | 'name'>, action: PowerAction): Promise<void> {
   if (action !== 'on') {
-    const ok = await confirmAction(`${ACTION_WORDS[action]} ${node.name}?`, `The node ${node.name} (${node.mac}) loses power${action === 'cycle' ? ' briefly and boots again' : ''}. Anything running on it stops.`, ACTION_WORDS[action]);
+    const ok = await confirmAction(
+      `${ACTION_WORDS[action]} ${node.name}?`,
+      `The node ${node.name} (${node.mac}) loses power${action === 'cycle' ? ' briefly and boots again' : ''}. Anything running on it stops.`,
+      ACTION_WORDS[action],
+    );
     if (!ok) return;
   }
   await track(
     `${ACTION_WORDS[action]} ${node.name}`,
     () => api<PowerResult>('POST', `${nodePath(node.mac)}/power`, { action }),
-    (r) => (r.ok ? `${ACTION_WORDS[action]} ${r.name}: done, power is ${r.state}` : { error: `${ACTION_WORDS[action]} ${r.name} failed: ${r.message ?? `power is ${r.state}`}` }),
+    (r) =>
+      r.ok
+        ? `${ACTION_WORDS[action]} ${r.name}: done, power is ${r.state}`
+        : { error: `${ACTION_WORDS[action]} ${r.name} failed: ${r.message ?? `power is ${r.state}`}` },
   );
   // The power event refreshes the rack too; a direct read makes the page right even without the stream.
   try {

@@ -32,14 +32,32 @@ export function ConfirmHost() {
     pending.set(undefined);
   };
   return (
-    <dialog ref={dialog} class="confirm" aria-labelledby="confirm-title" onCancel={(e) => { e.preventDefault(); answer(false); }}>
+    <dialog
+      ref={dialog}
+      class="confirm"
+      aria-labelledby="confirm-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        answer(false);
+      }}
+    >
       {request && (
-        <form method="dialog" onSubmit={(e) => { e.preventDefault(); answer(true); }}>
+        <form
+          method="dialog"
+          onSubmit={(e) => {
+            e.preventDefault();
+            answer(true);
+          }}
+        >
           <h2 id="confirm-title">{request.title}</h2>
           <p>{request.message}</p>
           <div class="row end">
-            <button type="button" onClick={() => answer(false)} autofocus>Cancel</button>
-            <button type="submit" class="danger">{request.confirmLabel}</button>
+            <button type="button" onClick={() => answer(false)} autofocus>
+              Cancel
+            </button>
+            <button type="submit" class="danger">
+              {request.confirmLabel}
+            </button>
           </div>
         </form>
       )}

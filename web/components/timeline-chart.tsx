@@ -6,7 +6,17 @@ import type { BootStage } from '../../firmware/src/inventory/types.js';
 import { BOOT_STAGES, diagnosisLabel, formatDuration, formatTime, stageColor, stageLabel } from '../format.js';
 import { chartLayout, diagnosisMarks, latestBoot, stageSegments } from '../timeline.js';
 
-export function TimelineChart({ events, now, current, allBoots }: { events: readonly RackbootEvent[]; now: number; current?: { stage: BootStage; stageSince: number }; allBoots: boolean }) {
+export function TimelineChart({
+  events,
+  now,
+  current,
+  allBoots,
+}: {
+  events: readonly RackbootEvent[];
+  now: number;
+  current?: { stage: BootStage; stageSince: number };
+  allBoots: boolean;
+}) {
   const every = stageSegments(events, now, current);
   const segments = allBoots ? every : latestBoot(every);
   const since = segments[0]?.from ?? 0;

@@ -27,7 +27,8 @@ export function SetupPage() {
   const [failure, setFailure] = useState<FieldError>();
   const submit = async (e: Event) => {
     e.preventDefault();
-    if (password.length < MIN_PASSWORD_LENGTH) return setFailure({ field: 'password', message: `The password needs at least ${MIN_PASSWORD_LENGTH} characters.` });
+    if (password.length < MIN_PASSWORD_LENGTH)
+      return setFailure({ field: 'password', message: `The password needs at least ${MIN_PASSWORD_LENGTH} characters.` });
     if (password !== again) return setFailure({ field: 'again', message: 'The two passwords differ.' });
     setBusy(true);
     setFailure(undefined);
@@ -43,19 +44,32 @@ export function SetupPage() {
   return (
     <main class="auth" id="main" tabIndex={-1}>
       <h1>Set up rackboot</h1>
-      <p>
-        Enter the one-time setup token (shown on the serial console and in the log when rackboot starts), then choose the
-        admin password.
-      </p>
+      <p>Enter the one-time setup token (shown on the serial console and in the log when rackboot starts), then choose the admin password.</p>
       <form onSubmit={submit} noValidate>
         <Field id="setup-token" label="Setup token" error={fieldError('token')}>
           <input id="setup-token" name="token" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
         </Field>
         <Field id="setup-password" label="Admin password" error={fieldError('password')} hint={`At least ${MIN_PASSWORD_LENGTH} characters.`}>
-          <input id="setup-password" name="password" type="password" autocomplete="new-password" required value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <input
+            id="setup-password"
+            name="password"
+            type="password"
+            autocomplete="new-password"
+            required
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
         </Field>
         <Field id="setup-again" label="Admin password again" error={fieldError('again')}>
-          <input id="setup-again" name="again" type="password" autocomplete="new-password" required value={again} onInput={(e) => setAgain(e.currentTarget.value)} />
+          <input
+            id="setup-again"
+            name="again"
+            type="password"
+            autocomplete="new-password"
+            required
+            value={again}
+            onInput={(e) => setAgain(e.currentTarget.value)}
+          />
         </Field>
         {failure && !failure.field && <ErrorText error={failure.message} />}
         {failure?.field && !['token', 'password', 'again'].includes(failure.field) && <ErrorText error={failure.message} />}
@@ -89,7 +103,16 @@ export function LoginPage({ reason }: { reason?: string }) {
       {reason && <p class="muted">{reason}</p>}
       <form onSubmit={submit} noValidate>
         <Field id="login-password" label="Admin password" error={error}>
-          <input id="login-password" name="password" type="password" autocomplete="current-password" required autofocus value={password} onInput={(e) => setPassword(e.currentTarget.value)} />
+          <input
+            id="login-password"
+            name="password"
+            type="password"
+            autocomplete="current-password"
+            required
+            autofocus
+            value={password}
+            onInput={(e) => setPassword(e.currentTarget.value)}
+          />
         </Field>
         <button type="submit" class="primary" disabled={busy || !password}>
           {busy ? 'Logging in…' : 'Log in'}

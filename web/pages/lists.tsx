@@ -130,7 +130,11 @@ export function StatusPage() {
           <dd>{formatDuration(s.uptimeSeconds)}</dd>
           <dt>Nodes</dt>
           <dd>
-            {s.nodes} ({BOOT_STAGES.filter((st) => s.nodesByStage[st]).map((st) => `${stageLabel(st)} ${s.nodesByStage[st]}`).join(', ') || 'none'})
+            {s.nodes} (
+            {BOOT_STAGES.filter((st) => s.nodesByStage[st])
+              .map((st) => `${stageLabel(st)} ${s.nodesByStage[st]}`)
+              .join(', ') || 'none'}
+            )
           </dd>
           <dt>Transfers now</dt>
           <dd>
@@ -170,7 +174,13 @@ export function StatusPage() {
       <form class="filters" role="search" onSubmit={(e) => e.preventDefault()}>
         <div class="filter">
           <label for="f-filter-counters">Filter counters</label>
-          <input id="f-filter-counters" type="search" value={counterFilter} onInput={(e) => setCounterFilter(e.currentTarget.value)} placeholder="dhcp., tftp., http." />
+          <input
+            id="f-filter-counters"
+            type="search"
+            value={counterFilter}
+            onInput={(e) => setCounterFilter(e.currentTarget.value)}
+            placeholder="dhcp., tftp., http."
+          />
         </div>
       </form>
       {s && (

@@ -56,7 +56,12 @@ export function NodePage({ id }: { id: string }) {
       </main>
     );
   }
-  if (!node) return <main id="main" tabIndex={-1} aria-busy="true"><p>Loading {id}…</p></main>;
+  if (!node)
+    return (
+      <main id="main" tabIndex={-1} aria-busy="true">
+        <p>Loading {id}…</p>
+      </main>
+    );
 
   return (
     <main id="main" tabIndex={-1}>
@@ -68,7 +73,10 @@ export function NodePage({ id }: { id: string }) {
         <PowerButtons node={node} />
       </div>
       <p class="row wrap">
-        <StageBadge stage={node.stage} /> <span class="muted">since {formatTime(node.stageSince)} ({formatAgo(node.stageSince, now)})</span>
+        <StageBadge stage={node.stage} />{' '}
+        <span class="muted">
+          since {formatTime(node.stageSince)} ({formatAgo(node.stageSince, now)})
+        </span>
         <DiagnosisText diagnosis={node.diagnosis} detail={node.diagnosisDetail} />
       </p>
       {node.diagnosisDetail && <p class="detail">{node.diagnosisDetail}</p>}
@@ -149,13 +157,21 @@ export function NodePage({ id }: { id: string }) {
 }
 
 async function updateNode(node: NodeView, label: string, change: NodeUpdate): Promise<void> {
-  const updated = await track(label, () => api<NodeView>('PATCH', nodePath(node.mac), change), () => `${label}: saved`);
+  const updated = await track(
+    label,
+    () => api<NodeView>('PATCH', nodePath(node.mac), change),
+    () => `${label}: saved`,
+  );
   if (updated) putNode(updated);
 }
 
 function Approve({ node }: { node: NodeView }) {
   const approve = async () => {
-    const updated = await track(`Approve ${node.name}`, () => api<NodeView>('POST', `${nodePath(node.mac)}/approve`), (n) => `${n.name} approved: it gets a boot file from now on`);
+    const updated = await track(
+      `Approve ${node.name}`,
+      () => api<NodeView>('POST', `${nodePath(node.mac)}/approve`),
+      (n) => `${n.name} approved: it gets a boot file from now on`,
+    );
     if (updated) putNode(updated);
   };
   return (
@@ -199,7 +215,11 @@ function NextBootForm({ node, profiles }: { node: NodeView; profiles: ProfileVie
   const submit = async (e: Event) => {
     e.preventDefault();
     if (!choice) return;
-    const updated = await track(`Next boot of ${node.name}`, () => api<NodeView>('POST', `${nodePath(node.mac)}/next-boot`, { profile: choice }), (n) => `${n.name} boots ${choice} once, next time`);
+    const updated = await track(
+      `Next boot of ${node.name}`,
+      () => api<NodeView>('POST', `${nodePath(node.mac)}/next-boot`, { profile: choice }),
+      (n) => `${n.name} boots ${choice} once, next time`,
+    );
     if (updated) putNode(updated);
   };
   return (
@@ -224,7 +244,9 @@ function NextBootForm({ node, profiles }: { node: NodeView; profiles: ProfileVie
           </button>
         </p>
       )}
-      <p class="muted">For a re-image: the profile is used for one boot (until its boot script is served), then the node returns to {node.profile ?? 'the default profile'}.</p>
+      <p class="muted">
+        For a re-image: the profile is used for one boot (until its boot script is served), then the node returns to {node.profile ?? 'the default profile'}.
+      </p>
     </form>
   );
 }

@@ -45,7 +45,11 @@ function NodeCardBody({ node }: { node: NodeView }) {
 async function powerAll(action: PowerAction, count: number): Promise<void> {
   const words = { on: 'Power on', off: 'Power off', cycle: 'Power cycle' }[action];
   if (action !== 'on') {
-    const ok = await confirmAction(`${words} the whole rack?`, `${words} every node with a power channel (${count} nodes). Everything running on them stops.`, `${words} all`);
+    const ok = await confirmAction(
+      `${words} the whole rack?`,
+      `${words} every node with a power channel (${count} nodes). Everything running on them stops.`,
+      `${words} all`,
+    );
     if (!ok) return;
   }
   await track(
@@ -98,7 +102,12 @@ export function RackPage() {
         ))}
         {failed > 0 && (
           <li>
-            <button type="button" class="chip fail" aria-pressed={filter.diagnosis === 'failed'} onClick={() => set({ diagnosis: filter.diagnosis === 'failed' ? '' : 'failed' })}>
+            <button
+              type="button"
+              class="chip fail"
+              aria-pressed={filter.diagnosis === 'failed'}
+              onClick={() => set({ diagnosis: filter.diagnosis === 'failed' ? '' : 'failed' })}
+            >
               Failed <strong>{failed}</strong>
             </button>
           </li>
@@ -122,7 +131,12 @@ export function RackPage() {
         </div>
         <div class="filter">
           <label for="f-diagnosis">Diagnosis</label>
-          <select id="f-diagnosis" name="diagnosis" value={filter.diagnosis} onChange={(e) => set({ diagnosis: e.currentTarget.value as RackFilter['diagnosis'] })}>
+          <select
+            id="f-diagnosis"
+            name="diagnosis"
+            value={filter.diagnosis}
+            onChange={(e) => set({ diagnosis: e.currentTarget.value as RackFilter['diagnosis'] })}
+          >
             <option value="">Any</option>
             <option value="failed">Any failure</option>
             {DIAGNOSES.map((d) => (
@@ -150,7 +164,9 @@ export function RackPage() {
           </button>
         </div>
       )}
-      {snapshot.loaded && all.size === 0 && <p>No nodes yet. Nodes appear here as soon as they send their first DHCP request, or add them in the config file.</p>}
+      {snapshot.loaded && all.size === 0 && (
+        <p>No nodes yet. Nodes appear here as soon as they send their first DHCP request, or add them in the config file.</p>
+      )}
       <ul class="grid" aria-label="Nodes">
         {shown.map((node) => (
           <NodeCard key={node.mac} node={node} />

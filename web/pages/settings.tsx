@@ -78,7 +78,12 @@ function ConfigForm() {
       {config.value && (
         <form onSubmit={submit} noValidate>
           <Field id="defaultProfile" label="Default profile" error={fieldError('defaultProfile')} hint="Nodes without their own profile boot this one.">
-            <select id="defaultProfile" name="defaultProfile" value={patch.defaultProfile} onChange={(e) => setPatch({ ...patch, defaultProfile: e.currentTarget.value })}>
+            <select
+              id="defaultProfile"
+              name="defaultProfile"
+              value={patch.defaultProfile}
+              onChange={(e) => setPatch({ ...patch, defaultProfile: e.currentTarget.value })}
+            >
               {profileNames.map((name) => (
                 <option key={name} value={name}>
                   {name}
@@ -86,13 +91,30 @@ function ConfigForm() {
               ))}
             </select>
           </Field>
-          <fieldset class={fieldError('unknownNodes') ? 'field invalid' : 'field'} aria-describedby={fieldError('unknownNodes') ? 'unknownNodes-error' : undefined}>
+          <fieldset
+            class={fieldError('unknownNodes') ? 'field invalid' : 'field'}
+            aria-describedby={fieldError('unknownNodes') ? 'unknownNodes-error' : undefined}
+          >
             <legend>Unknown nodes</legend>
             <label class="check">
-              <input type="radio" name="unknownNodes" value="boot" checked={patch.unknownNodes === 'boot'} onChange={() => setPatch({ ...patch, unknownNodes: 'boot' })} /> Boot them with the default profile
+              <input
+                type="radio"
+                name="unknownNodes"
+                value="boot"
+                checked={patch.unknownNodes === 'boot'}
+                onChange={() => setPatch({ ...patch, unknownNodes: 'boot' })}
+              />{' '}
+              Boot them with the default profile
             </label>
             <label class="check">
-              <input type="radio" name="unknownNodes" value="hold" checked={patch.unknownNodes === 'hold'} onChange={() => setPatch({ ...patch, unknownNodes: 'hold' })} /> Hold them until approved
+              <input
+                type="radio"
+                name="unknownNodes"
+                value="hold"
+                checked={patch.unknownNodes === 'hold'}
+                onChange={() => setPatch({ ...patch, unknownNodes: 'hold' })}
+              />{' '}
+              Hold them until approved
             </label>
             {fieldError('unknownNodes') && (
               <small id="unknownNodes-error" class="error" role="alert">
@@ -100,7 +122,9 @@ function ConfigForm() {
               </small>
             )}
           </fieldset>
-          {error && (!error.field || !CONFIG_FIELDS.includes(error.field)) && <ErrorText error={error.field ? `${error.field}: ${error.message}` : error.message} />}
+          {error && (!error.field || !CONFIG_FIELDS.includes(error.field)) && (
+            <ErrorText error={error.field ? `${error.field}: ${error.message}` : error.message} />
+          )}
           <div class="row">
             <button type="submit" class="primary" disabled={busy}>
               {busy ? 'Saving…' : 'Save'}
@@ -139,7 +163,8 @@ function PasswordForm() {
   const submit = async (e: Event) => {
     e.preventDefault();
     setDone(false);
-    if (password.length < MIN_PASSWORD_LENGTH) return setError({ field: 'password', message: `The new password needs at least ${MIN_PASSWORD_LENGTH} characters.` });
+    if (password.length < MIN_PASSWORD_LENGTH)
+      return setError({ field: 'password', message: `The new password needs at least ${MIN_PASSWORD_LENGTH} characters.` });
     setError(undefined);
     try {
       await api('POST', '/auth/password', { current, password });
@@ -193,20 +218,29 @@ function TokensPanel() {
   };
   const revoke = async (token: ApiTokenInfo) => {
     if (!(await confirmAction(`Revoke token ${token.name}?`, 'Scripts using this token lose access at once.', 'Revoke'))) return;
-    await track(`Revoke token ${token.name}`, () => api('DELETE', `/auth/tokens/${encodeURIComponent(token.name)}`), () => `Token ${token.name} revoked`);
+    await track(
+      `Revoke token ${token.name}`,
+      () => api('DELETE', `/auth/tokens/${encodeURIComponent(token.name)}`),
+      () => `Token ${token.name} revoked`,
+    );
     tokens.reload();
   };
   return (
     <section class="panel" aria-labelledby="tokens-heading">
       <h2 id="tokens-heading">API tokens</h2>
-      <p class="muted">For scripts: send <code>Authorization: Bearer &lt;token&gt;</code>.</p>
+      <p class="muted">
+        For scripts: send <code>Authorization: Bearer &lt;token&gt;</code>.
+      </p>
       <ErrorText error={tokens.error} />
       {(tokens.value ?? []).length > 0 && (
         <ul class="plain">
           {tokens.value!.map((t) => (
             <li key={t.name} class="row between">
               <span>
-                <strong>{t.name}</strong> <span class="muted">created {formatTime(t.createdAt)}, last used {t.lastUsedAt ? formatAgo(t.lastUsedAt) : 'never'}</span>
+                <strong>{t.name}</strong>{' '}
+                <span class="muted">
+                  created {formatTime(t.createdAt)}, last used {t.lastUsedAt ? formatAgo(t.lastUsedAt) : 'never'}
+                </span>
               </span>
               <button type="button" class="warn" onClick={() => void revoke(t)}>
                 Revoke

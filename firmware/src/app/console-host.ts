@@ -102,7 +102,11 @@ export class AppConsoleHost implements ConsoleHost {
       if (!current.includes(wanted)) await run('ip', ['-4', 'addr', 'del', wanted, 'dev', dev]).catch(() => undefined);
       for (const address of old) await run('ip', ['-4', 'addr', 'add', address, 'dev', dev]).catch(() => undefined);
       const text = String((error as { stderr?: string }).stderr || (error as Error).message).trim();
-      throw new Error(/Operation not permitted|EPERM/.test(text) ? `rackboot may not change ${dev}'s address (it needs CAP_NET_ADMIN); set server_address in the configuration instead` : `could not set the address: ${text}`);
+      throw new Error(
+        /Operation not permitted|EPERM/.test(text)
+          ? `rackboot may not change ${dev}'s address (it needs CAP_NET_ADMIN); set server_address in the configuration instead`
+          : `could not set the address: ${text}`,
+      );
     }
     this.opts.events.append({
       type: 'config',

@@ -25,7 +25,13 @@ export interface StartDhcpDeps {
   counters: Counters;
 }
 
-export async function startDhcp(config: RackbootConfig, serving: ServingInterface, stores: Stores, boot: BootTracking, deps: StartDhcpDeps): Promise<DhcpService> {
+export async function startDhcp(
+  config: RackbootConfig,
+  serving: ServingInterface,
+  stores: Stores,
+  boot: BootTracking,
+  deps: StartDhcpDeps,
+): Promise<DhcpService> {
   const { leases, events, inventory, settings } = stores;
   try {
     return await DhcpService.start({
@@ -64,6 +70,10 @@ function inventoryClients(inventory: NodeInventory, policy: () => string): Clien
   const known = (node: NodeRecord | undefined): boolean => !!node && (node.origin !== 'discovered' || (policy() === 'hold' && node.approved));
   return {
     isKnown: (mac) => known(inventory.get(mac)),
-    knownDynamic: () => inventory.list().filter((node) => known(node) && !node.ip).map((node) => node.mac),
+    knownDynamic: () =>
+      inventory
+        .list()
+        .filter((node) => known(node) && !node.ip)
+        .map((node) => node.mac),
   };
 }

@@ -35,14 +35,24 @@ export class ServicePowerControl implements PowerControl {
 
   async act(mac: Mac, action: PowerAction, by: string): Promise<PowerResult> {
     if (this.opts.channelOf(mac) === undefined) {
-      throw new ApiHostError(409, 'no_power_channel', `${this.opts.nameOf(mac)} has no power channel (set powerChannel to one of: ${this.channels().join(', ') || 'none configured'})`, 'action');
+      throw new ApiHostError(
+        409,
+        'no_power_channel',
+        `${this.opts.nameOf(mac)} has no power channel (set powerChannel to one of: ${this.channels().join(', ') || 'none configured'})`,
+        'action',
+      );
     }
     const outcome = await this.opts.service[action](mac, by);
     return this.result(mac, action, outcome);
   }
 
   async actAll(action: PowerAction, macs: Mac[] | undefined, by: string): Promise<PowerResult[]> {
-    const targets = macs ?? this.opts.nodes().filter((n) => n.powerChannel !== undefined).map((n) => n.mac);
+    const targets =
+      macs ??
+      this.opts
+        .nodes()
+        .filter((n) => n.powerChannel !== undefined)
+        .map((n) => n.mac);
     if (action === 'on') {
       // The whole rack at once is what the sequencer is for: staggered, never too many early boots.
       const summary = await this.opts.sequencer.powerOn(targets, by).done;

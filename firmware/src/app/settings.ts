@@ -83,5 +83,12 @@ export class RuntimeSettings {
 
 function isStoredSetting(value: unknown): value is StoredSetting {
   const v = value as StoredSetting;
-  return typeof v === 'object' && v !== null && typeof v.value === 'string' && typeof v.fileValue === 'string' && typeof v.by === 'string' && typeof v.at === 'number';
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.value === 'string' &&
+    typeof v.fileValue === 'string' &&
+    typeof v.by === 'string' &&
+    typeof v.at === 'number'
+  );
 }

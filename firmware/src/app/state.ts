@@ -43,7 +43,9 @@ export async function openState(config: RackbootConfig, stack: ResourceStack, op
       onStale: (holder) => log.info('state directory lock left by a stopped rackboot; taking it over', { stateDir, pid: holder?.pid }),
     });
   } catch (error) {
-    throw new StartupError(error instanceof StateDirLockedError ? error.message : `cannot use state directory ${stateDir}: ${(error as Error).message}`, { stateDir });
+    throw new StartupError(error instanceof StateDirLockedError ? error.message : `cannot use state directory ${stateDir}: ${(error as Error).message}`, {
+      stateDir,
+    });
   }
   stack.push('state directory lock', () => lock.release());
 
@@ -80,7 +82,9 @@ export async function openState(config: RackbootConfig, stack: ResourceStack, op
       now: () => clock.now(),
       onChange: (change, by) => {
         if (change.unknownNodes !== undefined) inventory.setUnknownNodes(change.unknownNodes);
-        const words = Object.entries(change).map(([key, value]) => `${key} = ${String(value)}`).join(', ');
+        const words = Object.entries(change)
+          .map(([key, value]) => `${key} = ${String(value)}`)
+          .join(', ');
         events.append({ type: 'config', message: `settings changed: ${words}`, by, detail: { ...change } });
       },
     }),
@@ -89,7 +93,8 @@ export async function openState(config: RackbootConfig, stack: ResourceStack, op
     AuthService.open(stateDir, {
       log,
       clock,
-      onEvent: (event) => events.append({ type: 'auth', message: event.message, ...(event.by !== undefined && { by: event.by }), ...(event.detail && { detail: event.detail }) }),
+      onEvent: (event) =>
+        events.append({ type: 'auth', message: event.message, ...(event.by !== undefined && { by: event.by }), ...(event.detail && { detail: event.detail }) }),
     }),
   );
   // The inventory opened with the file's policy; one changed at run time overrides it.

@@ -62,10 +62,16 @@ export function isPasswordHash(value: unknown): value is PasswordHash {
     v.algorithm === 'scrypt' &&
     isPowerOfTwo(v.N) &&
     (v.N as number) <= MAX_N &&
-    Number.isInteger(v.r) && (v.r as number) >= 1 && (v.r as number) <= MAX_R &&
-    Number.isInteger(v.p) && (v.p as number) >= 1 && (v.p as number) <= MAX_P &&
-    typeof v.salt === 'string' && Buffer.from(v.salt, 'base64').length >= 8 &&
-    typeof v.hash === 'string' && Buffer.from(v.hash, 'base64').length === KEY_LENGTH
+    Number.isInteger(v.r) &&
+    (v.r as number) >= 1 &&
+    (v.r as number) <= MAX_R &&
+    Number.isInteger(v.p) &&
+    (v.p as number) >= 1 &&
+    (v.p as number) <= MAX_P &&
+    typeof v.salt === 'string' &&
+    Buffer.from(v.salt, 'base64').length >= 8 &&
+    typeof v.hash === 'string' &&
+    Buffer.from(v.hash, 'base64').length === KEY_LENGTH
   );
 }
 

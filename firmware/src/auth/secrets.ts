@@ -38,9 +38,5 @@ export function createSetupToken(): string {
 
 /** What a person typed, in the token's canonical form: case, blanks and dashes ignored, O→0 and I/L→1 as Crockford reads them. */
 export function canonicalSetupToken(typed: string): string {
-  return typed
-    .toUpperCase()
-    .replace(/[\s-]/g, '')
-    .replace(/O/g, '0')
-    .replace(/[IL]/g, '1');
+  return typed.toUpperCase().replace(/[\s-]/g, '').replace(/O/g, '0').replace(/[IL]/g, '1');
 }

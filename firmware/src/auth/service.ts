@@ -258,9 +258,15 @@ export class AuthService {
   /** A new token; its secret is in the answer and nowhere else. */
   async createToken(name: string, by: string): Promise<ApiTokenCreated> {
     if (!TOKEN_NAME_PATTERN.test(name)) {
-      throw new AuthError(400, 'bad_request', `name: expected letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit), found ${JSON.stringify(name.slice(0, 80))}`, 'name');
+      throw new AuthError(
+        400,
+        'bad_request',
+        `name: expected letters, digits, '.', '_' or '-' (at most 64, starting with a letter or digit), found ${JSON.stringify(name.slice(0, 80))}`,
+        'name',
+      );
     }
-    if (this.findToken(name)) throw new AuthError(409, 'conflict', `name: a token called ${name} exists already; revoke it first or choose another name.`, 'name');
+    if (this.findToken(name))
+      throw new AuthError(409, 'conflict', `name: a token called ${name} exists already; revoke it first or choose another name.`, 'name');
     if (this.tokensByHash.size >= MAX_API_TOKENS) throw new AuthError(409, 'conflict', `At most ${MAX_API_TOKENS} API tokens; revoke unused ones first.`);
     const secret = TOKEN_PREFIX + randomSecret(32);
     const record: TokenRecord = { kind: 'token', name, hash: sha256Hex(secret), createdAt: this.opts.clock.now(), createdBy: by };
@@ -324,7 +330,12 @@ export class AuthService {
   /** Password writes go one after another, so the last one asked for is the one on disk. */
   private writePassword(password: string, by: string): Promise<void> {
     const write = this.passwordWrite.then(async () => {
-      const record: AdminRecord = { kind: 'admin', password: await hashPassword(password, this.opts.scrypt ?? DEFAULT_SCRYPT_PARAMS), changedAt: this.opts.clock.now(), changedBy: by };
+      const record: AdminRecord = {
+        kind: 'admin',
+        password: await hashPassword(password, this.opts.scrypt ?? DEFAULT_SCRYPT_PARAMS),
+        changedAt: this.opts.clock.now(),
+        changedBy: by,
+      };
       await this.journal.put(ADMIN_KEY, record);
       this.admin = record;
     });
@@ -356,7 +367,10 @@ export class AuthService {
     this.failuresSinceEvent = 0;
     this.failureEventAt = now;
     this.log.warn(`failed ${what}`, { address, failuresSinceLastReport: count });
-    this.emit({ message: `Failed ${what} from ${address}` + (count > 1 ? ` (${count} failures since the last report)` : ''), detail: { address, failures: count } });
+    this.emit({
+      message: `Failed ${what} from ${address}` + (count > 1 ? ` (${count} failures since the last report)` : ''),
+      detail: { address, failures: count },
+    });
   }
 
   private emit(event: AuthEventInput): void {
@@ -380,9 +394,12 @@ function isAuthRecord(value: unknown): value is AuthRecord {
   if (v.kind === 'admin') return isPasswordHash(v.password) && typeof v.changedAt === 'number' && typeof v.changedBy === 'string';
   if (v.kind === 'token') {
     return (
-      typeof v.name === 'string' && TOKEN_NAME_PATTERN.test(v.name) &&
-      typeof v.hash === 'string' && /^[0-9a-f]{64}$/.test(v.hash) &&
-      typeof v.createdAt === 'number' && typeof v.createdBy === 'string' &&
+      typeof v.name === 'string' &&
+      TOKEN_NAME_PATTERN.test(v.name) &&
+      typeof v.hash === 'string' &&
+      /^[0-9a-f]{64}$/.test(v.hash) &&
+      typeof v.createdAt === 'number' &&
+      typeof v.createdBy === 'string' &&
       (v.lastUsedAt === undefined || typeof v.lastUsedAt === 'number')
     );
   }

@@ -4,16 +4,7 @@
 import { Opt, type DhcpMessage } from '../dhcp/message.js';
 import { vendorClass as vendorClassOption } from '../dhcp/options.js';
 
-export type ClientKind =
-  | 'bios-pxe'
-  | 'uefi-x64-pxe'
-  | 'uefi-ia32-pxe'
-  | 'uefi-arm64-pxe'
-  | 'uefi-x64-http'
-  | 'uefi-arm64-http'
-  | 'ipxe'
-  | 'rpi-boot'
-  | 'plain';
+export type ClientKind = 'bios-pxe' | 'uefi-x64-pxe' | 'uefi-ia32-pxe' | 'uefi-arm64-pxe' | 'uefi-x64-http' | 'uefi-arm64-http' | 'ipxe' | 'rpi-boot' | 'plain';
 
 export interface ClientClass {
   kind: ClientKind;

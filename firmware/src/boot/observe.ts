@@ -111,7 +111,18 @@ export class BootObservations {
     if (event.method !== 'GET') return;
     this.attribute(event.remote, 'http', (mac): BootObservation => {
       const { role, final } = roleOf(event.path, this.opts.profileFilesOf(mac));
-      return { kind: 'http_download', mac, at, path: event.path, role, final, status: event.status, bytes: event.bytes, complete: event.complete, ms: event.ms };
+      return {
+        kind: 'http_download',
+        mac,
+        at,
+        path: event.path,
+        role,
+        final,
+        status: event.status,
+        bytes: event.bytes,
+        complete: event.complete,
+        ms: event.ms,
+      };
     });
   }
 

@@ -57,8 +57,8 @@ export class OneShotBoots {
 
   private clear(mac: Mac, profile: string): void {
     this.inFlight.delete(mac);
-    this.opts.store.clearNextBoot(mac, profile).catch((error: unknown) =>
-      this.opts.log.error('could not clear the next-boot profile', { mac, profile, error: error as Error }),
-    );
+    this.opts.store
+      .clearNextBoot(mac, profile)
+      .catch((error: unknown) => this.opts.log.error('could not clear the next-boot profile', { mac, profile, error: error as Error }));
   }
 }

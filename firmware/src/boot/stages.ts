@@ -288,9 +288,15 @@ export function checkStall(state: BootMachineState, now: number, limits: BootLim
     const waited = seconds(now - handoff.at);
     const what = handoff.proxy ? 'proxy offer' : 'ACK';
     if (handoff.bootFile === undefined) {
-      m.diagnose('no_boot_filename', `our ${what} at ${clockTime(handoff.at)} carried no boot file (node held, or its architecture has no boot file); nothing followed for ${waited}`);
+      m.diagnose(
+        'no_boot_filename',
+        `our ${what} at ${clockTime(handoff.at)} carried no boot file (node held, or its architecture has no boot file); nothing followed for ${waited}`,
+      );
     } else if (handoff.arps >= ARPS_AFTER_HANDOFF) {
-      m.diagnose('arp_timeout', `${handoff.arps} ARP requests and no request for ${handoff.bootFile} in ${waited} after our ${what} at ${clockTime(handoff.at)}`);
+      m.diagnose(
+        'arp_timeout',
+        `${handoff.arps} ARP requests and no request for ${handoff.bootFile} in ${waited} after our ${what} at ${clockTime(handoff.at)}`,
+      );
     } else {
       m.diagnose('tftp_open_timeout', `no request for ${handoff.bootFile} in ${waited} after our ${what} at ${clockTime(handoff.at)}`);
     }
@@ -307,7 +313,10 @@ export function checkStall(state: BootMachineState, now: number, limits: BootLim
   }
 
   if (state.bootStartedAt !== undefined && now - state.bootStartedAt >= limits.bootTimeoutMs) {
-    m.diagnose('took_too_long', `boot running for ${seconds(now - state.bootStartedAt)} (limit ${seconds(limits.bootTimeoutMs)}), still at ${state.stage} since ${clockTime(state.stageSince)}`);
+    m.diagnose(
+      'took_too_long',
+      `boot running for ${seconds(now - state.bootStartedAt)} (limit ${seconds(limits.bootTimeoutMs)}), still at ${state.stage} since ${clockTime(state.stageSince)}`,
+    );
   }
   return m.result(state);
 }
@@ -322,9 +331,12 @@ function stallDiagnosis(state: BootMachineState, quietFor: number): { diagnosis:
     case 'offered':
     case 'ipxe_dhcp':
       if (dhcp.acked) return undefined; // the hand-off rule covers it
-      if (dhcp.offers === 0 && dhcp.discovers > 0) return { diagnosis: 'no_offer', detail: `rackboot sent no OFFER for ${dhcp.discovers} DISCOVER(s); nothing for ${quiet}` };
-      if (dhcp.offers > 0 && dhcp.offerBootFile === undefined) return { diagnosis: 'no_boot_filename', detail: `our OFFER at ${clockTime(dhcp.offerAt!)} carried no boot file; nothing for ${quiet}` };
-      if (dhcp.offers > 0 && !dhcp.requested) return { diagnosis: 'no_offer', detail: `no REQUEST after our OFFER at ${clockTime(dhcp.offerAt!)}; nothing for ${quiet}` };
+      if (dhcp.offers === 0 && dhcp.discovers > 0)
+        return { diagnosis: 'no_offer', detail: `rackboot sent no OFFER for ${dhcp.discovers} DISCOVER(s); nothing for ${quiet}` };
+      if (dhcp.offers > 0 && dhcp.offerBootFile === undefined)
+        return { diagnosis: 'no_boot_filename', detail: `our OFFER at ${clockTime(dhcp.offerAt!)} carried no boot file; nothing for ${quiet}` };
+      if (dhcp.offers > 0 && !dhcp.requested)
+        return { diagnosis: 'no_offer', detail: `no REQUEST after our OFFER at ${clockTime(dhcp.offerAt!)}; nothing for ${quiet}` };
       if (dhcp.requested) return { diagnosis: 'no_offer', detail: `the node's REQUEST got no ACK from rackboot; nothing for ${quiet}` };
       return undefined;
     case 'nbp_tftp': {
@@ -358,7 +370,8 @@ function onDiscover(m: Machine, obs: Obs<'dhcp_discover'>, previousSeen: number 
   const dhcpPhaseFailure = s.diagnosis !== undefined && FAILURES_OF_DHCP_PHASE.has(s.diagnosis);
 
   let begins: boolean;
-  if (s.stage === 'power_on') begins = false; // the power-on began this boot; POST can outlast newBootAfterMs
+  if (s.stage === 'power_on')
+    begins = false; // the power-on began this boot; POST can outlast newBootAfterMs
   else if (s.stage === 'off' || s.stage === 'booted' || stale) begins = true;
   else if (s.diagnosis !== undefined) begins = !retransmit && (!dhcpPhaseFailure || firmwareRestart);
   else begins = firmwareRestart;
@@ -389,9 +402,15 @@ function onDiscover(m: Machine, obs: Obs<'dhcp_discover'>, previousSeen: number 
     current.discoversAfterOffer++;
     if (current.discoversAfterOffer >= DISCOVERS_AFTER_OFFER && s.diagnosis === undefined) {
       if (current.offerBootFile === undefined) {
-        m.diagnose('no_boot_filename', `${current.discoversAfterOffer} DISCOVERs after our OFFER at ${clockTime(current.offerAt!)}, which carried no boot file (node held, or its architecture has no boot file)`);
+        m.diagnose(
+          'no_boot_filename',
+          `${current.discoversAfterOffer} DISCOVERs after our OFFER at ${clockTime(current.offerAt!)}, which carried no boot file (node held, or its architecture has no boot file)`,
+        );
       } else {
-        m.diagnose('no_offer', `${current.discoversAfterOffer} DISCOVERs after our OFFER at ${clockTime(current.offerAt!)} and no REQUEST: the node does not receive or accept our offers`);
+        m.diagnose(
+          'no_offer',
+          `${current.discoversAfterOffer} DISCOVERs after our OFFER at ${clockTime(current.offerAt!)} and no REQUEST: the node does not receive or accept our offers`,
+        );
       }
     }
   }
@@ -694,4 +713,3 @@ function seconds(ms: number): string {
 function megabytes(bytes: number): string {
   return bytes >= 1_000_000 ? `${(bytes / 1_000_000).toFixed(1)} MB` : bytes >= 1000 ? `${(bytes / 1000).toFixed(1)} kB` : `${bytes} B`;
 }
-

@@ -286,7 +286,16 @@ export function eventOf(mac: Mac, name: string, stage: BootStage, change: StageC
       if (change.durationMs !== undefined) detail.durationMs = change.durationMs;
       if (change.firmware !== undefined) detail.firmware = change.firmware;
       if (change.dhcpAcks !== undefined) detail.dhcpAcks = change.dhcpAcks;
-      return { at: change.at, type: 'diagnosis', mac, node: name, stage, diagnosis: change.diagnosis, message: `${name}: ${change.diagnosis}: ${change.detail}`, detail };
+      return {
+        at: change.at,
+        type: 'diagnosis',
+        mac,
+        node: name,
+        stage,
+        diagnosis: change.diagnosis,
+        message: `${name}: ${change.diagnosis}: ${change.detail}`,
+        detail,
+      };
     }
     case 'diagnosis_cleared':
       return {

@@ -30,8 +30,7 @@ export function parseDuration(value: string | number): number {
   const match = DURATION_PATTERN.exec(text);
   if (!match || text === '') throw new DurationError(value);
   const [, d, h, m, s] = match;
-  const seconds =
-    Number(d ?? 0) * UNIT_SECONDS.d + Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0) * UNIT_SECONDS.s;
+  const seconds = Number(d ?? 0) * UNIT_SECONDS.d + Number(h ?? 0) * UNIT_SECONDS.h + Number(m ?? 0) * UNIT_SECONDS.m + Number(s ?? 0) * UNIT_SECONDS.s;
   return checked(seconds, value);
 }
 

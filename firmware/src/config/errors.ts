@@ -83,7 +83,11 @@ export function editDistance(a: string, b: string): number {
  * do not "match" unrelated short keys.
  */
 export function didYouMean(word: string, candidates: readonly string[]): string | undefined {
-  const canonical = (s: string) => s.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase().replace(/-/g, '_');
+  const canonical = (s: string) =>
+    s
+      .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
+      .toLowerCase()
+      .replace(/-/g, '_');
   const exactish = candidates.find((c) => canonical(c) === canonical(word));
   if (exactish !== undefined) return exactish;
   const limit = Math.max(1, Math.floor(word.length / 3));

@@ -350,7 +350,11 @@ function readPool(r: DocumentReader, node: YamlNode | undefined, keyPath: string
     } else if (start < network || end > broadcast) {
       r.wrong(view.path('range'), rangeNode, `an IPv4 range inside ${keyPath}.subnet ${text} (${usable})`);
     } else if (start === network || end === broadcast) {
-      r.wrong(view.path('range'), rangeNode, `an IPv4 range without ${keyPath}.subnet's network address ${intToIp(network)} and broadcast address ${intToIp(broadcast)} (${usable} at most)`);
+      r.wrong(
+        view.path('range'),
+        rangeNode,
+        `an IPv4 range without ${keyPath}.subnet's network address ${intToIp(network)} and broadcast address ${intToIp(broadcast)} (${usable} at most)`,
+      );
       draft.range = undefined;
     }
     if (start > end || start < network || end > broadcast) draft.range = undefined;
@@ -365,9 +369,19 @@ function checkRouter(r: DocumentReader, keyPath: string, router: Ipv4, pool: Poo
   const { network, broadcast, text } = bounds(pool.subnet);
   const value = ipToInt(router);
   if (value <= network || value >= broadcast) {
-    r.report(keyPath, undefined, JSON.stringify(router), `a host address inside ${pool.keyPath}.subnet ${text}${keyPath.startsWith('options') ? `, or a router set on ${pool.keyPath}` : ''}`);
+    r.report(
+      keyPath,
+      undefined,
+      JSON.stringify(router),
+      `a host address inside ${pool.keyPath}.subnet ${text}${keyPath.startsWith('options') ? `, or a router set on ${pool.keyPath}` : ''}`,
+    );
   } else if (pool.range && value >= ipToInt(pool.range.start) && value <= ipToInt(pool.range.end)) {
-    r.report(keyPath, undefined, JSON.stringify(router), `an address outside ${pool.keyPath}.range ${pool.range.start}-${pool.range.end}, or the router's address would be leased to a client`);
+    r.report(
+      keyPath,
+      undefined,
+      JSON.stringify(router),
+      `an address outside ${pool.keyPath}.range ${pool.range.start}-${pool.range.end}, or the router's address would be leased to a client`,
+    );
   }
 }
 
@@ -502,7 +516,12 @@ function checkPoolOverlaps(r: DocumentReader, pools: PoolDraft[]): void {
     const nested = earlier.find((pool) => pool.subnet && later.subnet && subnetsConflict(pool.subnet, later.subnet));
     if (nested) {
       const text = bounds(later.subnet!).text;
-      r.report(`${later.keyPath}.subnet`, undefined, JSON.stringify(text), `a subnet equal to or apart from ${nested.keyPath}.subnet ${bounds(nested.subnet!).text}`);
+      r.report(
+        `${later.keyPath}.subnet`,
+        undefined,
+        JSON.stringify(text),
+        `a subnet equal to or apart from ${nested.keyPath}.subnet ${bounds(nested.subnet!).text}`,
+      );
       continue;
     }
     const range = later.range;
@@ -560,7 +579,8 @@ function checkHosts(r: DocumentReader, draft: Draft): void {
     if (host.hostname) {
       const key = host.hostname.toLowerCase(); // DNS names compare case-insensitively
       const first = byName.get(key);
-      if (first) r.report(`${host.keyPath}.hostname`, undefined, JSON.stringify(host.hostname), `a host name no other host has (${first}.hostname is the same name)`);
+      if (first)
+        r.report(`${host.keyPath}.hostname`, undefined, JSON.stringify(host.hostname), `a host name no other host has (${first}.hostname is the same name)`);
       else byName.set(key, host.keyPath);
     }
     if (!host.ip) continue;
@@ -573,7 +593,7 @@ function checkHosts(r: DocumentReader, draft: Draft): void {
     }
     byIp.set(host.ip, host.keyPath);
     if (draft.serverAddress === host.ip) {
-      r.report(ipPath, undefined, found, 'an address other than server_address, which is rackboot\'s own');
+      r.report(ipPath, undefined, found, "an address other than server_address, which is rackboot's own");
       continue;
     }
     const router = routers.get(host.ip);
@@ -605,7 +625,11 @@ function checkProfileReferences(r: DocumentReader, draft: Draft): void {
   };
   if (draft.boot.defaultProfile !== undefined) {
     const written = draft.boot.defaultProfileWritten;
-    check('boot.default_profile', draft.boot.defaultProfile, written ? undefined : `${JSON.stringify(draft.boot.defaultProfile)} (the default when boot.default_profile is not set)`);
+    check(
+      'boot.default_profile',
+      draft.boot.defaultProfile,
+      written ? undefined : `${JSON.stringify(draft.boot.defaultProfile)} (the default when boot.default_profile is not set)`,
+    );
   }
   for (const host of draft.hosts) if (host.profile) check(`${host.keyPath}.profile`, host.profile);
   for (const ref of draft.boot.menuRefs) {
@@ -721,7 +745,12 @@ function syntaxProblems(
     if (seenLines.has(lineNumber)) continue;
     seenLines.add(lineNumber);
     const source = (lines[lineNumber - 1] ?? '').trim();
-    const found = source === '' ? (error.pos[0] >= text.length ? 'the end of the file' : 'an empty line') : JSON.stringify(source.length > 60 ? `${source.slice(0, 59)}…` : source);
+    const found =
+      source === ''
+        ? error.pos[0] >= text.length
+          ? 'the end of the file'
+          : 'an empty line'
+        : JSON.stringify(source.length > 60 ? `${source.slice(0, 59)}…` : source);
     const expected =
       error.code === 'MULTIPLE_DOCS'
         ? 'a single YAML document (remove the "---" separator; one file holds one configuration)'

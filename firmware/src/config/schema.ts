@@ -19,16 +19,29 @@ export type ProfileConfig =
   | { kind: 'chain'; url: string }
   | { kind: 'local' }
   | { kind: 'menu'; items: { profile: string; label: string }[]; timeout: number /* seconds */ };
-export interface PoolConfig { subnet: Ipv4; prefix: number; start: Ipv4; end: Ipv4; router?: Ipv4; leaseTime?: number }
-export interface HostConfig { mac: Mac; ip?: Ipv4; hostname?: string; profile?: string; powerChannel?: string }
+export interface PoolConfig {
+  subnet: Ipv4;
+  prefix: number;
+  start: Ipv4;
+  end: Ipv4;
+  router?: Ipv4;
+  leaseTime?: number;
+}
+export interface HostConfig {
+  mac: Mac;
+  ip?: Ipv4;
+  hostname?: string;
+  profile?: string;
+  powerChannel?: string;
+}
 export interface RackbootConfig {
-  source: string;              // absolute file path, or '<defaults for IF>'
+  source: string; // absolute file path, or '<defaults for IF>'
   interface: string;
   serverAddress?: Ipv4;
   mode: 'dhcp' | 'proxy';
-  leaseTime: number;           // seconds
+  leaseTime: number; // seconds
   dhcp: DhcpLimitsConfig;
-  stateDir: string;            // absolute
+  stateDir: string; // absolute
   pools: PoolConfig[];
   options: { router?: Ipv4; dns: Ipv4[]; domain?: string; ntp: Ipv4[] };
   hosts: HostConfig[];
@@ -111,7 +124,24 @@ export const LOG_FORMATS = ['auto', 'json', 'text'] as const;
 
 /** The keys each mapping of the file accepts, as written (snake_case). */
 export const KEYS = {
-  top: ['interface', 'server_address', 'mode', 'lease_time', 'dhcp', 'state_dir', 'pools', 'options', 'hosts', 'boot', 'http', 'tftp', 'inventory', 'power', 'console', 'log'],
+  top: [
+    'interface',
+    'server_address',
+    'mode',
+    'lease_time',
+    'dhcp',
+    'state_dir',
+    'pools',
+    'options',
+    'hosts',
+    'boot',
+    'http',
+    'tftp',
+    'inventory',
+    'power',
+    'console',
+    'log',
+  ],
   pool: ['subnet', 'range', 'router', 'lease_time'],
   dhcp: ['max_offers', 'unknown_share_percent'],
   options: ['router', 'dns', 'domain', 'ntp'],
@@ -479,9 +509,8 @@ export const domainSpec: ValueSpec<string> = textSpec(
   (text) => (text.endsWith('.') ? text.slice(0, -1) : text),
 );
 
-export const profileNameSpec: ValueSpec<string> = textSpec(
-  'a profile name of letters, digits, ".", "_" and "-" (at most 63 characters)',
-  (text) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text),
+export const profileNameSpec: ValueSpec<string> = textSpec('a profile name of letters, digits, ".", "_" and "-" (at most 63 characters)', (text) =>
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text),
 );
 
 const SUBNET_EXPECTED = 'a subnet in network/prefix form like 10.0.0.0/24';
@@ -523,17 +552,14 @@ export const bootPathSpec: ValueSpec<string> = textSpec(
   (text) => text.trim() !== '' && !text.startsWith('/') && !text.includes('\\') && !text.includes('://') && !text.split('/').includes('..'),
 );
 
-export const chainUrlSpec: ValueSpec<string> = textSpec(
-  'an absolute http://, https:// or tftp:// URL like http://10.0.0.1/boot.ipxe',
-  (text) => {
-    try {
-      const url = new URL(text);
-      return ['http:', 'https:', 'tftp:'].includes(url.protocol) && url.hostname !== '';
-    } catch {
-      return false;
-    }
-  },
-);
+export const chainUrlSpec: ValueSpec<string> = textSpec('an absolute http://, https:// or tftp:// URL like http://10.0.0.1/boot.ipxe', (text) => {
+  try {
+    const url = new URL(text);
+    return ['http:', 'https:', 'tftp:'].includes(url.protocol) && url.hostname !== '';
+  } catch {
+    return false;
+  }
+});
 
 /** Any single line (cmdline may be empty). */
 export const lineSpec: ValueSpec<string> = textSpec('a single line of text');
@@ -549,5 +575,7 @@ export const baudSpec: ValueSpec<number> = {
     return undefined;
   },
 };
-export const devicePathSpec: ValueSpec<string> = textSpec('an absolute device path like /dev/ttyAMA0 or /dev/ttyUSB0', (text) => /^\/[^\u0000-\u001f]+$/.test(text));
+export const devicePathSpec: ValueSpec<string> = textSpec('an absolute device path like /dev/ttyAMA0 or /dev/ttyUSB0', (text) =>
+  /^\/[^\u0000-\u001f]+$/.test(text),
+);
 export const directorySpec: ValueSpec<string> = textSpec('a directory path like /srv/rackboot', (text) => text.trim() !== '');

@@ -59,7 +59,13 @@ async function findNode(ctx: CommandContext, id: string): Promise<NodeView> {
 
 function powerTable(results: readonly PowerResult[], columns: number): string[] {
   return table(
-    [{ title: 'NODE', flex: true }, { title: 'ACTION', width: 6 }, { title: 'RESULT', width: 6 }, { title: 'STATE', width: 7 }, { title: 'MESSAGE', flex: true }],
+    [
+      { title: 'NODE', flex: true },
+      { title: 'ACTION', width: 6 },
+      { title: 'RESULT', width: 6 },
+      { title: 'STATE', width: 7 },
+      { title: 'MESSAGE', flex: true },
+    ],
     results.map((r) => [r.name, r.action, r.ok ? 'ok' : 'FAILED', r.state, r.message ?? '']),
     columns,
   );
@@ -117,7 +123,16 @@ export const COMMANDS: readonly Command[] = [
     async run(args, ctx) {
       expectArgs(args, 0, 1);
       if (args.length === 0) {
-        ctx.print(...table([{ title: 'COMMAND', width: 29 }, { title: 'WHAT IT DOES', flex: true }], COMMANDS.map((c) => [c.usage, c.summary]), ctx.columns));
+        ctx.print(
+          ...table(
+            [
+              { title: 'COMMAND', width: 29 },
+              { title: 'WHAT IT DOES', flex: true },
+            ],
+            COMMANDS.map((c) => [c.usage, c.summary]),
+            ctx.columns,
+          ),
+        );
         ctx.print('Type help COMMAND for more about one command.');
         return;
       }
@@ -150,7 +165,12 @@ export const COMMANDS: readonly Command[] = [
           const number = String(value);
           return `  ${fit(name, cell - number.length - 4).padEnd(cell - number.length - 3)}${number}`;
         });
-        ctx.print(pair.map((p) => p.padEnd(cell)).join('').trimEnd());
+        ctx.print(
+          pair
+            .map((p) => p.padEnd(cell))
+            .join('')
+            .trimEnd(),
+        );
       }
     },
   },
@@ -168,7 +188,13 @@ export const COMMANDS: readonly Command[] = [
       }
       ctx.print(
         ...table(
-          [{ title: 'NAME', flex: true }, { title: 'MAC', width: 17 }, { title: 'IP', width: 15 }, { title: 'STAGE', width: 13 }, { title: 'DIAGNOSIS', flex: true }],
+          [
+            { title: 'NAME', flex: true },
+            { title: 'MAC', width: 17 },
+            { title: 'IP', width: 15 },
+            { title: 'STAGE', width: 13 },
+            { title: 'DIAGNOSIS', flex: true },
+          ],
           nodes.map((n) => [n.name, n.mac, n.currentIp ?? n.ip ?? '-', n.stage, n.diagnosis ?? '']),
           ctx.columns,
           1, // a one-space gap leaves names and diagnoses 15 columns each
@@ -216,7 +242,13 @@ export const COMMANDS: readonly Command[] = [
       const now = ctx.now();
       ctx.print(
         ...table(
-          [{ title: 'IP', width: 15 }, { title: 'MAC', width: 17 }, { title: 'STATE', width: 9 }, { title: 'EXPIRES', width: 12 }, { title: 'NODE', flex: true }],
+          [
+            { title: 'IP', width: 15 },
+            { title: 'MAC', width: 17 },
+            { title: 'STATE', width: 9 },
+            { title: 'EXPIRES', width: 12 },
+            { title: 'NODE', flex: true },
+          ],
           leases.map((l) => [l.ip, l.mac, l.state, formatRelative(l.expiresAt, now), l.node ?? l.hostname ?? '']),
           ctx.columns,
         ),
@@ -253,7 +285,10 @@ export const COMMANDS: readonly Command[] = [
     name: 'boot',
     usage: 'boot NODE PROFILE',
     summary: "set a node's next boot profile (one boot only)",
-    details: ['Used to re-image a node: the profile applies to the next boot, then the node', 'goes back to its own profile. Type `boot NODE <Tab>` to list the profiles.'],
+    details: [
+      'Used to re-image a node: the profile applies to the next boot, then the node',
+      'goes back to its own profile. Type `boot NODE <Tab>` to list the profiles.',
+    ],
     complete: (index, _args, ctx) => (index === 0 ? ctx.nodeNames() : index === 1 ? ctx.profileNames() : []),
     async run(args, ctx) {
       expectArgs(args, 2, 2);
@@ -375,4 +410,3 @@ export const COMMANDS: readonly Command[] = [
 
 /** Commands available before the admin password has been set. */
 export const SETUP_COMMANDS: readonly string[] = ['help', 'setup-token', 'passwd'];
-

@@ -108,7 +108,8 @@ export class Console {
         stream.once('drain', () => {
           const lost = this.counters.droppedOutput - (this.droppingSince ?? 0);
           this.droppingSince = undefined;
-          if (this.stream === stream) stream.write(Buffer.from(`\r\n[${lost} bytes of output dropped: the line was too slow]\r\n${this.shell.editor.redraw()}`, 'latin1'));
+          if (this.stream === stream)
+            stream.write(Buffer.from(`\r\n[${lost} bytes of output dropped: the line was too slow]\r\n${this.shell.editor.redraw()}`, 'latin1'));
         });
       }
       return;

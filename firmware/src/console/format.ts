@@ -94,6 +94,7 @@ export function formatRelative(ms: number, now: number): string {
   const delta = Math.round((ms - now) / 1000);
   const abs = Math.abs(delta);
   if (abs === 0) return 'just now';
-  const amount = abs < 120 ? `${abs} s` : abs < 7200 ? `${Math.round(abs / 60)} min` : abs < 172800 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86400)} d`;
+  const amount =
+    abs < 120 ? `${abs} s` : abs < 7200 ? `${Math.round(abs / 60)} min` : abs < 172800 ? `${Math.round(abs / 3600)} h` : `${Math.round(abs / 86400)} d`;
   return delta >= 0 ? `in ${amount}` : `${amount} ago`;
 }

@@ -24,7 +24,7 @@ export function parseNetSet(args: readonly string[]): NetSetParse {
     const mask = prefixToMask(prefix);
     const host = (value & ~mask) >>> 0;
     if (host === 0) return { ok: false, problem: `${address} is the network address of ${intToIp((value & mask) >>> 0)}/${prefix}, expected a host address` };
-    if (host === (~mask >>> 0)) return { ok: false, problem: `${address} is the broadcast address of /${prefix}, expected a host address` };
+    if (host === ~mask >>> 0) return { ok: false, problem: `${address} is the broadcast address of /${prefix}, expected a host address` };
   }
   if (args.length === 1) return { ok: true, change: { address, prefix } };
   if (args[1] !== 'gw') return { ok: false, problem: `expected 'gw GATEWAY' after the address, found '${args[1]}'` };

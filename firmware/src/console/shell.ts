@@ -268,7 +268,10 @@ export class Shell {
     if (read.kind !== 'line') return;
     const words = splitWords(read.text);
     if (words.length === 0) return;
-    await this.runCommand(words, COMMANDS.map((c) => c.name));
+    await this.runCommand(
+      words,
+      COMMANDS.map((c) => c.name),
+    );
     if (this.loggedIn) await this.refreshNames();
   }
 
@@ -424,7 +427,12 @@ export class Shell {
   }
 
   private print(...lines: string[]): void {
-    this.write(lines.flatMap((line) => wrap(line, this.columns - 1)).map((line) => line + '\r\n').join(''));
+    this.write(
+      lines
+        .flatMap((line) => wrap(line, this.columns - 1))
+        .map((line) => line + '\r\n')
+        .join(''),
+    );
   }
 
   private write(text: string): void {
@@ -433,5 +441,8 @@ export class Shell {
 }
 
 function splitWords(line: string): string[] {
-  return line.trim().split(/\s+/).filter((w) => w !== '');
+  return line
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
 }

@@ -83,7 +83,7 @@ export class AddressPlan {
 
 export function subnetContains(pool: Pick<PoolConfig, 'subnet' | 'prefix'>, ip: Ipv4): boolean {
   const mask = prefixToMask(pool.prefix);
-  return ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(pool.subnet) & mask) >>> 0);
+  return (ipToInt(ip) & mask) >>> 0 === (ipToInt(pool.subnet) & mask) >>> 0;
 }
 
 export function netmaskOf(prefix: number): Ipv4 {

@@ -317,7 +317,9 @@ export class DhcpServer {
       return true;
     }
     const holder = this.opts.leases.byIp(ip);
-    return holder?.state === 'declined' ? `address ${ip} is quarantined` : `address ${ip} is held by ${holder?.mac ?? 'another client'} (${holder?.state ?? 'unknown'})`;
+    return holder?.state === 'declined'
+      ? `address ${ip} is quarantined`
+      : `address ${ip} is held by ${holder?.mac ?? 'another client'} (${holder?.state ?? 'unknown'})`;
   }
 
   private nak(msg: DhcpMessage, client: Client, boot: ClientClass, reason: string): void {

@@ -144,9 +144,7 @@ export class DhcpService {
     const { link, serverAddress, counters, log } = this.opts;
     try {
       if (to.via === 'frame') {
-        link.send(
-          encodeUdpFrame({ srcMac: link.mac, dstMac: to.mac, srcIp: serverAddress, dstIp: to.ip, srcPort: fromPort, dstPort: to.port, payload }),
-        );
+        link.send(encodeUdpFrame({ srcMac: link.mac, dstMac: to.mac, srcIp: serverAddress, dstIp: to.ip, srcPort: fromPort, dstPort: to.port, payload }));
         return;
       }
       const socket = this.sockets.get(fromPort);

@@ -237,7 +237,11 @@ export function fileUrl(base: string, path: string): string {
 export function uniqueImageNames(paths: readonly string[]): string[] {
   const used = new Set<string>();
   return paths.map((path) => {
-    const base = path.split('/').filter((segment) => segment !== '').pop() ?? '';
+    const base =
+      path
+        .split('/')
+        .filter((segment) => segment !== '')
+        .pop() ?? '';
     let name = base.replace(/[^A-Za-z0-9._+-]/g, '_').replace(/^[-.]/, '_');
     if (name === '') name = 'initrd';
     let candidate = name;

@@ -38,7 +38,12 @@ interface CounterRule {
 
 /** First match wins; order from specific to general. */
 const COUNTER_RULES: CounterRule[] = [
-  { pattern: /^dhcp\.in\.packets$/, family: 'rackboot_dhcp_messages_received_total', help: 'DHCP messages received and decoded (all types).', labels: () => ({}) },
+  {
+    pattern: /^dhcp\.in\.packets$/,
+    family: 'rackboot_dhcp_messages_received_total',
+    help: 'DHCP messages received and decoded (all types).',
+    labels: () => ({}),
+  },
   {
     pattern: /^(dhcp|tftp)\.(in|out)\.([a-z0-9_]+)$/,
     family: 'rackboot_packets_total',
@@ -57,7 +62,12 @@ const COUNTER_RULES: CounterRule[] = [
     help: 'DHCP messages ignored as forged: a DECLINE or RELEASE not from the holder of the address, option 82 from a client that is not a relay.',
     labels: (m) => ({ reason: m[1]! }),
   },
-  { pattern: /^dhcp\.offers_evicted$/, family: 'rackboot_dhcp_offers_evicted_total', help: 'Unconfirmed offers forgotten to stay within dhcp.max_offers.', labels: () => ({}) },
+  {
+    pattern: /^dhcp\.offers_evicted$/,
+    family: 'rackboot_dhcp_offers_evicted_total',
+    help: 'Unconfirmed offers forgotten to stay within dhcp.max_offers.',
+    labels: () => ({}),
+  },
   {
     pattern: /^dhcp\.foreign_server\.(rogue|site)$/,
     family: 'rackboot_dhcp_foreign_server_replies_total',
@@ -70,7 +80,12 @@ const COUNTER_RULES: CounterRule[] = [
     help: 'Events written about another DHCP server on the segment (rate-limited per server).',
     labels: (m) => ({ kind: m[1]! }),
   },
-  { pattern: /^malformed\.([a-z0-9_]+)$/, family: 'rackboot_malformed_total', help: 'Undecodable packets, by the protocol layer that refused them.', labels: (m) => ({ protocol: m[1]! }) },
+  {
+    pattern: /^malformed\.([a-z0-9_]+)$/,
+    family: 'rackboot_malformed_total',
+    help: 'Undecodable packets, by the protocol layer that refused them.',
+    labels: (m) => ({ protocol: m[1]! }),
+  },
   {
     pattern: /^([a-z0-9_]+)\.dropped\.([a-z0-9_]+)$/,
     family: 'rackboot_dropped_total',
@@ -78,24 +93,59 @@ const COUNTER_RULES: CounterRule[] = [
     labels: (m) => ({ protocol: m[1]!, reason: m[2]! }),
   },
   { pattern: /^http\.dropped$/, family: 'rackboot_dropped_total', help: '', labels: () => ({ protocol: 'http', reason: 'connection_limit' }) },
-  { pattern: /^http\.errors\.(\d{3})$/, family: 'rackboot_http_error_responses_total', help: 'HTTP responses with status 400 or above, by status.', labels: (m) => ({ status: m[1]! }) },
-  { pattern: /^(dhcp|tftp|http)\.errors$/, family: 'rackboot_errors_total', help: 'Internal errors while handling a request, by protocol.', labels: (m) => ({ protocol: m[1]! }) },
+  {
+    pattern: /^http\.errors\.(\d{3})$/,
+    family: 'rackboot_http_error_responses_total',
+    help: 'HTTP responses with status 400 or above, by status.',
+    labels: (m) => ({ status: m[1]! }),
+  },
+  {
+    pattern: /^(dhcp|tftp|http)\.errors$/,
+    family: 'rackboot_errors_total',
+    help: 'Internal errors while handling a request, by protocol.',
+    labels: (m) => ({ protocol: m[1]! }),
+  },
   { pattern: /^tftp\.done$/, family: 'rackboot_tftp_transfers_total', help: 'TFTP transfers that ended, by result.', labels: () => ({ result: 'done' }) },
   { pattern: /^tftp\.failed\.([a-z0-9_]+)$/, family: 'rackboot_tftp_transfers_total', help: '', labels: (m) => ({ result: m[1]! }) },
   { pattern: /^tftp\.retransmits$/, family: 'rackboot_tftp_retransmits_total', help: 'TFTP blocks sent again after a timeout.', labels: () => ({}) },
   { pattern: /^tftp\.requests$/, family: 'rackboot_tftp_requests_total', help: 'TFTP read requests received.', labels: () => ({}) },
-  { pattern: /^tftp\.refused\.([a-z0-9_]+)$/, family: 'rackboot_refused_total', help: 'Requests refused, by protocol and reason.', labels: (m) => ({ protocol: 'tftp', reason: m[1]! }) },
+  {
+    pattern: /^tftp\.refused\.([a-z0-9_]+)$/,
+    family: 'rackboot_refused_total',
+    help: 'Requests refused, by protocol and reason.',
+    labels: (m) => ({ protocol: 'tftp', reason: m[1]! }),
+  },
   { pattern: /^http\.refused$/, family: 'rackboot_refused_total', help: '', labels: () => ({ protocol: 'http', reason: 'path' }) },
   { pattern: /^http\.bytes_sent$/, family: 'rackboot_http_sent_bytes_total', help: 'HTTP response body bytes sent.', labels: () => ({}) },
   { pattern: /^http\.requests$/, family: 'rackboot_http_requests_total', help: 'HTTP requests received.', labels: () => ({}) },
   { pattern: /^http\.connections$/, family: 'rackboot_http_connections_total', help: 'HTTP connections accepted.', labels: () => ({}) },
   { pattern: /^http\.address_limited$/, family: 'rackboot_dropped_total', help: '', labels: () => ({ protocol: 'http', reason: 'address_limit' }) },
-  { pattern: /^http\.request_timeouts$/, family: 'rackboot_http_request_timeouts_total', help: 'HTTP connections closed with 408: the request head came too slowly (slowloris).', labels: () => ({}) },
+  {
+    pattern: /^http\.request_timeouts$/,
+    family: 'rackboot_http_request_timeouts_total',
+    help: 'HTTP connections closed with 408: the request head came too slowly (slowloris).',
+    labels: () => ({}),
+  },
   { pattern: /^sse\.refused\.([a-z0-9_]+)$/, family: 'rackboot_refused_total', help: '', labels: (m) => ({ protocol: 'sse', reason: m[1]! }) },
   { pattern: /^sse\.opened$/, family: 'rackboot_event_streams_opened_total', help: 'Server-Sent Events streams opened.', labels: () => ({}) },
-  { pattern: /^api\.refused\.([a-z0-9_]+)$/, family: 'rackboot_api_refused_total', help: 'API requests refused for authentication, CSRF or rate limits, by reason.', labels: (m) => ({ reason: m[1]! }) },
-  { pattern: /^api\.booted\.([a-z0-9_]+)$/, family: 'rackboot_booted_callbacks_total', help: 'Booted callbacks from nodes, by result.', labels: (m) => ({ result: m[1]! }) },
-  { pattern: /^boot\.unattributed\.([a-z0-9_]+)$/, family: 'rackboot_unattributed_observations_total', help: 'Observations no node could be found for, by protocol.', labels: (m) => ({ protocol: m[1]! }) },
+  {
+    pattern: /^api\.refused\.([a-z0-9_]+)$/,
+    family: 'rackboot_api_refused_total',
+    help: 'API requests refused for authentication, CSRF or rate limits, by reason.',
+    labels: (m) => ({ reason: m[1]! }),
+  },
+  {
+    pattern: /^api\.booted\.([a-z0-9_]+)$/,
+    family: 'rackboot_booted_callbacks_total',
+    help: 'Booted callbacks from nodes, by result.',
+    labels: (m) => ({ result: m[1]! }),
+  },
+  {
+    pattern: /^boot\.unattributed\.([a-z0-9_]+)$/,
+    family: 'rackboot_unattributed_observations_total',
+    help: 'Observations no node could be found for, by protocol.',
+    labels: (m) => ({ protocol: m[1]! }),
+  },
 ];
 const FALLBACK_FAMILY = 'rackboot_counter_total';
 const FALLBACK_HELP = 'Other internal counters, by their rackboot name.';
@@ -181,8 +231,14 @@ export function renderMetrics(counters: Record<string, number>, gauges: MetricsG
   }
 
   const { status, stats } = gauges;
-  family('rackboot_up', 'gauge', 'Whether the app answered the status and stats queries for this scrape (1) or not (0).').samples.push({ labels: {}, value: status && stats ? 1 : 0 });
-  family('rackboot_dhcp_transactions_per_second', 'gauge', 'DHCP messages received per second over the last 10 s.').samples.push({ labels: {}, value: round(gauges.dhcpPerSecond) });
+  family('rackboot_up', 'gauge', 'Whether the app answered the status and stats queries for this scrape (1) or not (0).').samples.push({
+    labels: {},
+    value: status && stats ? 1 : 0,
+  });
+  family('rackboot_dhcp_transactions_per_second', 'gauge', 'DHCP messages received per second over the last 10 s.').samples.push({
+    labels: {},
+    value: round(gauges.dhcpPerSecond),
+  });
   if (status) {
     family('rackboot_uptime_seconds', 'gauge', 'Seconds since rackboot started.').samples.push({ labels: {}, value: status.uptimeSeconds });
     family('rackboot_inventory_nodes', 'gauge', 'Nodes in the inventory.').samples.push({ labels: {}, value: status.nodes });
@@ -195,7 +251,10 @@ export function renderMetrics(counters: Record<string, number>, gauges: MetricsG
     const byDiagnosis = family('rackboot_nodes_diagnosed', 'gauge', 'Nodes by the diagnosis of their latest boot.');
     for (const diagnosis of DIAGNOSES) byDiagnosis.samples.push({ labels: { diagnosis }, value: stats.nodesByDiagnosis[diagnosis] ?? 0 });
     family('rackboot_boots_started_total', 'counter', 'Boots started since rackboot started.').samples.push({ labels: {}, value: stats.bootsStarted });
-    family('rackboot_boots_completed_total', 'counter', 'Boots that reached booted since rackboot started.').samples.push({ labels: {}, value: stats.bootsCompleted });
+    family('rackboot_boots_completed_total', 'counter', 'Boots that reached booted since rackboot started.').samples.push({
+      labels: {},
+      value: stats.bootsCompleted,
+    });
   }
   for (const extra of gauges.extra ?? []) family(extra.name, 'gauge', extra.help).samples.push({ labels: {}, value: extra.value });
 

@@ -149,7 +149,14 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     name: 'boot-files',
     methods: ['GET', 'HEAD'],
     prefix: '/',
-    handler: createBootFilesHandler({ root: opts.root, log, counters, onEvent: opts.onEvent, clock: opts.clock, ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }) }),
+    handler: createBootFilesHandler({
+      root: opts.root,
+      log,
+      counters,
+      onEvent: opts.onEvent,
+      clock: opts.clock,
+      ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }),
+    }),
   });
 
   const server = createServer({
@@ -181,7 +188,12 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
       limitedSinceLog++;
       const now = Date.now();
       if (now - limitedLoggedAt >= BUSY_LOG_INTERVAL_MS) {
-        log.warn('too many connections from one address, dropping', { remote: address, held: held - 1, max: limits.maxConnectionsPerAddress, dropped: limitedSinceLog });
+        log.warn('too many connections from one address, dropping', {
+          remote: address,
+          held: held - 1,
+          max: limits.maxConnectionsPerAddress,
+          dropped: limitedSinceLog,
+        });
         limitedLoggedAt = now;
         limitedSinceLog = 0;
       }

@@ -165,7 +165,8 @@ export class NodeInventory {
 
   /** Changes the policy for MACs discovered from now on (records already held stay held). */
   setUnknownNodes(policy: UnknownNodePolicy): void {
-    if (policy !== 'boot' && policy !== 'hold') throw new InventoryError('unknownNodes', `unknownNodes: expected "boot" or "hold", found ${show(policy)}`, 'bad_request');
+    if (policy !== 'boot' && policy !== 'hold')
+      throw new InventoryError('unknownNodes', `unknownNodes: expected "boot" or "hold", found ${show(policy)}`, 'bad_request');
     this.policy = policy;
   }
 
@@ -464,7 +465,11 @@ export class NodeInventory {
 
   private readName(value: unknown, mac: Mac): string {
     if (typeof value !== 'string' || !isHostnameLabel(value)) {
-      throw new InventoryError('name', `name: expected a host name (letters, digits and '-', 1 to 63 characters, not starting or ending with '-'), found ${show(value)}`, 'bad_request');
+      throw new InventoryError(
+        'name',
+        `name: expected a host name (letters, digits and '-', 1 to 63 characters, not starting or ending with '-'), found ${show(value)}`,
+        'bad_request',
+      );
     }
     if (isMac(value)) throw new InventoryError('name', `name: ${show(value)} reads as a MAC address; pick a name that does not`, 'bad_request');
     const holder = this.byName.get(value.toLowerCase());
@@ -475,16 +480,19 @@ export class NodeInventory {
   /** undefined: clear (null or ''). */
   private readIp(value: unknown, mac: Mac): string | undefined {
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string' || !isIpv4(value)) throw new InventoryError('ip', `ip: expected an IPv4 address like 10.0.0.11, found ${show(value)}`, 'bad_request');
+    if (typeof value !== 'string' || !isIpv4(value))
+      throw new InventoryError('ip', `ip: expected an IPv4 address like 10.0.0.11, found ${show(value)}`, 'bad_request');
     for (const node of this.journal.values()) {
-      if (node.ip === value && node.mac !== mac) throw new InventoryError('ip', `ip: ${value} is already the address of ${node.name} (${node.mac})`, 'conflict');
+      if (node.ip === value && node.mac !== mac)
+        throw new InventoryError('ip', `ip: ${value} is already the address of ${node.name} (${node.mac})`, 'conflict');
     }
     return value;
   }
 
   private readProfile(value: unknown, field: string): string | undefined {
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string' || !NAME_PATTERN.test(value)) throw new InventoryError(field, `${field}: expected a profile name, found ${show(value)}`, 'bad_request');
+    if (typeof value !== 'string' || !NAME_PATTERN.test(value))
+      throw new InventoryError(field, `${field}: expected a profile name, found ${show(value)}`, 'bad_request');
     const known = this.opts.knownProfiles ? [...this.opts.knownProfiles()] : undefined;
     if (known && !known.includes(value)) {
       throw new InventoryError(field, `${field}: no profile named ${show(value)}; profiles: ${known.length ? known.join(', ') : '(none)'}`, 'bad_request');
@@ -494,10 +502,15 @@ export class NodeInventory {
 
   private readPowerChannel(value: unknown): string | undefined {
     if (value === undefined || value === null || value === '') return undefined;
-    if (typeof value !== 'string' || !NAME_PATTERN.test(value)) throw new InventoryError('powerChannel', `powerChannel: expected a power channel name, found ${show(value)}`, 'bad_request');
+    if (typeof value !== 'string' || !NAME_PATTERN.test(value))
+      throw new InventoryError('powerChannel', `powerChannel: expected a power channel name, found ${show(value)}`, 'bad_request');
     const known = this.opts.knownPowerChannels ? [...this.opts.knownPowerChannels()] : undefined;
     if (known && !known.includes(value)) {
-      throw new InventoryError('powerChannel', `powerChannel: no power channel named ${show(value)}; channels: ${known.length ? known.join(', ') : '(none configured)'}`, 'bad_request');
+      throw new InventoryError(
+        'powerChannel',
+        `powerChannel: no power channel named ${show(value)}; channels: ${known.length ? known.join(', ') : '(none configured)'}`,
+        'bad_request',
+      );
     }
     return value;
   }
@@ -516,7 +529,12 @@ export function inventoryChangeEvent(change: InventoryChange): EventInput {
           : `${node.name} updated: ${fields.join(', ')}`;
   const detail: Record<string, unknown> = { origin: node.origin, approved: node.approved };
   if (previous && fields.length > 0) {
-    detail.changes = Object.fromEntries(fields.map((f) => [f, { from: (previous as unknown as Record<string, unknown>)[f] ?? null, to: (node as unknown as Record<string, unknown>)[f] ?? null }]));
+    detail.changes = Object.fromEntries(
+      fields.map((f) => [
+        f,
+        { from: (previous as unknown as Record<string, unknown>)[f] ?? null, to: (node as unknown as Record<string, unknown>)[f] ?? null },
+      ]),
+    );
   }
   return { type: change.type, mac: node.mac, node: node.name, message, by, detail };
 }
@@ -524,7 +542,8 @@ export function inventoryChangeEvent(change: InventoryChange): EventInput {
 // ---- validation helpers ----------------------------------------------------------
 
 function asObject(value: unknown, what: string): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new InventoryError(what, `${what}: expected a JSON object, found ${show(value)}`, 'bad_request');
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new InventoryError(what, `${what}: expected a JSON object, found ${show(value)}`, 'bad_request');
   return value as Record<string, unknown>;
 }
 
@@ -535,7 +554,8 @@ function rejectUnknownFields(fields: Record<string, unknown>, allowed: ReadonlyS
 }
 
 function readMac(value: unknown): Mac {
-  if (typeof value !== 'string' || !isMac(value)) throw new InventoryError('mac', `mac: expected a MAC address like 52:54:00:12:34:56, found ${show(value)}`, 'bad_request');
+  if (typeof value !== 'string' || !isMac(value))
+    throw new InventoryError('mac', `mac: expected a MAC address like 52:54:00:12:34:56, found ${show(value)}`, 'bad_request');
   return normalizeMac(value);
 }
 
@@ -545,7 +565,11 @@ function readTags(value: unknown): string[] {
   const out: string[] = [];
   for (const [index, tag] of value.entries()) {
     if (typeof tag !== 'string' || tag.length > MAX_TAG_LENGTH || !TAG_PATTERN.test(tag)) {
-      throw new InventoryError('tags', `tags[${index}]: expected a tag of letters, digits and . _ : / = + - (at most ${MAX_TAG_LENGTH} characters), found ${show(tag)}`, 'bad_request');
+      throw new InventoryError(
+        'tags',
+        `tags[${index}]: expected a tag of letters, digits and . _ : / = + - (at most ${MAX_TAG_LENGTH} characters), found ${show(tag)}`,
+        'bad_request',
+      );
     }
     if (!out.includes(tag)) out.push(tag);
   }

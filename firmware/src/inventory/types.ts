@@ -122,13 +122,33 @@ export type BootObservation =
    * 'aborted_probe' (the tsize probe's abort, normal for PXE ROMs), 'refused'
    * (not found, access violation...), 'other'.
    */
-  | { kind: 'tftp_failed'; mac: Mac; at: number; file: string; reason: 'timeout' | 'client_error' | 'aborted_probe' | 'refused' | 'other'; detail: string; lastBlockAcked: number; retransmits: number }
+  | {
+      kind: 'tftp_failed';
+      mac: Mac;
+      at: number;
+      file: string;
+      reason: 'timeout' | 'client_error' | 'aborted_probe' | 'refused' | 'other';
+      detail: string;
+      lastBlockAcked: number;
+      retransmits: number;
+    }
   | { kind: 'http_script'; mac: Mac; at: number; profile: string; status: number }
   /**
    * role comes from the node's profile: the kernel, one of its initrds, or something else.
    * final: this is the profile's last file (its last initrd, or the kernel when it has none).
    */
-  | { kind: 'http_download'; mac: Mac; at: number; path: string; role: 'kernel' | 'initrd' | 'other'; final: boolean; status: number; bytes: number; complete: boolean; ms: number }
+  | {
+      kind: 'http_download';
+      mac: Mac;
+      at: number;
+      path: string;
+      role: 'kernel' | 'initrd' | 'other';
+      final: boolean;
+      status: number;
+      bytes: number;
+      complete: boolean;
+      ms: number;
+    }
   /** The OS called back (GET /api/v1/booted?mac=...), or the tracker concluded it from the last download. */
   | { kind: 'os_booted'; mac: Mac; at: number; source: 'callback' | 'last_download' };
 

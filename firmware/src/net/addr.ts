@@ -75,7 +75,11 @@ export function macFromBytes(buf: Uint8Array, offset = 0, length = 6): Mac {
 }
 
 export function macToBytes(mac: Mac): Buffer {
-  return Buffer.from(normalizeMac(mac).split(':').map((h) => parseInt(h, 16)));
+  return Buffer.from(
+    normalizeMac(mac)
+      .split(':')
+      .map((h) => parseInt(h, 16)),
+  );
 }
 
 export const BROADCAST_MAC: Mac = 'ff:ff:ff:ff:ff:ff';
@@ -97,5 +101,5 @@ export function maskToPrefix(mask: Ipv4): number {
 
 export function sameSubnet(a: Ipv4, b: Ipv4, prefix: number): boolean {
   const mask = prefixToMask(prefix);
-  return ((ipToInt(a) & mask) >>> 0) === ((ipToInt(b) & mask) >>> 0);
+  return (ipToInt(a) & mask) >>> 0 === (ipToInt(b) & mask) >>> 0;
 }

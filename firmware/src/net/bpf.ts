@@ -233,40 +233,89 @@ export function runBpf(program: readonly BpfInstruction[], frame: Uint8Array, me
       switch (code & 0x07) {
         case BPF_LD:
           switch (code & 0xe0) {
-            case BPF_IMM: a = k; break;
-            case BPF_ABS: a = load(signedK, sizeOf(code)); break;
-            case BPF_IND: a = load((x + signedK) | 0, sizeOf(code)); break;
-            case BPF_MEM: a = mem[k]!; break;
-            case BPF_LEN: a = frame.length; break;
-            default: throw new Error(`bad BPF ld opcode 0x${code.toString(16)}`);
+            case BPF_IMM:
+              a = k;
+              break;
+            case BPF_ABS:
+              a = load(signedK, sizeOf(code));
+              break;
+            case BPF_IND:
+              a = load((x + signedK) | 0, sizeOf(code));
+              break;
+            case BPF_MEM:
+              a = mem[k]!;
+              break;
+            case BPF_LEN:
+              a = frame.length;
+              break;
+            default:
+              throw new Error(`bad BPF ld opcode 0x${code.toString(16)}`);
           }
           break;
         case BPF_LDX:
           switch (code & 0xe0) {
-            case BPF_IMM: x = k; break;
-            case BPF_MEM: x = mem[k]!; break;
-            case BPF_LEN: x = frame.length; break;
-            case BPF_MSH: x = (load(signedK, 1) & 0x0f) * 4; break;
-            default: throw new Error(`bad BPF ldx opcode 0x${code.toString(16)}`);
+            case BPF_IMM:
+              x = k;
+              break;
+            case BPF_MEM:
+              x = mem[k]!;
+              break;
+            case BPF_LEN:
+              x = frame.length;
+              break;
+            case BPF_MSH:
+              x = (load(signedK, 1) & 0x0f) * 4;
+              break;
+            default:
+              throw new Error(`bad BPF ldx opcode 0x${code.toString(16)}`);
           }
           break;
-        case BPF_ST: mem[k] = a; break;
-        case BPF_STX: mem[k] = x; break;
+        case BPF_ST:
+          mem[k] = a;
+          break;
+        case BPF_STX:
+          mem[k] = x;
+          break;
         case BPF_ALU: {
           const operand = (code & BPF_X) !== 0 ? x : k;
           switch (code & 0xf0) {
-            case BPF_ADD: a = (a + operand) >>> 0; break;
-            case BPF_SUB: a = (a - operand) >>> 0; break;
-            case BPF_MUL: a = Math.imul(a, operand) >>> 0; break;
-            case BPF_DIV: if (operand === 0) return 0; a = Math.floor(a / operand) >>> 0; break;
-            case BPF_MOD: if (operand === 0) return 0; a = (a % operand) >>> 0; break;
-            case BPF_OR: a = (a | operand) >>> 0; break;
-            case BPF_AND: a = (a & operand) >>> 0; break;
-            case BPF_XOR: a = (a ^ operand) >>> 0; break;
-            case BPF_LSH: a = operand >= 32 ? 0 : (a << operand) >>> 0; break;
-            case BPF_RSH: a = operand >= 32 ? 0 : a >>> operand; break;
-            case BPF_NEG: a = -a >>> 0; break;
-            default: throw new Error(`bad BPF alu opcode 0x${code.toString(16)}`);
+            case BPF_ADD:
+              a = (a + operand) >>> 0;
+              break;
+            case BPF_SUB:
+              a = (a - operand) >>> 0;
+              break;
+            case BPF_MUL:
+              a = Math.imul(a, operand) >>> 0;
+              break;
+            case BPF_DIV:
+              if (operand === 0) return 0;
+              a = Math.floor(a / operand) >>> 0;
+              break;
+            case BPF_MOD:
+              if (operand === 0) return 0;
+              a = (a % operand) >>> 0;
+              break;
+            case BPF_OR:
+              a = (a | operand) >>> 0;
+              break;
+            case BPF_AND:
+              a = (a & operand) >>> 0;
+              break;
+            case BPF_XOR:
+              a = (a ^ operand) >>> 0;
+              break;
+            case BPF_LSH:
+              a = operand >= 32 ? 0 : (a << operand) >>> 0;
+              break;
+            case BPF_RSH:
+              a = operand >= 32 ? 0 : a >>> operand;
+              break;
+            case BPF_NEG:
+              a = -a >>> 0;
+              break;
+            default:
+              throw new Error(`bad BPF alu opcode 0x${code.toString(16)}`);
           }
           break;
         }
@@ -278,11 +327,20 @@ export function runBpf(program: readonly BpfInstruction[], frame: Uint8Array, me
           const operand = (code & BPF_X) !== 0 ? x : k;
           let taken: boolean;
           switch (code & 0xf0) {
-            case BPF_JEQ: taken = a === operand; break;
-            case BPF_JGT: taken = a > operand; break;
-            case BPF_JGE: taken = a >= operand; break;
-            case BPF_JSET: taken = (a & operand) !== 0; break;
-            default: throw new Error(`bad BPF jmp opcode 0x${code.toString(16)}`);
+            case BPF_JEQ:
+              taken = a === operand;
+              break;
+            case BPF_JGT:
+              taken = a > operand;
+              break;
+            case BPF_JGE:
+              taken = a >= operand;
+              break;
+            case BPF_JSET:
+              taken = (a & operand) !== 0;
+              break;
+            default:
+              throw new Error(`bad BPF jmp opcode 0x${code.toString(16)}`);
           }
           pc += taken ? jt : jf;
           break;

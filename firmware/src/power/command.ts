@@ -127,12 +127,20 @@ export class CommandDriver implements PowerDriver {
     if (config.stateFrom === 'exit_code') {
       if (result.code === 0) return 'on';
       if (result.code === 1) return 'off';
-      throw new PowerError(channel, 'command_failed', `state command ${quote(config.state, channel)} exited with ${describeExit(result)}; expected 0 (on) or 1 (off): ${stderrTail(result.stderr)}`);
+      throw new PowerError(
+        channel,
+        'command_failed',
+        `state command ${quote(config.state, channel)} exited with ${describeExit(result)}; expected 0 (on) or 1 (off): ${stderrTail(result.stderr)}`,
+      );
     }
     const state = parseStateWords(result.stdout);
     if (!state) {
       const shown = result.stdout.trim().slice(0, 120) || '(nothing)';
-      throw new PowerError(channel, 'bad_output', `state command ${quote(config.state, channel)} printed ${JSON.stringify(shown)}; expected the word "on" or "off"`);
+      throw new PowerError(
+        channel,
+        'bad_output',
+        `state command ${quote(config.state, channel)} printed ${JSON.stringify(shown)}; expected the word "on" or "off"`,
+      );
     }
     return state;
   }
@@ -154,14 +162,27 @@ export class CommandDriver implements PowerDriver {
       result = await runCommand(argv, config.timeoutMs);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      const why = code === 'ENOENT' ? `${argv[0]} not found (is it installed and on PATH?)` : code === 'EACCES' ? `${argv[0]} is not executable` : (error as Error).message;
+      const why =
+        code === 'ENOENT'
+          ? `${argv[0]} not found (is it installed and on PATH?)`
+          : code === 'EACCES'
+            ? `${argv[0]} is not executable`
+            : (error as Error).message;
       throw new PowerError(config.name, 'spawn_failed', `${action} command ${quote(template, config.name)} could not start: ${why}`);
     }
     if (result.timedOut) {
-      throw new PowerError(config.name, 'timeout', `${action} command ${quote(template, config.name)} did not finish within ${config.timeoutMs} ms and was killed: ${stderrTail(result.stderr)}`);
+      throw new PowerError(
+        config.name,
+        'timeout',
+        `${action} command ${quote(template, config.name)} did not finish within ${config.timeoutMs} ms and was killed: ${stderrTail(result.stderr)}`,
+      );
     }
     if (requireSuccess && result.code !== 0) {
-      throw new PowerError(config.name, 'command_failed', `${action} command ${quote(template, config.name)} exited with ${describeExit(result)}: ${stderrTail(result.stderr)}`);
+      throw new PowerError(
+        config.name,
+        'command_failed',
+        `${action} command ${quote(template, config.name)} exited with ${describeExit(result)}: ${stderrTail(result.stderr)}`,
+      );
     }
     return result;
   }

@@ -214,13 +214,17 @@ export function msDurationSpec(minMs: number, maxMs: number): ValueSpec<number> 
 
 function formatMs(ms: number): string {
   if (ms === 0) return '0s';
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`;
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
   return `${ms}ms`;
 }
 
-export const channelNameSpec: ValueSpec<string> = textSpec(
-  'a channel name of letters, digits, ".", "_" and "-" (at most 63 characters)',
-  (text) => /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text),
+export const channelNameSpec: ValueSpec<string> = textSpec('a channel name of letters, digits, ".", "_" and "-" (at most 63 characters)', (text) =>
+  /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(text),
 );
 
 const ARGV_EXPECTED = 'a command as a list of arguments like [ipmitool, -H, "{channel}", power, on] (no shell)';
@@ -347,10 +351,19 @@ function readChannel(r: DocumentReader, node: YamlNode | undefined, keyPath: str
     const sensePin = view.get('sense_pin', pinSpec);
     const senseActiveLow = view.getOr('sense_active_low', booleanSpec, false);
     if (sensePin !== undefined && sensePin === pin) {
-      r.report(view.path('sense_pin'), view.node('sense_pin'), String(sensePin), 'a pin other than the channel\'s own relay pin');
+      r.report(view.path('sense_pin'), view.node('sense_pin'), String(sensePin), "a pin other than the channel's own relay pin");
       return undefined;
     }
-    if (pin === undefined || activeLow === undefined || mode === undefined || pressMs === undefined || longPressMs === undefined || offMs === undefined || senseActiveLow === undefined) return undefined;
+    if (
+      pin === undefined ||
+      activeLow === undefined ||
+      mode === undefined ||
+      pressMs === undefined ||
+      longPressMs === undefined ||
+      offMs === undefined ||
+      senseActiveLow === undefined
+    )
+      return undefined;
     if (view.has('sense_pin') && sensePin === undefined) return undefined;
     return { name, driver, pin, activeLow, mode, pressMs, longPressMs, offMs, ...(sensePin !== undefined && { sensePin }), senseActiveLow };
   }
@@ -398,7 +411,12 @@ function readSequencer(r: DocumentReader, section: MapView): SequencerConfig {
     maxBackoffMs: recoveryView?.getOr('max_backoff', msDurationSpec(0, 24 * 3_600_000), rd.maxBackoffMs) ?? rd.maxBackoffMs,
   };
   if (recovery.maxBackoffMs < recovery.backoffMs) {
-    r.report(view.path('recovery') + '.max_backoff', recoveryView?.node('max_backoff'), formatMs(recovery.maxBackoffMs), `a duration no shorter than recovery.backoff (${formatMs(recovery.backoffMs)})`);
+    r.report(
+      view.path('recovery') + '.max_backoff',
+      recoveryView?.node('max_backoff'),
+      formatMs(recovery.maxBackoffMs),
+      `a duration no shorter than recovery.backoff (${formatMs(recovery.backoffMs)})`,
+    );
   }
   return { ...sequencer, recovery };
 }

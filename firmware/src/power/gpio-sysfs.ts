@@ -131,7 +131,11 @@ function errnoOf(error: unknown): string | undefined {
 export function sysfsError(channel: string, error: unknown, root = GPIO_SYSFS_ROOT): PowerError {
   const code = errnoOf(error);
   if (code === 'ENOENT') {
-    return new PowerError(channel, 'sysfs_missing', `${root} does not exist: this kernel has no sysfs GPIO interface (CONFIG_GPIO_SYSFS is off); use a kernel with CONFIG_GPIO_SYSFS=y`);
+    return new PowerError(
+      channel,
+      'sysfs_missing',
+      `${root} does not exist: this kernel has no sysfs GPIO interface (CONFIG_GPIO_SYSFS is off); use a kernel with CONFIG_GPIO_SYSFS=y`,
+    );
   }
   if (code === 'EACCES' || code === 'EPERM') return permissionError(channel, root);
   return new PowerError(channel, 'io', `cannot read ${root}: ${(error as Error).message}`);
@@ -143,7 +147,11 @@ export function exportError(channel: string, bcm: number, sysfs: number, error: 
   const pin = `GPIO${bcm} (sysfs ${sysfs})`;
   switch (code) {
     case 'EBUSY':
-      return new PowerError(channel, 'pin_busy', `${pin} is busy: a kernel driver or device-tree overlay (I2C, SPI, 1-Wire, a LED...) has claimed it; pick another pin or remove the overlay`);
+      return new PowerError(
+        channel,
+        'pin_busy',
+        `${pin} is busy: a kernel driver or device-tree overlay (I2C, SPI, 1-Wire, a LED...) has claimed it; pick another pin or remove the overlay`,
+      );
     case 'EACCES':
     case 'EPERM':
       return permissionError(channel, join(root, 'export'));

@@ -224,7 +224,11 @@ function construct(Gpio: GpioConstructor, config: GpioChannelConfig, sysfs: numb
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new PowerError(config.name, 'permission_denied', `permission denied on /sys/class/gpio/gpio${sysfs}: add the user to the group gpio (usermod -aG gpio USER) or run rackboot as root`);
+      throw new PowerError(
+        config.name,
+        'permission_denied',
+        `permission denied on /sys/class/gpio/gpio${sysfs}: add the user to the group gpio (usermod -aG gpio USER) or run rackboot as root`,
+      );
     }
     throw new PowerError(config.name, 'io', `setting up GPIO (sysfs ${sysfs}) failed: ${(error as Error).message}`);
   }

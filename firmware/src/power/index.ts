@@ -60,5 +60,13 @@ export async function openPowerDrivers(config: PowerConfig, options: OpenPowerOp
 
 export { PowerError, isPowerError, type PowerDriver } from './driver.js';
 export { PowerService, type PowerOutcome, type StateOutcome, type PowerServiceHost, type PowerEvent } from './service.js';
-export { PowerSequencer, EARLY_BOOT_STAGES, type SequencerHost, type SequencerClock, type PowerOnRun, type PowerOnSummary, systemSequencerClock } from './sequencer.js';
+export {
+  PowerSequencer,
+  EARLY_BOOT_STAGES,
+  type SequencerHost,
+  type SequencerClock,
+  type PowerOnRun,
+  type PowerOnSummary,
+  systemSequencerClock,
+} from './sequencer.js';
 export { readPowerSection, DEFAULT_POWER_CONFIG, POWER_KEYS, type PowerConfig } from './config.js';

@@ -225,7 +225,10 @@ export class PowerSequencer {
       const state = this.recovery.get(mac);
       if (state && (state.attempts > 0 || state.timer !== undefined)) {
         this.resetRecovery(mac);
-        this.emitRecovery(mac, `${this.label(mac)} booted${state.attempts ? ` after ${state.attempts} recovery power-cycle(s)` : ''}`, { attempts: state.attempts, diagnosis });
+        this.emitRecovery(mac, `${this.label(mac)} booted${state.attempts ? ` after ${state.attempts} recovery power-cycle(s)` : ''}`, {
+          attempts: state.attempts,
+          diagnosis,
+        });
       }
       return;
     }
@@ -236,12 +239,16 @@ export class PowerSequencer {
     if (state.timer !== undefined || state.gaveUp) return;
     if (state.attempts >= recovery.maxAttempts) {
       state.gaveUp = true;
-      this.emitRecovery(mac, `${this.label(mac)}: giving up after ${state.attempts} power-cycle(s); last diagnosis ${diagnosis}${detail ? ` (${detail})` : ''}`, {
-        attempts: state.attempts,
-        maxAttempts: recovery.maxAttempts,
-        diagnosis,
-        gaveUp: true,
-      });
+      this.emitRecovery(
+        mac,
+        `${this.label(mac)}: giving up after ${state.attempts} power-cycle(s); last diagnosis ${diagnosis}${detail ? ` (${detail})` : ''}`,
+        {
+          attempts: state.attempts,
+          maxAttempts: recovery.maxAttempts,
+          diagnosis,
+          gaveUp: true,
+        },
+      );
       return;
     }
     const backoffMs = Math.min(recovery.backoffMs * 2 ** state.attempts, recovery.maxBackoffMs);
@@ -268,7 +275,11 @@ export class PowerSequencer {
     this.stalled.delete(mac);
     const outcome = await this.power.cycle(mac, 'recovery');
     if (!outcome.ok) {
-      this.emitRecovery(mac, `power-cycling ${this.label(mac)} failed: ${outcome.error.message}`, { attempt: state.attempts, ok: false, code: outcome.error.code });
+      this.emitRecovery(mac, `power-cycling ${this.label(mac)} failed: ${outcome.error.message}`, {
+        attempt: state.attempts,
+        ok: false,
+        code: outcome.error.code,
+      });
     }
   }
 

@@ -105,10 +105,21 @@ export class PowerService {
   private resolve(mac: Mac): { ok: true; channel: string; driver: PowerDriver } | { ok: false; error: PowerError } {
     const channel = this.host.channelOf(mac);
     if (channel === undefined) {
-      return { ok: false, error: new PowerError('(none)', 'unknown_channel', `${this.label(mac)} has no power channel; set its power_channel to one of: ${this.channels().join(', ') || '(no channels configured)'}`) };
+      return {
+        ok: false,
+        error: new PowerError(
+          '(none)',
+          'unknown_channel',
+          `${this.label(mac)} has no power channel; set its power_channel to one of: ${this.channels().join(', ') || '(no channels configured)'}`,
+        ),
+      };
     }
     const driver = this.drivers.get(channel);
-    if (!driver) return { ok: false, error: new PowerError(channel, 'unknown_channel', `${this.label(mac)} names power channel ${channel}, which the configuration does not define`) };
+    if (!driver)
+      return {
+        ok: false,
+        error: new PowerError(channel, 'unknown_channel', `${this.label(mac)} names power channel ${channel}, which the configuration does not define`),
+      };
     return { ok: true, channel, driver };
   }
 

@@ -168,7 +168,11 @@ export class Journal<V> {
    * compaction finished. For listings (`rackboot leases`) while the server that
    * owns the directory keeps running; the result is a point-in-time copy.
    */
-  static async read<V>(dir: string, name: string, opts: Pick<JournalOptions<V>, 'validate'> = {}): Promise<{ entries: Map<string, V>; loadReport: LoadReport }> {
+  static async read<V>(
+    dir: string,
+    name: string,
+    opts: Pick<JournalOptions<V>, 'validate'> = {},
+  ): Promise<{ entries: Map<string, V>; loadReport: LoadReport }> {
     if (!NAME_PATTERN.test(name)) throw new RangeError(`journal name must be letters, digits, '-' or '_': ${JSON.stringify(name)}`);
     const paths: Paths = {
       snapshot: join(dir, `${name}.snapshot`),

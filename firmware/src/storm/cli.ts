@@ -142,7 +142,13 @@ async function stormCommand(argv: string[], version: string): Promise<number> {
   if (values.svg) {
     await mkdir(dirname(values.svg), { recursive: true });
     const s = report.summary;
-    await writeFile(values.svg, timelineSvg(report.nodes, `rackboot storm: ${s.booted}/${s.nodes} booted, last at ${s.timeToLastBootedMs === null ? '-' : (s.timeToLastBootedMs / 1000).toFixed(1) + ' s'}`));
+    await writeFile(
+      values.svg,
+      timelineSvg(
+        report.nodes,
+        `rackboot storm: ${s.booted}/${s.nodes} booted, last at ${s.timeToLastBootedMs === null ? '-' : (s.timeToLastBootedMs / 1000).toFixed(1) + ' s'}`,
+      ),
+    );
   }
   return report.summary.failed === 0 ? 0 : 1;
 }
@@ -150,7 +156,10 @@ async function stormCommand(argv: string[], version: string): Promise<number> {
 /** The boot root's kernel and initrd, random so no layer can compress them. */
 async function writePayload(dir: string, kernelMb: number, initrdMb: number): Promise<void> {
   await mkdir(dir, { recursive: true });
-  for (const [name, mb] of [['vmlinuz', kernelMb], ['initrd.img', initrdMb]] as const) {
+  for (const [name, mb] of [
+    ['vmlinuz', kernelMb],
+    ['initrd.img', initrdMb],
+  ] as const) {
     const chunk = 1024 * 1024;
     const parts: Buffer[] = [];
     for (let i = 0; i < Math.round(mb * 1024 * 1024); i += chunk) parts.push(randomBytes(Math.min(chunk, Math.round(mb * 1024 * 1024) - i)));

@@ -6,7 +6,19 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { ZERO_IP, maskToPrefix, macToBytes, type Ipv4 } from '../net/addr.js';
 import { decodeDhcp, encodeDhcp } from '../dhcp/codec.js';
 import { BOOTREQUEST, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from '../dhcp/message.js';
-import { IpxeSubOpt, clientUuidOption, ipOption, ipxe, messageType, pxeOptions, serverId, stringOption, u16Option, u8Option, vendorClass } from '../dhcp/options.js';
+import {
+  IpxeSubOpt,
+  clientUuidOption,
+  ipOption,
+  ipxe,
+  messageType,
+  pxeOptions,
+  serverId,
+  stringOption,
+  u16Option,
+  u8Option,
+  vendorClass,
+} from '../dhcp/options.js';
 import type { Diagnosis } from '../inventory/types.js';
 import type { DhcpFrom, NodeNet } from './node-net.js';
 import type { DhcpBehaviour } from './timings.js';
@@ -134,7 +146,7 @@ export class DhcpClient {
 
     const ip = ack.message.yiaddr !== ZERO_IP ? ack.message.yiaddr : chosen.message.yiaddr;
     const mask = ack.message.options.get(Opt.SubnetMask);
-    const prefix = mask && mask.length === 4 ? safe(() => maskToPrefix(`${mask[0]}.${mask[1]}.${mask[2]}.${mask[3]}`)) ?? 24 : 24;
+    const prefix = mask && mask.length === 4 ? (safe(() => maskToPrefix(`${mask[0]}.${mask[1]}.${mask[2]}.${mask[3]}`)) ?? 24) : 24;
     const server = serverIdOf(ack) ?? ack.from.ip;
     await this.opts.net.configure(ip, prefix);
 

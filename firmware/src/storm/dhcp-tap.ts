@@ -9,7 +9,25 @@
 // sent from the parent with the node's source MAC, which on the wire is the
 // same frame the macvlan would send.
 import type { BpfInstruction } from '../net/native.js';
-import { assemble, jeq, jset, ld, ldAncillary, ldb, ldh, ldhIndirect, ldxIpHeaderLength, label, ret, ACCEPT_WHOLE_FRAME, ETH_P_ARP, ETH_P_IP, IPPROTO_UDP, PACKET_OUTGOING, SKF_AD_PKTTYPE } from '../net/bpf.js';
+import {
+  assemble,
+  jeq,
+  jset,
+  ld,
+  ldAncillary,
+  ldb,
+  ldh,
+  ldhIndirect,
+  ldxIpHeaderLength,
+  label,
+  ret,
+  ACCEPT_WHOLE_FRAME,
+  ETH_P_ARP,
+  ETH_P_IP,
+  IPPROTO_UDP,
+  PACKET_OUTGOING,
+  SKF_AD_PKTTYPE,
+} from '../net/bpf.js';
 import { loadPacketAddon, type NativePacketHandle } from '../net/native.js';
 import { BROADCAST_MAC, macFromBytes, type Mac } from '../net/addr.js';
 import { decodeEthernet, ETHERTYPE_IPV4 } from '../net/ethernet.js';

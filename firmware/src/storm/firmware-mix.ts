@@ -6,7 +6,10 @@ export type FirmwareMix = Array<{ kind: FirmwareKind; weight: number }>;
 
 export function parseFirmwareMix(text: string): FirmwareMix {
   const mix: FirmwareMix = [];
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const [name, weightText] = part.split(':');
     if (!(FIRMWARE_KINDS as readonly string[]).includes(name!)) {
       throw new Error(`firmware "${name}": expected one of ${FIRMWARE_KINDS.join(', ')}`);

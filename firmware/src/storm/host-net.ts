@@ -28,7 +28,17 @@ import { encodeDhcp } from '../dhcp/codec.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, type DhcpMessage } from '../dhcp/message.js';
 import type { DhcpFrom, HttpResult, NodeNet, UdpEndpoint, UdpFrom } from './node-net.js';
 import { DhcpTap, type DhcpHandler } from './dhcp-tap.js';
-import { BatchRunner, DEFAULT_NEIGHBOUR_LIMIT, fileDescriptorProblem, neighbourEntriesNeeded, neighbourThresholdsFor, parseBatchFailures, parseOpenFilesLimit, type BatchFailures, type NeighbourThresholds } from './scale.js';
+import {
+  BatchRunner,
+  DEFAULT_NEIGHBOUR_LIMIT,
+  fileDescriptorProblem,
+  neighbourEntriesNeeded,
+  neighbourThresholdsFor,
+  parseBatchFailures,
+  parseOpenFilesLimit,
+  type BatchFailures,
+  type NeighbourThresholds,
+} from './scale.js';
 
 /** Interface groups of storms are BASE + pid (group 0 is the default of every interface). */
 const STORM_GROUP_BASE = 0x72000000;
@@ -39,7 +49,7 @@ const TABLE_BASE = 20000;
 function runRaw(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; error?: Error }> {
   return new Promise((resolve) => {
     const child = execFile(argv[0]!, argv.slice(1), { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : -1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr, error: err ?? undefined });
     });
     child.stdin?.on('error', () => undefined);
@@ -129,7 +139,8 @@ export class StormHost {
   }
 
   static async create(opts: StormHostOptions): Promise<StormHost> {
-    if (`${opts.ifPrefix}${opts.macs.length - 1}`.length > 15) throw new RangeError(`interface prefix "${opts.ifPrefix}" too long for ${opts.macs.length} nodes`);
+    if (`${opts.ifPrefix}${opts.macs.length - 1}`.length > 15)
+      throw new RangeError(`interface prefix "${opts.ifPrefix}" too long for ${opts.macs.length} nodes`);
     const started = performance.now();
     const limits = parseOpenFilesLimit(await readFile('/proc/self/limits', 'utf8').catch(() => ''));
     const fdProblem = limits === undefined ? undefined : fileDescriptorProblem(opts.macs.length, limits);
@@ -159,7 +170,12 @@ export class StormHost {
     // Firmware speaks no IPv6: no router solicitations or DAD from the virtual nodes.
     await Promise.all(host.nodes.map((n) => writeFile(`/proc/sys/net/ipv6/conf/${n.ifname}/disable_ipv6`, '1').catch(() => undefined)));
     await ipBatch(host.nodes.map((n) => `link set ${n.ifname} up`));
-    host.tap = DhcpTap.open(opts.parent, opts.macs[0]!.split(':').slice(0, 4).map((b) => parseInt(b, 16)));
+    host.tap = DhcpTap.open(
+      opts.parent,
+      opts.macs[0]!.split(':')
+        .slice(0, 4)
+        .map((b) => parseInt(b, 16)),
+    );
     host.setupMs = Math.round(performance.now() - started);
   }
 
@@ -207,7 +223,6 @@ export class StormHost {
   }
 }
 
-
 export class HostNodeNet implements NodeNet {
   ip: Ipv4 | undefined;
   private readonly sockets = new Set<Socket>();
@@ -245,7 +260,11 @@ export class HostNodeNet implements NodeNet {
     if (this.ip && this.ip !== ip) lines.push(`addr del ${this.ip}/32 dev ${this.ifname}`, `rule del pref ${table}`);
     if (this.ip !== ip) {
       // /32 plus a route in the node's own table: the main table stays free of 200 routes to one subnet.
-      lines.push(`addr add ${ip}/32 dev ${this.ifname}`, `route replace ${subnet} dev ${this.ifname} src ${ip} table ${table}`, `rule add pref ${table} from ${ip} lookup ${table}`);
+      lines.push(
+        `addr add ${ip}/32 dev ${this.ifname}`,
+        `route replace ${subnet} dev ${this.ifname} src ${ip} table ${table}`,
+        `rule add pref ${table} from ${ip} lookup ${table}`,
+      );
       await this.host.batch.submit(lines);
     }
     this.ip = ip;
@@ -307,7 +326,10 @@ export class HostNodeNet implements NodeNet {
     return first;
   }
 
-  private httpGetOnce(url: string, options: { keepBody: boolean; idleMs: number; onBytes?: (total: number) => void }): Promise<HttpResult & { retryable?: boolean }> {
+  private httpGetOnce(
+    url: string,
+    options: { keepBody: boolean; idleMs: number; onBytes?: (total: number) => void },
+  ): Promise<HttpResult & { retryable?: boolean }> {
     return new Promise((resolve) => {
       let bytes = 0;
       const chunks: Buffer[] = [];

@@ -87,7 +87,10 @@ export function formatReport(report: StormReport, perNode = true): string {
   }
   const s = report.summary;
   lines.push(`booted: ${s.booted}/${s.nodes}   time until the last node booted: ${seconds(s.timeToLastBootedMs)}`);
-  if (s.bootTimeMs) lines.push(`boot time per node: min ${seconds(s.bootTimeMs.min)}, median ${seconds(s.bootTimeMs.median)}, p95 ${seconds(s.bootTimeMs.p95)}, max ${seconds(s.bootTimeMs.max)}`);
+  if (s.bootTimeMs)
+    lines.push(
+      `boot time per node: min ${seconds(s.bootTimeMs.min)}, median ${seconds(s.bootTimeMs.median)}, p95 ${seconds(s.bootTimeMs.p95)}, max ${seconds(s.bootTimeMs.max)}`,
+    );
   const failures = DIAGNOSES.filter((d) => s.failuresByDiagnosis[d]).map((d) => `${d} ${s.failuresByDiagnosis[d]}`);
   lines.push(`failures by diagnosis: ${failures.length ? failures.join(', ') : 'none'}`);
   lines.push(`DHCP messages sent: ${s.dhcpTransmissions}, TFTP retransmissions: ${s.tftpRetransmits}`);
@@ -103,6 +106,9 @@ export function progressLine(elapsedMs: number, states: ReadonlyArray<BootStage 
   const booted = counts.get('booted') ?? 0;
   const failed = counts.get('failed') ?? 0;
   const fill = states.length ? Math.round(((booted + failed) / states.length) * width) : 0;
-  const busy = [...counts].filter(([s]) => s !== 'booted' && s !== 'failed').map(([s, n]) => `${s} ${n}`).join(', ');
+  const busy = [...counts]
+    .filter(([s]) => s !== 'booted' && s !== 'failed')
+    .map(([s, n]) => `${s} ${n}`)
+    .join(', ');
   return `[${'#'.repeat(fill)}${'.'.repeat(width - fill)}] ${booted}/${states.length} booted, ${failed} failed  ${(elapsedMs / 1000).toFixed(0)} s  ${busy}`;
 }

@@ -12,8 +12,7 @@ import { exchange, type Timers } from './timers.js';
 const TFTP_PORT = 69;
 
 export type TftpOutcome =
-  | { ok: true; bytes: number; retransmits: number }
-  | { ok: false; diagnosis: Diagnosis; detail: string; bytes: number; retransmits: number };
+  { ok: true; bytes: number; retransmits: number } | { ok: false; diagnosis: Diagnosis; detail: string; bytes: number; retransmits: number };
 
 export interface TftpClientOptions {
   net: NodeNet;
@@ -42,7 +41,13 @@ export async function tftpDownload(opts: TftpClientOptions): Promise<TftpOutcome
     const { packet, from } = probe.reply;
     if (packet.op === 'error') {
       probe.udp.close();
-      return { ok: false, diagnosis: 'tftp_open_timeout', detail: `PXE-T0${packet.code}: server refused ${opts.file}: ${packet.message}`, bytes: 0, retransmits };
+      return {
+        ok: false,
+        diagnosis: 'tftp_open_timeout',
+        detail: `PXE-T0${packet.code}: server refused ${opts.file}: ${packet.message}`,
+        bytes: 0,
+        retransmits,
+      };
     }
     // The ROM only wanted the size: end the transfer (RFC 2347 error 8) and open the real one.
     probe.udp.send(encodeTftp({ op: 'error', code: TftpError.OptionRefused, message: 'User aborted the transfer' }), from.port, from.address);
@@ -133,7 +138,13 @@ function receiveFile(opts: TftpClientOptions, options: Map<string, string>): Pro
       const { packet } = reply;
       if (packet.op === 'error') {
         if (peer || packet.code !== TftpError.OptionRefused) {
-          return finish({ ok: false, diagnosis: 'tftp_open_timeout', detail: `PXE-T0${packet.code}: server error "${packet.message}" after ${bytes} bytes`, bytes, retransmits });
+          return finish({
+            ok: false,
+            diagnosis: 'tftp_open_timeout',
+            detail: `PXE-T0${packet.code}: server error "${packet.message}" after ${bytes} bytes`,
+            bytes,
+            retransmits,
+          });
         }
         return;
       }
@@ -144,7 +155,13 @@ function receiveFile(opts: TftpClientOptions, options: Map<string, string>): Pro
         windowsize = Number(packet.options.get('windowsize') ?? 1);
         if (!(blksize >= 8 && blksize <= 65464) || !(windowsize >= 1 && windowsize <= 65535)) {
           safeSend(udp!, encodeTftp({ op: 'error', code: TftpError.OptionRefused, message: 'bad option value' }), peer);
-          return finish({ ok: false, diagnosis: 'tftp_client_error', detail: `PXE-E3C: OACK with blksize ${blksize} windowsize ${windowsize}`, bytes, retransmits });
+          return finish({
+            ok: false,
+            diagnosis: 'tftp_client_error',
+            detail: `PXE-E3C: OACK with blksize ${blksize} windowsize ${windowsize}`,
+            bytes,
+            retransmits,
+          });
         }
         silentTimeouts = 0;
         sendAck(0);

@@ -42,20 +42,25 @@ export function timelineSvg(nodes: readonly NodeResult[], title: string): string
   }
   nodes.forEach((node, row) => {
     const y = top + row * rowHeight;
-    if (rowHeight >= 8) out.push(`<text x="${left - 4}" y="${y + rowHeight - 2}" text-anchor="end" font-size="${Math.min(10, rowHeight)}">${node.index}</text>`);
+    if (rowHeight >= 8)
+      out.push(`<text x="${left - 4}" y="${y + rowHeight - 2}" text-anchor="end" font-size="${Math.min(10, rowHeight)}">${node.index}</text>`);
     node.stages.forEach((mark, i) => {
       const until = node.stages[i + 1]?.at ?? node.finishedAt;
       const colour = STAGE_COLOURS[mark.stage];
       if (!colour || until <= mark.at) return;
       out.push(
         `<rect x="${x(mark.at).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(until) - x(mark.at)).toFixed(1)}" height="${Math.max(1, rowHeight - 1)}" fill="${colour}"` +
-          (tooltips ? `><title>${escape(`node ${node.index} ${node.mac} ${mark.stage} ${(mark.at / 1000).toFixed(2)}-${(until / 1000).toFixed(2)} s`)}</title></rect>` : '/>'),
+          (tooltips
+            ? `><title>${escape(`node ${node.index} ${node.mac} ${mark.stage} ${(mark.at / 1000).toFixed(2)}-${(until / 1000).toFixed(2)} s`)}</title></rect>`
+            : '/>'),
       );
     });
     if (node.outcome !== 'booted') {
       const cx = x(node.finishedAt);
       const h = Math.max(2, rowHeight / 2);
-      out.push(`<path d="M${(cx - h).toFixed(1)} ${y} l${2 * h} ${rowHeight} m0 ${-rowHeight} l${-2 * h} ${rowHeight}" stroke="#c0392b" stroke-width="1.5"><title>${escape(`node ${node.index}: ${node.outcome} — ${node.detail}`)}</title></path>`);
+      out.push(
+        `<path d="M${(cx - h).toFixed(1)} ${y} l${2 * h} ${rowHeight} m0 ${-rowHeight} l${-2 * h} ${rowHeight}" stroke="#c0392b" stroke-width="1.5"><title>${escape(`node ${node.index}: ${node.outcome} — ${node.detail}`)}</title></path>`,
+      );
     }
   });
   let lx = left;

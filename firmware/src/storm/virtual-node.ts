@@ -108,13 +108,24 @@ export class VirtualNode {
       lease = await this.dhcp(profile.dhcp, 'dhcp_discover');
       if (profile.nbp === 'tftp') {
         this.mark('nbp_tftp');
-        const outcome = await tftpDownload({ net: this.opts.net, timers: this.opts.timers, behaviour: profile.tftp, server: lease.nextServer, file: lease.bootFile, onBytes: (n) => (this.result.bytes.nbp = n) });
+        const outcome = await tftpDownload({
+          net: this.opts.net,
+          timers: this.opts.timers,
+          behaviour: profile.tftp,
+          server: lease.nextServer,
+          file: lease.bootFile,
+          onBytes: (n) => (this.result.bytes.nbp = n),
+        });
         this.result.tftpRetransmits += outcome.retransmits;
         if (!outcome.ok) throw new BootFailure(outcome.diagnosis, outcome.detail);
       } else {
         // UEFI HTTP Boot: the NBP comes over HTTP; the stage table has no own stage for it.
         this.mark('nbp_tftp');
-        const got = await this.opts.net.httpGet(lease.bootFile, { keepBody: false, idleMs: IPXE_TCP_IDLE_SECONDS * 1000, onBytes: (n) => (this.result.bytes.nbp = n) });
+        const got = await this.opts.net.httpGet(lease.bootFile, {
+          keepBody: false,
+          idleMs: IPXE_TCP_IDLE_SECONDS * 1000,
+          onBytes: (n) => (this.result.bytes.nbp = n),
+        });
         this.checkDownload(lease.bootFile, got, 'NBP');
       }
     }
@@ -142,12 +153,20 @@ export class VirtualNode {
       }
       if (!plan.kernel) throw new BootFailure('kernel_load_failed', `${url}: the script loads no kernel`);
       this.mark('kernel');
-      const kernel = await this.opts.net.httpGet(plan.kernel, { keepBody: false, idleMs: IPXE_TCP_IDLE_SECONDS * 1000, onBytes: (n) => (this.result.bytes.kernel = n) });
+      const kernel = await this.opts.net.httpGet(plan.kernel, {
+        keepBody: false,
+        idleMs: IPXE_TCP_IDLE_SECONDS * 1000,
+        onBytes: (n) => (this.result.bytes.kernel = n),
+      });
       this.checkDownload(plan.kernel, kernel, 'kernel');
       for (const initrd of plan.initrds) {
         if (this.stage !== 'initrd') this.mark('initrd');
         const before = this.result.bytes.initrd;
-        const got = await this.opts.net.httpGet(initrd, { keepBody: false, idleMs: IPXE_TCP_IDLE_SECONDS * 1000, onBytes: (n) => (this.result.bytes.initrd = before + n) });
+        const got = await this.opts.net.httpGet(initrd, {
+          keepBody: false,
+          idleMs: IPXE_TCP_IDLE_SECONDS * 1000,
+          onBytes: (n) => (this.result.bytes.initrd = before + n),
+        });
         this.checkDownload(initrd, got, 'initrd');
       }
       return;

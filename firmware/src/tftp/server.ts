@@ -42,9 +42,7 @@ export interface TftpServerOptions {
 }
 
 /** What the server itself saw before a transfer exists: a request, or a request it refused. */
-export type TftpRequestEvent =
-  | { type: 'request'; options: Record<string, string> }
-  | { type: 'refused'; code: number; reason: string };
+export type TftpRequestEvent = { type: 'request'; options: Record<string, string> } | { type: 'refused'; code: number; reason: string };
 export type TftpEvent = (TransferEvent | TftpRequestEvent) & { client: Ipv4; port: number; filename: string };
 
 interface ActiveTransfer {
@@ -323,7 +321,13 @@ export class TftpServer {
       log.info('tftp transfer done', { client: event.client, filename: event.filename, bytes: event.bytes, ms: event.ms, retransmits: event.retransmits });
     } else if (event.type === 'failed') {
       counters.inc(`tftp.failed.${event.reason}`);
-      log.info('tftp transfer ended', { client: event.client, filename: event.filename, reason: event.reason, detail: event.detail, retransmits: event.retransmits });
+      log.info('tftp transfer ended', {
+        client: event.client,
+        filename: event.filename,
+        reason: event.reason,
+        detail: event.detail,
+        retransmits: event.retransmits,
+      });
     }
     try {
       this.opts.onEvent?.(event);

@@ -217,7 +217,12 @@ export class ReadTransfer {
     this.startedAt = this.env.now();
     const mode = this.request.mode.toLowerCase();
     if (!MODES.has(mode)) {
-      this.fail('illegal-operation', `transfer mode ${this.request.mode} is not supported`, TftpError.IllegalOperation, `transfer mode ${this.request.mode} is not supported`);
+      this.fail(
+        'illegal-operation',
+        `transfer mode ${this.request.mode} is not supported`,
+        TftpError.IllegalOperation,
+        `transfer mode ${this.request.mode} is not supported`,
+      );
       return;
     }
     const negotiation = negotiate(this.request.options, {
@@ -552,7 +557,8 @@ export class ReadTransfer {
    * longer than the client's own timer, so a lost OACK shows as a repeated RRQ first).
    */
   private waitMs(): number {
-    if (this.currentState === 'oack-sent') return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
+    if (this.currentState === 'oack-sent')
+      return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
     return this.rtoMs;
   }
 

@@ -11,7 +11,32 @@ import { ipToInt } from '../../../firmware/src/net/addr.js';
 import { check } from './_support.js';
 
 export const maxLen = 4096;
-export const dictionary = ['interface: ', 'pools:', '  - subnet: ', 'range: ', 'boot:', 'root: ', 'profiles:', 'kind: ', 'linux', 'chain', 'menu', 'local', 'hosts:', 'mac: ', 'mode: proxy', '&a', '*a', '<<: ', '!!binary', '{', '[', '---\n', '10.0.0.0/8', '192.168.50.100-192.168.50.199'];
+export const dictionary = [
+  'interface: ',
+  'pools:',
+  '  - subnet: ',
+  'range: ',
+  'boot:',
+  'root: ',
+  'profiles:',
+  'kind: ',
+  'linux',
+  'chain',
+  'menu',
+  'local',
+  'hosts:',
+  'mac: ',
+  'mode: proxy',
+  '&a',
+  '*a',
+  '<<: ',
+  '!!binary',
+  '{',
+  '[',
+  '---\n',
+  '10.0.0.0/8',
+  '192.168.50.100-192.168.50.199',
+];
 
 const SOURCE = '/etc/rackboot/rackboot.yaml';
 const VALID = 'interface: eth0\npools:\n  - subnet: 192.168.50.0/24\n    range: 192.168.50.100-192.168.50.199\nboot:\n  root: /srv/rackboot\n';
@@ -24,8 +49,11 @@ export function fuzz(data: Buffer): void {
     check(Object.hasOwn(config.boot.profiles, config.boot.defaultProfile), `default profile ${config.boot.defaultProfile} is not defined`);
     for (const pool of config.pools) {
       const mask = pool.prefix === 0 ? 0 : (~0 << (32 - pool.prefix)) >>> 0;
-      const inside = (ip: string): boolean => ((ipToInt(ip) & mask) >>> 0) === ((ipToInt(pool.subnet) & mask) >>> 0);
-      check(inside(pool.start) && inside(pool.end) && ipToInt(pool.start) <= ipToInt(pool.end), `pool ${pool.start}-${pool.end} is not a range inside ${pool.subnet}/${pool.prefix}`);
+      const inside = (ip: string): boolean => (ipToInt(ip) & mask) >>> 0 === (ipToInt(pool.subnet) & mask) >>> 0;
+      check(
+        inside(pool.start) && inside(pool.end) && ipToInt(pool.start) <= ipToInt(pool.end),
+        `pool ${pool.start}-${pool.end} is not a range inside ${pool.subnet}/${pool.prefix}`,
+      );
     }
     JSON.stringify(config);
   } catch (error) {

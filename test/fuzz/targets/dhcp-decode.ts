@@ -31,8 +31,22 @@ import { allowing, check } from './_support.js';
 export const maxLen = 1600;
 
 const READERS = [
-  messageType, requestedIp, serverId, leaseTime, parameterRequestList, maxMessageSize, clientId, vendorClass, hostname,
-  userClass, clientArch, clientNdi, clientUuid, pxeOptions, relayAgentInfo, ipxe,
+  messageType,
+  requestedIp,
+  serverId,
+  leaseTime,
+  parameterRequestList,
+  maxMessageSize,
+  clientId,
+  vendorClass,
+  hostname,
+  userClass,
+  clientArch,
+  clientNdi,
+  clientUuid,
+  pxeOptions,
+  relayAgentInfo,
+  ipxe,
 ];
 
 export function fuzz(data: Buffer): void {

@@ -81,6 +81,9 @@ async function checkKnownNodeServed(w: DhcpWorld): Promise<void> {
   await w.servers.dhcp.handle(clientMessage(MessageType.Discover, KNOWN_MAC), BROADCAST_META);
   check(w.sent.length === 1, 'the known node got no answer to a DISCOVER after the fuzz input');
   const offer = decodeDhcp(w.sent[0]!);
-  check(offer.options.get(Opt.MessageType)?.[0] === MessageType.Offer && offer.yiaddr === KNOWN_IP, `the known node was offered ${offer.yiaddr}, not ${KNOWN_IP}`);
+  check(
+    offer.options.get(Opt.MessageType)?.[0] === MessageType.Offer && offer.yiaddr === KNOWN_IP,
+    `the known node was offered ${offer.yiaddr}, not ${KNOWN_IP}`,
+  );
   w.sent.length = 0;
 }

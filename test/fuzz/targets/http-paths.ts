@@ -34,15 +34,22 @@ export function fuzz(data: Buffer): void {
 function checkRange(header: string, size: number): void {
   const decision = decideRange(header, size);
   const model = referenceRange(header, size);
-  check(JSON.stringify(decision.kind === 'full' ? { kind: 'full' } : decision) === JSON.stringify(model), `Range ${JSON.stringify(header)} on ${size} bytes: ${JSON.stringify(decision)}, model says ${JSON.stringify(model)}`);
-  if (decision.kind === 'partial') check(decision.start >= 0 && decision.start <= decision.end && decision.end < size, `range ${decision.start}-${decision.end} outside ${size} bytes`);
+  check(
+    JSON.stringify(decision.kind === 'full' ? { kind: 'full' } : decision) === JSON.stringify(model),
+    `Range ${JSON.stringify(header)} on ${size} bytes: ${JSON.stringify(decision)}, model says ${JSON.stringify(model)}`,
+  );
+  if (decision.kind === 'partial')
+    check(decision.start >= 0 && decision.start <= decision.end && decision.end < size, `range ${decision.start}-${decision.end} outside ${size} bytes`);
 }
 
 /** RFC 9110 14.1/14.2 read plainly, with rackboot's policy of ignoring multiple ranges. Exported for the property tests. */
 export function referenceRange(header: string, size: number): { kind: 'full' } | { kind: 'unsatisfiable' } | { kind: 'partial'; start: number; end: number } {
   const m = /^\s*([!#$%&'*+.^_`|~0-9A-Za-z-]+)\s*=(.*)$/s.exec(header);
   if (!m || m[1]!.toLowerCase() !== 'bytes') return { kind: 'full' };
-  const specs = m[2]!.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const specs = m[2]!
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   if (specs.length !== 1) return { kind: 'full' };
   const big = (digits: string): number => (BigInt(digits) > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(digits));
   const suffix = /^-(\d+)$/.exec(specs[0]!);

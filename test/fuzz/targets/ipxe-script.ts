@@ -16,7 +16,27 @@ import { check, fields } from './_support.js';
 export const maxLen = 2048;
 export const dictionary = ['{name}', '{mac}', '{ip}', '{serial}', '{profile}', '{{', '${', '||', '&&', ';', '#', '\\', '\n', '\r', ' ', '%', '%0a', 'http://'];
 
-const COMMANDS = new Set(['#!ipxe', '#', 'kernel', 'initrd', 'boot', 'chain', 'menu', 'item', 'choose', 'echo', 'sleep', 'imgfree', 'exit', 'sanboot', 'iseq', ':failed', ':local_efi', ':local_bios', '']);
+const COMMANDS = new Set([
+  '#!ipxe',
+  '#',
+  'kernel',
+  'initrd',
+  'boot',
+  'chain',
+  'menu',
+  'item',
+  'choose',
+  'echo',
+  'sleep',
+  'imgfree',
+  'exit',
+  'sanboot',
+  'iseq',
+  ':failed',
+  ':local_efi',
+  ':local_bios',
+  '',
+]);
 const OWN_SETTINGS = [RUNTIME_MAC, '${platform}', '${rackboot_choice}'];
 const PLATFORM_SWITCH = 'iseq ${platform} efi && goto local_efi || goto local_bios';
 const NOT_COMMANDS = new Set(['#!ipxe', '#', ':failed', ':local_efi', ':local_bios', '', 'menu', 'item', 'echo', 'sleep', 'imgfree', 'exit', 'iseq']);
@@ -24,19 +44,27 @@ const NOT_COMMANDS = new Set(['#!ipxe', '#', ':failed', ':local_efi', ':local_bi
 export function fuzz(data: Buffer): void {
   if (data.length === 0) return;
   const selector = data[0]!;
-  const [kernel, initrds, cmdline, url, items, nodeName, mac, ip, serial, profileName, requested, booted, base] = fields(data.subarray(1), 13).map((f) => Buffer.from(f, 'latin1').toString('utf8'));
+  const [kernel, initrds, cmdline, url, items, nodeName, mac, ip, serial, profileName, requested, booted, base] = fields(data.subarray(1), 13).map((f) =>
+    Buffer.from(f, 'latin1').toString('utf8'),
+  );
   const kinds = ['linux', 'chain', 'local', 'menu'] as const;
   const kind = kinds[selector & 3]!;
   const initrdList = initrds === '' ? [] : initrds!.split('\x01');
-  const menuItems = items === '' ? [] : items!.split('\x01').map((item) => {
-    const [profile, label] = item.split('\x02');
-    return { profile: profile ?? '', label: label ?? '' };
-  });
+  const menuItems =
+    items === ''
+      ? []
+      : items!.split('\x01').map((item) => {
+          const [profile, label] = item.split('\x02');
+          return { profile: profile ?? '', label: label ?? '' };
+        });
   const profile: ProfileConfig =
-    kind === 'linux' ? { kind, kernel: kernel!, initrds: initrdList, cmdline: cmdline! }
-    : kind === 'chain' ? { kind, url: url! }
-    : kind === 'local' ? { kind }
-    : { kind, items: menuItems, timeout: (selector >> 2) & 0x3f };
+    kind === 'linux'
+      ? { kind, kernel: kernel!, initrds: initrdList, cmdline: cmdline! }
+      : kind === 'chain'
+        ? { kind, url: url! }
+        : kind === 'local'
+          ? { kind }
+          : { kind, items: menuItems, timeout: (selector >> 2) & 0x3f };
   const profiles: Record<string, ProfileConfig> = { default: profile, compute: { kind: 'local' } };
   if (menuItems[0]) profiles[menuItems[0].profile] = { kind: 'local' };
   const platform = ([undefined, 'efi', 'pcbios', undefined] as const)[(selector >> 6) & 3];
@@ -52,10 +80,7 @@ export function fuzz(data: Buffer): void {
   });
   const validItems = menuItems.filter((item) => Object.hasOwn(profiles, item.profile)).length;
   const bodyLines =
-    kind === 'linux' ? 2 + initrdList.length
-    : kind === 'chain' ? 1
-    : kind === 'local' ? (platform ? 1 : 5)
-    : validItems === 0 ? 1 : 3 + validItems;
+    kind === 'linux' ? 2 + initrdList.length : kind === 'chain' ? 1 : kind === 'local' ? (platform ? 1 : 5) : validItems === 0 ? 1 : 3 + validItems;
   checkScript(script, 2 + bodyLines + 6);
 }
 

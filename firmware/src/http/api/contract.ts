@@ -61,12 +61,30 @@ export interface AuthState {
   authenticated: boolean;
 }
 
-export interface SetupRequest { token: string; password: string }
-export interface LoginRequest { password: string }
-export interface PasswordChange { current: string; password: string }
-export interface SessionInfo { user: 'admin'; csrfToken: string; expiresAt: number }
-export interface ApiTokenInfo { name: string; createdAt: number; lastUsedAt?: number }
-export interface ApiTokenCreated extends ApiTokenInfo { token: string }
+export interface SetupRequest {
+  token: string;
+  password: string;
+}
+export interface LoginRequest {
+  password: string;
+}
+export interface PasswordChange {
+  current: string;
+  password: string;
+}
+export interface SessionInfo {
+  user: 'admin';
+  csrfToken: string;
+  expiresAt: number;
+}
+export interface ApiTokenInfo {
+  name: string;
+  createdAt: number;
+  lastUsedAt?: number;
+}
+export interface ApiTokenCreated extends ApiTokenInfo {
+  token: string;
+}
 
 /** A node as the API shows it: the inventory record plus its boot state and power state. */
 export interface NodeView extends NodeRecord {
@@ -97,9 +115,21 @@ export interface NodeCreate {
 }
 export type NodeUpdate = Partial<Omit<NodeCreate, 'mac'>> & { nextBootProfile?: string | null };
 
-export interface PowerRequest { action: 'on' | 'off' | 'cycle' }
-export interface PowerAllRequest { action: 'on' | 'off' | 'cycle'; /** default: every node with a power channel */ nodes?: string[] }
-export interface PowerResult { mac: string; name: string; action: 'on' | 'off' | 'cycle'; ok: boolean; state: PowerState; message?: string }
+export interface PowerRequest {
+  action: 'on' | 'off' | 'cycle';
+}
+export interface PowerAllRequest {
+  action: 'on' | 'off' | 'cycle';
+  /** default: every node with a power channel */ nodes?: string[];
+}
+export interface PowerResult {
+  mac: string;
+  name: string;
+  action: 'on' | 'off' | 'cycle';
+  ok: boolean;
+  state: PowerState;
+  message?: string;
+}
 
 export interface LeaseView {
   ip: string;

@@ -12,9 +12,7 @@ import { ApiFailure } from './respond.js';
 export const SESSION_COOKIE = 'rackboot_session';
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export type Principal =
-  | { kind: 'session'; session: Session; by: 'admin' }
-  | { kind: 'token'; name: string; by: `token:${string}` };
+export type Principal = { kind: 'session'; session: Session; by: 'admin' } | { kind: 'token'; name: string; by: `token:${string}` };
 
 export function isStateChanging(method: string): boolean {
   return STATE_CHANGING.has(method);
@@ -26,7 +24,10 @@ export function identify(req: IncomingMessage, auth: AuthService): Principal | u
   if (authorization !== undefined && authorization.trim() !== '') {
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
     const token = match ? auth.useToken(match[1]!) : undefined;
-    if (!token) throw new ApiFailure(401, 'unauthorized', 'The API token is not valid (revoked, mistyped, or not a bearer token).', undefined, { 'WWW-Authenticate': 'Bearer' });
+    if (!token)
+      throw new ApiFailure(401, 'unauthorized', 'The API token is not valid (revoked, mistyped, or not a bearer token).', undefined, {
+        'WWW-Authenticate': 'Bearer',
+      });
     return { kind: 'token', name: token.name, by: `token:${token.name}` };
   }
   const sessionId = readCookie(req, SESSION_COOKIE);
@@ -46,7 +47,8 @@ export function checkCsrf(req: IncomingMessage, principal: Principal): void {
   if (principal.kind !== 'session') return;
   const header = req.headers['x-csrf-token'];
   const sent = Array.isArray(header) ? header[0] : header;
-  if (sent === undefined || sent === '') throw new ApiFailure(403, 'csrf', 'Missing X-CSRF-Token header: state-changing requests with a session need the csrfToken of the session.');
+  if (sent === undefined || sent === '')
+    throw new ApiFailure(403, 'csrf', 'Missing X-CSRF-Token header: state-changing requests with a session need the csrfToken of the session.');
   if (!constantTimeEqual(sent, principal.session.csrfToken)) throw new ApiFailure(403, 'csrf', 'The X-CSRF-Token header does not match this session.');
 }
 
@@ -67,7 +69,8 @@ export function checkOrigin(req: IncomingMessage): void {
   } catch {
     url = undefined;
   }
-  const sameHost = url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && host !== undefined && url.host === hostAsUrlWrites(url.protocol, host);
+  const sameHost =
+    url !== undefined && (url.protocol === 'http:' || url.protocol === 'https:') && host !== undefined && url.host === hostAsUrlWrites(url.protocol, host);
   if (!sameHost) throw new ApiFailure(403, 'csrf', `Requests from another origin (${origin.slice(0, 100)}) may not change anything.`);
 }
 

@@ -112,7 +112,10 @@ export function createApiRoutes(opts: ApiOptions): Route[] {
 
 async function dispatch(endpoints: Endpoint[], opts: ApiOptions, log: Logger, req: IncomingMessage, res: ServerResponse, ctx: RequestContext): Promise<void> {
   try {
-    const segments = ctx.path.slice(API_PREFIX.length).split('/').filter((s, i) => i > 0 || s !== '');
+    const segments = ctx.path
+      .slice(API_PREFIX.length)
+      .split('/')
+      .filter((s, i) => i > 0 || s !== '');
     if (segments.length > 0 && segments[segments.length - 1] === '') segments.pop();
     const candidates = endpoints.map((e) => ({ e, params: matchPath(e.path, segments) })).filter((c) => c.params !== undefined);
     if (candidates.length === 0) throw notFound(`No API route ${ctx.path.slice(0, 100)} (see /api/v1 in the documentation).`);
@@ -184,19 +187,34 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   const by = (call: Call) => call.principal!.by;
 
   // ---- auth ----
-  route('GET', 'auth/state', (c) => {
-    valid.noQuery(c.ctx.query);
-    const state: AuthState = { setupDone: auth.state().setupDone, authenticated: c.principal !== undefined };
-    return { body: state };
-  }, { public: true });
-  route('POST', 'auth/setup', async (c) => {
-    const request = valid.setupRequest(c.body);
-    return loggedIn(c, await auth.completeSetup(request.token, request.password, c.ctx.remote));
-  }, { public: true, body: true });
-  route('POST', 'auth/login', async (c) => {
-    const request = valid.loginRequest(c.body);
-    return loggedIn(c, await auth.login(request.password, c.ctx.remote));
-  }, { public: true, body: true });
+  route(
+    'GET',
+    'auth/state',
+    (c) => {
+      valid.noQuery(c.ctx.query);
+      const state: AuthState = { setupDone: auth.state().setupDone, authenticated: c.principal !== undefined };
+      return { body: state };
+    },
+    { public: true },
+  );
+  route(
+    'POST',
+    'auth/setup',
+    async (c) => {
+      const request = valid.setupRequest(c.body);
+      return loggedIn(c, await auth.completeSetup(request.token, request.password, c.ctx.remote));
+    },
+    { public: true, body: true },
+  );
+  route(
+    'POST',
+    'auth/login',
+    async (c) => {
+      const request = valid.loginRequest(c.body);
+      return loggedIn(c, await auth.login(request.password, c.ctx.remote));
+    },
+    { public: true, body: true },
+  );
   route('POST', 'auth/logout', (c) => {
     if (c.principal?.kind === 'session') auth.logout(c.principal.session);
     return { body: {}, headers: { 'Set-Cookie': clearedSessionCookie(isHttps(c.req)) } };
@@ -205,11 +223,16 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
     if (c.principal?.kind !== 'session') throw new ApiFailure(400, 'not_a_session', 'API tokens have no session; this route is for browser sessions.');
     return { body: auth.sessionInfo(c.principal.session) };
   });
-  route('POST', 'auth/password', async (c) => {
-    const request = valid.passwordChange(c.body);
-    await auth.changePassword(c.principal?.kind === 'session' ? c.principal.session : undefined, request.current, request.password, c.ctx.remote);
-    return { body: {} };
-  }, { body: true });
+  route(
+    'POST',
+    'auth/password',
+    async (c) => {
+      const request = valid.passwordChange(c.body);
+      await auth.changePassword(c.principal?.kind === 'session' ? c.principal.session : undefined, request.current, request.password, c.ctx.remote);
+      return { body: {} };
+    },
+    { body: true },
+  );
   route('GET', 'auth/tokens', () => ({ body: auth.listTokens() }));
   route('POST', 'auth/tokens', async (c) => ({ status: 201, body: await auth.createToken(valid.tokenCreate(c.body).name, by(c)) }), { body: true });
   route('DELETE', 'auth/tokens/:name', async (c) => {
@@ -222,24 +245,39 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'nodes', async (c) => ({ body: await host.listNodes(valid.nodeFilter(c.ctx.query)) }));
   route('POST', 'nodes', async (c) => ({ status: 201, body: await host.createNode(valid.nodeCreate(c.body), by(c)) }), { body: true });
   route('GET', 'nodes/:id', async (c) => ({ body: await node(c.params.id!) }));
-  route('PATCH', 'nodes/:id', async (c) => {
-    const patch = valid.nodeUpdate(c.body);
-    return { body: await host.updateNode((await node(c.params.id!)).mac, patch, by(c)) };
-  }, { body: true });
+  route(
+    'PATCH',
+    'nodes/:id',
+    async (c) => {
+      const patch = valid.nodeUpdate(c.body);
+      return { body: await host.updateNode((await node(c.params.id!)).mac, patch, by(c)) };
+    },
+    { body: true },
+  );
   route('DELETE', 'nodes/:id', async (c) => {
     await host.deleteNode((await node(c.params.id!)).mac, by(c));
     return { body: {} };
   });
   route('GET', 'nodes/:id/timeline', async (c) => ({ body: await host.timeline((await node(c.params.id!)).mac) }));
   route('POST', 'nodes/:id/approve', async (c) => ({ body: await host.approveNode((await node(c.params.id!)).mac, by(c)) }));
-  route('POST', 'nodes/:id/power', async (c) => {
-    const { action } = valid.powerRequest(c.body);
-    return { body: await host.power((await node(c.params.id!)).mac, action, by(c)) };
-  }, { body: true });
-  route('POST', 'nodes/:id/next-boot', async (c) => {
-    const profile = valid.nextBoot(c.body);
-    return { body: await host.setNextBoot((await node(c.params.id!)).mac, profile, by(c)) };
-  }, { body: true });
+  route(
+    'POST',
+    'nodes/:id/power',
+    async (c) => {
+      const { action } = valid.powerRequest(c.body);
+      return { body: await host.power((await node(c.params.id!)).mac, action, by(c)) };
+    },
+    { body: true },
+  );
+  route(
+    'POST',
+    'nodes/:id/next-boot',
+    async (c) => {
+      const profile = valid.nextBoot(c.body);
+      return { body: await host.setNextBoot((await node(c.params.id!)).mac, profile, by(c)) };
+    },
+    { body: true },
+  );
   route('POST', 'power', async (c) => ({ body: await host.powerAll(valid.powerAllRequest(c.body), by(c)) }), { body: true });
   route('GET', 'leases', async (c) => {
     valid.noQuery(c.ctx.query);
@@ -249,7 +287,10 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'events/stream', async (c) => {
     const lastEventId = parseLastEventId(c.req.headers['last-event-id'], c.ctx.query.get('lastEventId'));
     const opened = await streams.open(c.req, c.res, lastEventId);
-    if (!opened.ok) throw new ApiFailure(503, 'too_many_streams', `At most ${streams.limits.maxStreams} event streams at once; close one or try again later.`, undefined, { 'Retry-After': '10' });
+    if (!opened.ok)
+      throw new ApiFailure(503, 'too_many_streams', `At most ${streams.limits.maxStreams} event streams at once; close one or try again later.`, undefined, {
+        'Retry-After': '10',
+      });
     return 'sent' as const;
   });
   route('GET', 'stats', async () => ({ body: await host.stats() }));
@@ -269,7 +310,7 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
     const expected = found.currentIp ?? found.ip;
     if (expected === undefined || expected !== c.ctx.remote) {
       counters.inc('api.booted.wrong_address');
-      opts.log.warn('booted callback from an address that is not the node\'s; ignored', { mac: found.mac, node: found.name, remote: c.ctx.remote, expected });
+      opts.log.warn("booted callback from an address that is not the node's; ignored", { mac: found.mac, node: found.name, remote: c.ctx.remote, expected });
       throw new ApiFailure(403, 'forbidden', `Only ${found.name} itself (${expected ?? 'address unknown'}) may report that it booted.`);
     }
     await host.markBooted(found.mac, 'callback');

@@ -68,7 +68,8 @@ function tags(fields: Fields): string[] | undefined {
   if (value === undefined) return undefined;
   if (!Array.isArray(value) || value.length > MAX_TAGS) throw badRequest('tags', `tags: expected a list of at most ${MAX_TAGS} tags, found ${show(value)}`);
   value.forEach((tag, i) => {
-    if (typeof tag !== 'string' || !TAG.test(tag)) throw badRequest('tags', `tags[${i}]: expected a tag (letters, digits, . _ : / = + -; at most 64), found ${show(tag)}`);
+    if (typeof tag !== 'string' || !TAG.test(tag))
+      throw badRequest('tags', `tags[${i}]: expected a tag (letters, digits, . _ : / = + -; at most 64), found ${show(tag)}`);
   });
   return [...new Set(value as string[])];
 }
@@ -208,7 +209,8 @@ function integer(query: URLSearchParams, key: string, min: number, max: number):
   const text = single(query, key);
   if (text === undefined) return undefined;
   const value = /^\d{1,16}$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(value) || value < min || value > max) throw badRequest(key, `${key}: expected a whole number from ${min} to ${max}, found ${show(text)}`);
+  if (!Number.isSafeInteger(value) || value < min || value > max)
+    throw badRequest(key, `${key}: expected a whole number from ${min} to ${max}, found ${show(text)}`);
   return value;
 }
 
@@ -221,12 +223,14 @@ export function nodeFilter(query: URLSearchParams): NodeFilter {
   const out: NodeFilter = {};
   const stage = single(query, 'stage');
   if (stage !== undefined) {
-    if (!(BOOT_STAGES as readonly string[]).includes(stage)) throw badRequest('stage', `stage: expected one of ${BOOT_STAGES.join(', ')}, found ${show(stage)}`);
+    if (!(BOOT_STAGES as readonly string[]).includes(stage))
+      throw badRequest('stage', `stage: expected one of ${BOOT_STAGES.join(', ')}, found ${show(stage)}`);
     out.stage = stage as BootStage;
   }
   const diagnosis = single(query, 'diagnosis');
   if (diagnosis !== undefined) {
-    if (!(DIAGNOSES as readonly string[]).includes(diagnosis)) throw badRequest('diagnosis', `diagnosis: expected one of ${DIAGNOSES.join(', ')}, found ${show(diagnosis)}`);
+    if (!(DIAGNOSES as readonly string[]).includes(diagnosis))
+      throw badRequest('diagnosis', `diagnosis: expected one of ${DIAGNOSES.join(', ')}, found ${show(diagnosis)}`);
     out.diagnosis = diagnosis as Diagnosis;
   }
   const q = single(query, 'q');
@@ -250,10 +254,14 @@ export function eventsQuery(query: URLSearchParams): EventsQuery {
     if (!isMac(mac)) throw badRequest('mac', `mac: expected a MAC address, found ${show(mac)}`);
     out.mac = normalizeMac(mac);
   }
-  const types = query.getAll('type').flatMap((t) => t.split(',')).filter((t) => t !== '');
+  const types = query
+    .getAll('type')
+    .flatMap((t) => t.split(','))
+    .filter((t) => t !== '');
   if (types.length > 0) {
     for (const type of types) {
-      if (!(EVENT_TYPES as readonly string[]).includes(type)) throw badRequest('type', `type: expected event types from ${EVENT_TYPES.join(', ')}, found ${show(type)}`);
+      if (!(EVENT_TYPES as readonly string[]).includes(type))
+        throw badRequest('type', `type: expected event types from ${EVENT_TYPES.join(', ')}, found ${show(type)}`);
     }
     out.type = [...new Set(types)] as EventType[];
   }
