@@ -2,7 +2,7 @@
 // and out, the CSRF header on state-changing requests, and every failure
 // turned into an ApiFailure whose message a person can read.
 
-import type { ApiError } from '../firmware/src/http/api/contract.js';
+import type { ApiError } from '../firmware/src/model/api.js';
 
 export const API_BASE = '/api/v1';
 

@@ -1,7 +1,7 @@
 // Words and numbers for people: stage and diagnosis names, times, durations.
 // Pure functions (unit-tested in test/unit/web-format.test.ts).
 
-import { BOOT_STAGES, DIAGNOSES, type BootStage, type Diagnosis } from '../firmware/src/inventory/types.js';
+import { BOOT_STAGES, DIAGNOSES, type BootStage, type Diagnosis } from '../firmware/src/model/boot.js';
 
 export { BOOT_STAGES, DIAGNOSES };
 

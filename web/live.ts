@@ -3,8 +3,8 @@
 // published at most once per animation frame, so a boot storm of 1,000 nodes
 // re-renders the grid a few times a second, not a thousand.
 
-import type { NodeView, RackbootEvent } from '../firmware/src/http/api/contract.js';
-import { EVENT_TYPES } from '../firmware/src/inventory/types.js';
+import type { NodeView, RackbootEvent } from '../firmware/src/model/api.js';
+import { EVENT_TYPES } from '../firmware/src/model/event.js';
 import { API_BASE, api, errorText, nodePath } from './api.js';
 import { applyEvent } from './rack-model.js';
 import { Store } from './store.js';

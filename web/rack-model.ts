@@ -2,8 +2,8 @@
 // server-sent events, plus the filter/search the rack page offers.
 // Pure functions (unit-tested in test/unit/web-rack-model.test.ts).
 
-import type { NodeView, RackbootEvent } from '../firmware/src/http/api/contract.js';
-import type { BootStage, Diagnosis } from '../firmware/src/inventory/types.js';
+import type { NodeView, RackbootEvent } from '../firmware/src/model/api.js';
+import type { BootStage, Diagnosis } from '../firmware/src/model/boot.js';
 import { naturalCompare } from './format.js';
 
 /**

@@ -1,6 +1,6 @@
 // Who is using the UI: before setup, logged out, or logged in with a CSRF token.
 
-import type { AuthState, SessionInfo } from '../firmware/src/http/api/contract.js';
+import type { AuthState, SessionInfo } from '../firmware/src/model/api.js';
 import { api, errorText, onUnauthorized, setCsrfToken } from './api.js';
 import { Store } from './store.js';
 

@@ -2,8 +2,8 @@
 // geometry of the small SVG step chart on the node page.
 // Pure functions (unit-tested in test/unit/web-timeline.test.ts).
 
-import type { RackbootEvent } from '../firmware/src/http/api/contract.js';
-import { BOOT_STAGES, type BootStage, type Diagnosis } from '../firmware/src/inventory/types.js';
+import type { RackbootEvent } from '../firmware/src/model/api.js';
+import { BOOT_STAGES, type BootStage, type Diagnosis } from '../firmware/src/model/boot.js';
 
 export interface StageSegment {
   stage: BootStage;

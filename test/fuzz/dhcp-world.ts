@@ -1,6 +1,7 @@
 // A DHCP server (full DHCP and proxyDHCP) with fake sockets, a fake clock and a real lease
 // table, shared by the dhcp-server fuzz target and the CVE regression tests.
 
+import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
 import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,6 +84,7 @@ export async function makeDhcpWorld(parent: string): Promise<DhcpWorld> {
     new DhcpServer({
       config: worldConfig(mode),
       serverAddress: SERVER,
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload) => sent.push(payload) },
       prober: { inUse: async (ip) => ip === IN_USE },

@@ -4,7 +4,7 @@
 // it (bearer tokens need no CSRF header).
 import type { Netns } from './netns.js';
 import type { RackbootProcess } from './rackboot-process.js';
-import type { NodeView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { NodeView, RackbootEvent } from '../../firmware/src/model/api.js';
 
 export const TEST_ADMIN_PASSWORD = 'correct horse battery staple';
 

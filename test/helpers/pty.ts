@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollForEveryWaiter } from '../../firmware/src/console/poller-fix.js';
 import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '../../firmware/src/console/host.js';
-import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../../firmware/src/model/api.js';
 
 /** `what` is a function so that the screen in the message is the one at the timeout, not at the start. */
 export async function until(condition: () => boolean, what: () => string = () => 'the condition', timeoutMs = 10_000): Promise<void> {

@@ -9,7 +9,7 @@ import { DhcpLab } from '../helpers/dhcp-lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ApiClient } from '../helpers/api-client.js';
-import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/model/api.js';
 
 const SERVER = '10.87.0.1';
 const NODE_MAC = '52:54:00:87:00:01';

@@ -23,7 +23,7 @@ import { decodeUdp } from '../../firmware/src/net/udp.js';
 import { decodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { MessageType, Opt } from '../../firmware/src/dhcp/message.js';
 import { macFromBytes } from '../../firmware/src/net/addr.js';
-import type { LeaseView, NodeView } from '../../firmware/src/http/api/contract.js';
+import type { LeaseView, NodeView } from '../../firmware/src/model/api.js';
 
 const KILLS = Number(process.env.RACKBOOT_KILL_LOOP ?? 12);
 /** Kills that land while rackboot starts (often during store recovery): every fourth. */

@@ -9,7 +9,7 @@ import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
 import { ApiClient } from '../helpers/api-client.js';
 import { runTsInNs, type Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
-import type { LeaseView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { LeaseView, RackbootEvent } from '../../firmware/src/model/api.js';
 
 const SERVER = '10.79.0.1';
 const KNOWN = '52:54:00:4b:00:01';

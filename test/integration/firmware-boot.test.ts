@@ -12,7 +12,7 @@ import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ensurePayload } from '../helpers/payload.js';
 import { SERIAL_LOG_DIR, VirtualNode, attachTap, type Firmware } from '../helpers/qemu.js';
 import { ApiClient } from '../helpers/api-client.js';
-import type { NodeView } from '../../firmware/src/http/api/contract.js';
+import type { NodeView } from '../../firmware/src/model/api.js';
 
 const SERVER = '10.85.0.1';
 const NODES: { firmware: Firmware; mac: string; name: string }[] = [

@@ -11,7 +11,7 @@ import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ensurePayload } from '../helpers/payload.js';
 import { attachTap, qemuArgv } from '../helpers/qemu.js';
 import { ApiClient } from '../helpers/api-client.js';
-import type { PowerResult, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { PowerResult, RackbootEvent } from '../../firmware/src/model/api.js';
 
 const SERVER = '10.89.0.1';
 const NODES = [

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { DEFAULT_POWER_CONFIG, type PowerConfig } from '../../firmware/src/power/config.js';
 import { openPowerDrivers, PowerSequencer, PowerService, type PowerEvent } from '../../firmware/src/power/index.js';
 import type { DiagnosisListener } from '../../firmware/src/power/sequencer.js';
-import type { BootObservation, BootStage } from '../../firmware/src/inventory/types.js';
+import type { BootObservation, BootStage } from '../../firmware/src/model/boot.js';
 
 let dir = '';
 let cleanup: (() => Promise<void>) | undefined;

@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthService, type AuthEventInput } from '../../firmware/src/auth/service.js';
 import { createApi, type Api } from '../../firmware/src/http/api/routes.js';
 import { ApiHostError, type ApiHost } from '../../firmware/src/http/api/host.js';
-import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/model/api.js';
 import { createHttpServer, type RackbootHttpServer } from '../../firmware/src/http/server.js';
 import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';

@@ -10,7 +10,7 @@ import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
 
 function contractRoutes(): { method: string; path: string; public: boolean }[] {
-  const text = readFileSync(new URL('../../firmware/src/http/api/contract.ts', import.meta.url), 'utf8');
+  const text = readFileSync(new URL('../../firmware/src/model/api.ts', import.meta.url), 'utf8');
   const routes: { method: string; path: string; public: boolean }[] = [];
   for (const line of text.split('\n')) {
     const m = /^\/\/\s+(GET|POST|PUT|PATCH|DELETE)\s+\/api\/v1\/(\S+?)(\?\S*)?\s(.*)$/.exec(line);

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { AddressBook } from '../../firmware/src/boot/address-book.js';
-import { BootObservations, roleOf } from '../../firmware/src/boot/observe.js';
-import type { BootObservation } from '../../firmware/src/inventory/types.js';
+import { AddressBook } from '../../firmware/src/boot-tracking/address-book.js';
+import { BootObservations, roleOf } from '../../firmware/src/boot-tracking/observe.js';
+import type { BootObservation, ClientClass } from '../../firmware/src/model/boot.js';
 import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
-import type { ClientClass } from '../../firmware/src/boot/classify.js';
 
 const MAC = '52:54:00:00:00:01';
 const BIOS: ClientClass = { kind: 'bios-pxe', arch: 0, isIpxe: false, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { NodeResolver } from '../../firmware/src/boot/nodes.js';
-import { OneShotBoots } from '../../firmware/src/boot/one-shot.js';
-import type { BootObservation, NodeRecord } from '../../firmware/src/inventory/types.js';
+import { NodeResolver } from '../../firmware/src/boot-policy/nodes.js';
+import { OneShotBoots } from '../../firmware/src/boot-tracking/one-shot.js';
+import type { BootObservation } from '../../firmware/src/model/boot.js';
+import type { NodeRecord } from '../../firmware/src/model/node.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
 
 const MAC = '52:54:00:00:00:01';

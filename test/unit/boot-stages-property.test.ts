@@ -11,9 +11,8 @@ import {
   initialBootState,
   stageIndex,
   type BootMachineState,
-} from '../../firmware/src/boot/stages.js';
-import type { BootObservation } from '../../firmware/src/inventory/types.js';
-import type { ClientKind } from '../../firmware/src/boot/classify.js';
+} from '../../firmware/src/boot-tracking/stages.js';
+import type { BootObservation, ClientKind } from '../../firmware/src/model/boot.js';
 
 const MAC = '52:54:00:00:00:01';
 const FIRMWARE: ClientKind[] = ['bios-pxe', 'uefi-x64-pxe', 'uefi-x64-http', 'ipxe', 'plain'];

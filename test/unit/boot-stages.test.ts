@@ -10,9 +10,8 @@ import {
   publicBootState,
   type BootMachineState,
   type StageChange,
-} from '../../firmware/src/boot/stages.js';
-import type { BootObservation, BootStage } from '../../firmware/src/inventory/types.js';
-import type { ClientKind } from '../../firmware/src/boot/classify.js';
+} from '../../firmware/src/boot-tracking/stages.js';
+import type { BootObservation, BootStage, ClientKind } from '../../firmware/src/model/boot.js';
 
 const MAC = '52:54:00:00:00:01';
 const T0 = Date.UTC(2026, 0, 1, 12, 0, 0);

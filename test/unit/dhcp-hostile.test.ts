@@ -2,6 +2,7 @@
 // starvation limits (unknown clients' share, addresses held back for known
 // nodes, the bounded offer table), forged DECLINE/RELEASE, option 82 from a
 // client that is no relay, and the rogue-server detector's rate limits.
+import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
 import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -81,6 +82,7 @@ describe('DHCP starvation and spoofing', () => {
     return new DhcpServer({
       config: cfg,
       serverAddress: SERVER,
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload) => sent.push(decodeDhcp(payload)) },
       prober: { inUse: async () => false },
@@ -301,6 +303,7 @@ describe('one MAC repeating itself', () => {
     const srv = new DhcpServer({
       config: config(),
       serverAddress: SERVER,
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: () => {} },
       // The first DISCOVER's probe hangs until released: everything after it queues.

@@ -1,4 +1,5 @@
 // DhcpServer rules with fake sockets and a real lease table in a temp dir.
+import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
 import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -90,6 +91,7 @@ describe('DhcpServer', () => {
       ...extra,
       config: cfg,
       serverAddress: SERVER,
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
       prober: { inUse: async (ip: string) => inUse.has(ip) },
@@ -254,6 +256,7 @@ describe('DhcpServer', () => {
     const srv = new DhcpServer({
       config: config(),
       serverAddress: SERVER,
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
       // A slow probe, as on a real segment: every DISCOVER is in flight at once.
@@ -275,6 +278,7 @@ describe('DhcpServer', () => {
     const probed: string[] = [];
     const free = new Set<string>();
     const srv = new DhcpServer({
+      booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       config: config({
         pools: [{ subnet: '10.9.0.0', prefix: 16, start: '10.9.1.0', end: '10.9.200.255' }],
         dhcp: { maxOffers: 100_000, unknownSharePercent: 100 },

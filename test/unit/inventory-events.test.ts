@@ -5,7 +5,7 @@ import { appendFile, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EventLog, MAX_QUERY_LIMIT } from '../../firmware/src/inventory/events.js';
-import type { RackbootEvent } from '../../firmware/src/inventory/types.js';
+import type { RackbootEvent } from '../../firmware/src/model/event.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 import type { Logger, LogFields } from '../../firmware/src/util/log.js';
 

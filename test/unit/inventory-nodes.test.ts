@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InventoryError, inventoryChangeEvent, NodeInventory, type InventoryChange, type InventoryOptions } from '../../firmware/src/inventory/nodes.js';
 import { Journal } from '../../firmware/src/store/journal.js';
-import type { NodeRecord } from '../../firmware/src/inventory/types.js';
+import type { NodeRecord } from '../../firmware/src/model/node.js';
 import type { HostConfig } from '../../firmware/src/config/schema.js';
 import { silentLogger, type Logger } from '../../firmware/src/util/log.js';
 import { FakeClock } from '../helpers/fake-clock.js';

@@ -4,8 +4,8 @@
 
 import { request } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { BOOT_STAGES, DIAGNOSES } from '../../firmware/src/inventory/types.js';
-import type { ApplianceStatus, BootStats } from '../../firmware/src/http/api/contract.js';
+import { BOOT_STAGES, DIAGNOSES } from '../../firmware/src/model/boot.js';
+import type { ApplianceStatus, BootStats } from '../../firmware/src/model/api.js';
 import { createMetricsRoute, METRICS_CONTENT_TYPE, RateMeter, renderMetrics } from '../../firmware/src/http/metrics.js';
 import { createHttpServer } from '../../firmware/src/http/server.js';
 import { Counters } from '../../firmware/src/util/counters.js';

@@ -4,7 +4,7 @@ import { DEFAULT_POWER_CONFIG, type SequencerConfig } from '../../firmware/src/p
 import { PowerError } from '../../firmware/src/power/driver.js';
 import { PowerSequencer, type DiagnosisListener, type SequencerHost } from '../../firmware/src/power/sequencer.js';
 import type { PowerEvent, PowerOutcome } from '../../firmware/src/power/service.js';
-import type { BootStage, Diagnosis } from '../../firmware/src/inventory/types.js';
+import type { BootStage, Diagnosis } from '../../firmware/src/model/boot.js';
 
 const macs = Array.from({ length: 8 }, (_, i) => `52:54:00:00:00:0${i + 1}`);
 

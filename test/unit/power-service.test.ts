@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import type { BootObservation, PowerState } from '../../firmware/src/inventory/types.js';
+import type { BootObservation } from '../../firmware/src/model/boot.js';
+import type { PowerState } from '../../firmware/src/model/power.js';
 import { PowerError, type PowerDriver } from '../../firmware/src/power/driver.js';
 import { PowerService, type PowerEvent } from '../../firmware/src/power/service.js';
 

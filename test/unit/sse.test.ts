@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthService } from '../../firmware/src/auth/service.js';
 import { createApi, type Api } from '../../firmware/src/http/api/routes.js';
 import type { ApiHost, EventsQuery } from '../../firmware/src/http/api/host.js';
-import type { RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { RackbootEvent } from '../../firmware/src/model/api.js';
 import { createHttpServer, type RackbootHttpServer } from '../../firmware/src/http/server.js';
 import type { SseLimits } from '../../firmware/src/http/sse.js';
 import { Counters } from '../../firmware/src/util/counters.js';

@@ -1,7 +1,7 @@
 // web/format.ts: words for stages, diagnoses, times and durations.
 
 import { describe, expect, it } from 'vitest';
-import { BOOT_STAGES, DIAGNOSES } from '../../firmware/src/inventory/types.js';
+import { BOOT_STAGES, DIAGNOSES } from '../../firmware/src/model/boot.js';
 import { diagnosisLabel, formatAgo, formatDuration, formatTime, isFailure, naturalCompare, stageColor, stageLabel } from '../../web/format.js';
 
 describe('format', () => {

@@ -1,7 +1,7 @@
 // web/rack-model.ts: applying SSE events to the node map, and the rack's filters.
 
 import { describe, expect, it } from 'vitest';
-import type { NodeView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { NodeView, RackbootEvent } from '../../firmware/src/model/api.js';
 import { applyEvent, countByStage, countFailed, matchesFilter, visibleNodes, EMPTY_FILTER } from '../../web/rack-model.js';
 
 function node(name: string, mac: string, extra: Partial<NodeView> = {}): NodeView {

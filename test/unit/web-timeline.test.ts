@@ -1,7 +1,7 @@
 // web/timeline.ts: stage events to segments, and the chart's geometry.
 
 import { describe, expect, it } from 'vitest';
-import type { RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { RackbootEvent } from '../../firmware/src/model/api.js';
 import { chartLayout, diagnosisMarks, latestBoot, stageSegments } from '../../web/timeline.js';
 
 let id = 1;

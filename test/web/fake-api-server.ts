@@ -18,10 +18,11 @@ import type {
   PowerResult,
   ProfileView,
   SessionInfo,
-} from '../../firmware/src/http/api/contract.js';
+} from '../../firmware/src/model/api.js';
 import { createUiRoutes, type WebAssets } from '../../firmware/src/http/ui.js';
 import { Router } from '../../firmware/src/http/router.js';
-import type { BootStage, Diagnosis, EventType, RackbootEvent } from '../../firmware/src/inventory/types.js';
+import type { BootStage, Diagnosis } from '../../firmware/src/model/boot.js';
+import type { EventType, RackbootEvent } from '../../firmware/src/model/event.js';
 import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
 

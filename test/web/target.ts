@@ -6,7 +6,7 @@
 // removal by rewriting the config and reloading it).
 
 import type { WebAssets } from '../../firmware/src/http/ui.js';
-import type { BootStage, Diagnosis } from '../../firmware/src/inventory/types.js';
+import type { BootStage, Diagnosis } from '../../firmware/src/model/boot.js';
 import { fakeMac, startFakeApi } from './fake-api-server.js';
 
 export interface UiTestTarget {

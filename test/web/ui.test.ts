@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildWebAssets, measureWebAssets, WEB_BUDGET_GZIP_BYTES } from '../../build/web.mjs';
 import type { WebAssets } from '../../firmware/src/http/ui.js';
 import { chromiumAvailable, launchChromium, screenshot, watchErrors } from './browser.js';
-import type { RackbootEvent } from '../../firmware/src/inventory/types.js';
+import type { RackbootEvent } from '../../firmware/src/model/event.js';
 import { startFakeTarget, type FakeTargetOptions, type UiTestTarget } from './target.js';
 
 const PASSWORD = 'correct horse battery';

@@ -1,7 +1,7 @@
 // Small shared pieces: stage badge, error text, the notices region, power buttons.
 
-import type { NodeView, PowerResult } from '../../firmware/src/http/api/contract.js';
-import type { Diagnosis } from '../../firmware/src/inventory/types.js';
+import type { NodeView, PowerResult } from '../../firmware/src/model/api.js';
+import type { Diagnosis } from '../../firmware/src/model/boot.js';
 import { useState } from 'preact/hooks';
 import { api, nodePath } from '../api.js';
 import { diagnosisLabel, isFailure, stageColor, stageLabel } from '../format.js';

@@ -1,8 +1,8 @@
 // The node's boot as a step chart: one row per stage (booted at the top),
 // a coloured bar for the time spent in each stage, red ticks for failures.
 
-import type { RackbootEvent } from '../../firmware/src/http/api/contract.js';
-import type { BootStage } from '../../firmware/src/inventory/types.js';
+import type { RackbootEvent } from '../../firmware/src/model/api.js';
+import type { BootStage } from '../../firmware/src/model/boot.js';
 import { BOOT_STAGES, diagnosisLabel, formatDuration, formatTime, stageColor, stageLabel } from '../format.js';
 import { chartLayout, diagnosisMarks, latestBoot, stageSegments } from '../timeline.js';
 

@@ -3,7 +3,7 @@
 
 import { cloneElement, type VNode } from 'preact';
 import { useState } from 'preact/hooks';
-import type { SessionInfo } from '../../firmware/src/http/api/contract.js';
+import type { SessionInfo } from '../../firmware/src/model/api.js';
 import { ApiFailure, api, errorText } from '../api.js';
 import { ErrorText } from '../components/common.js';
 import { signedIn } from '../session.js';

@@ -2,7 +2,7 @@
 // filters, and new events appended live while following.
 
 import { useEffect, useState } from 'preact/hooks';
-import type { RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { RackbootEvent } from '../../firmware/src/model/api.js';
 import { api } from '../api.js';
 import { ErrorText } from '../components/common.js';
 import { useLoad } from '../components/use-load.js';

@@ -2,7 +2,7 @@
 
 import { Fragment } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import type { ApplianceStatus, BootStats, LeaseView, ProfileView } from '../../firmware/src/http/api/contract.js';
+import type { ApplianceStatus, BootStats, LeaseView, ProfileView } from '../../firmware/src/model/api.js';
 import { api } from '../api.js';
 import { ErrorText } from '../components/common.js';
 import { useLoad } from '../components/use-load.js';

@@ -2,7 +2,7 @@
 // selection, approval and power actions. Follows the live stream.
 
 import { useEffect, useState } from 'preact/hooks';
-import type { NodeUpdate, NodeView, ProfileView, RackbootEvent } from '../../firmware/src/http/api/contract.js';
+import type { NodeUpdate, NodeView, ProfileView, RackbootEvent } from '../../firmware/src/model/api.js';
 import { api, nodePath } from '../api.js';
 import { DiagnosisText, ErrorText, PowerButtons, StageBadge } from '../components/common.js';
 import { TimelineChart } from '../components/timeline-chart.js';

@@ -5,7 +5,7 @@
 
 import { Component } from 'preact';
 import { useMemo, useState } from 'preact/hooks';
-import type { NodeView, PowerResult } from '../../firmware/src/http/api/contract.js';
+import type { NodeView, PowerResult } from '../../firmware/src/model/api.js';
 import { api } from '../api.js';
 import { DiagnosisText, ErrorText, PowerButtons, StageBadge, type PowerAction } from '../components/common.js';
 import { confirmAction } from '../components/confirm.js';

@@ -3,7 +3,7 @@
 // tokens, and the rest of the effective configuration read-only.
 
 import { useEffect, useState } from 'preact/hooks';
-import type { ApiTokenCreated, ApiTokenInfo, ConfigPatch, ConfigView, ProfileView } from '../../firmware/src/http/api/contract.js';
+import type { ApiTokenCreated, ApiTokenInfo, ConfigPatch, ConfigView, ProfileView } from '../../firmware/src/model/api.js';
 import { ApiFailure, api, errorText } from '../api.js';
 import { ErrorText } from '../components/common.js';
 import { confirmAction } from '../components/confirm.js';

@@ -5,10 +5,10 @@
 import { hostname } from 'node:os';
 import type { RackbootConfig } from '../config/schema.js';
 import type { LeaseTable } from '../dhcp/leases.js';
-import type { BootTracker } from '../boot/tracker.js';
+import type { BootTracker } from '../boot-tracking/tracker.js';
 import type { EventLog } from '../inventory/events.js';
 import type { NodeInventory } from '../inventory/nodes.js';
-import type { NodeRecord } from '../inventory/types.js';
+import type { NodeRecord } from '../model/node.js';
 import type { Mac } from '../net/addr.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
@@ -25,7 +25,7 @@ import type {
   PowerResult,
   ProfileView,
   RackbootEvent,
-} from '../http/api/contract.js';
+} from '../model/api.js';
 import { ApiHostError, type ApiHost, type EventsQuery, type NodeFilter, type PowerAction } from '../http/api/host.js';
 import type { PowerControl } from './power-control.js';
 import type { RuntimeSettings } from './settings.js';

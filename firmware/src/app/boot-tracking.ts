@@ -4,11 +4,11 @@
 // Nothing here opens anything; the servers feed `observations` and ask `nodes`.
 
 import type { RackbootConfig } from '../config/schema.js';
-import { AddressBook } from '../boot/address-book.js';
-import { NodeResolver, procNetArpLookup } from '../boot/nodes.js';
-import { BootObservations, type ProfileFiles } from '../boot/observe.js';
-import { OneShotBoots } from '../boot/one-shot.js';
-import { BootTracker } from '../boot/tracker.js';
+import { AddressBook } from '../boot-tracking/address-book.js';
+import { NodeResolver, procNetArpLookup } from '../boot-policy/nodes.js';
+import { BootObservations, type ProfileFiles } from '../boot-tracking/observe.js';
+import { OneShotBoots } from '../boot-tracking/one-shot.js';
+import { BootTracker } from '../boot-tracking/tracker.js';
 import type { Mac } from '../net/addr.js';
 import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';

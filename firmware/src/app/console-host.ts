@@ -11,7 +11,7 @@ import type { EventLog } from '../inventory/events.js';
 import type { NodeInventory } from '../inventory/nodes.js';
 import { interfaceInfo } from '../net/link.js';
 import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '../console/host.js';
-import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../http/api/contract.js';
+import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../model/api.js';
 import type { AppApiHost } from './api-host.js';
 import type { PowerControl } from './power-control.js';
 

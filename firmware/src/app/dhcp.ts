@@ -3,12 +3,13 @@
 // may boot and who is known, and other DHCP servers on the segment reported as
 // events.
 
+import { ipxeBooter } from '../boot-policy/booter.js';
 import type { RackbootConfig } from '../config/schema.js';
 import type { ClientDirectory } from '../dhcp/client-limits.js';
 import type { ForeignServerReport } from '../dhcp/rogue-detector.js';
 import { DhcpService } from '../dhcp/service.js';
 import type { NodeInventory } from '../inventory/nodes.js';
-import type { NodeRecord } from '../inventory/types.js';
+import type { NodeRecord } from '../model/node.js';
 import { icmpEchoProbe } from '../net/icmp-probe.js';
 import { setNeighbor } from '../net/link.js';
 import type { Clock } from '../util/clock.js';
@@ -45,6 +46,7 @@ export async function startDhcp(
       icmpProbe: icmpEchoProbe,
       connected: serving.connected,
       seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
+      booter: ipxeBooter({ serverAddress: serving.serverAddress, httpPort: config.http.port }),
       observer: { dhcpEvent: (event) => boot.observations.dhcp(event), arp: (packet) => boot.observations.arp(packet) },
       bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
       clients: inventoryClients(inventory, () => settings.unknownNodes),

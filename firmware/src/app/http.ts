@@ -4,7 +4,7 @@
 
 import webAssets from 'rackboot:web-assets';
 import type { RackbootConfig } from '../config/schema.js';
-import { httpBaseUrl } from '../boot/policy.js';
+import { httpBaseUrl } from '../boot-policy/booter.js';
 import { BOOTED_PATH } from '../http/api/index.js';
 import { hotFilesFor } from '../http/boot-files.js';
 import type { Route } from '../http/router.js';

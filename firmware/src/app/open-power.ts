@@ -3,7 +3,7 @@
 // (stages, diagnoses for recovery, power_on observations) and the event log.
 
 import type { RackbootConfig } from '../config/schema.js';
-import type { BootTracker } from '../boot/tracker.js';
+import type { BootTracker } from '../boot-tracking/tracker.js';
 import type { EventLog } from '../inventory/events.js';
 import type { NodeInventory } from '../inventory/nodes.js';
 import type { Mac } from '../net/addr.js';

@@ -3,8 +3,8 @@
 // one every node reads as `unknown` and actions are refused with the reason.
 
 import type { Mac } from '../net/addr.js';
-import type { PowerState } from '../inventory/types.js';
-import type { PowerResult } from '../http/api/contract.js';
+import type { PowerState } from '../model/power.js';
+import type { PowerResult } from '../model/api.js';
 import { ApiHostError, type PowerAction } from '../http/api/host.js';
 
 export interface PowerControl {

@@ -3,8 +3,8 @@
 // nodes, recovery of stalled boots), behind the app's PowerControl interface.
 
 import type { Mac } from '../net/addr.js';
-import type { PowerState } from '../inventory/types.js';
-import type { PowerResult } from '../http/api/contract.js';
+import type { PowerState } from '../model/power.js';
+import type { PowerResult } from '../model/api.js';
 import { ApiHostError, type PowerAction } from '../http/api/host.js';
 import type { PowerService, PowerSequencer, PowerOutcome } from '../power/index.js';
 import type { PowerControl } from './power-control.js';

@@ -11,7 +11,7 @@
 //   (throttle.ts). Setup, lockouts, password changes and token changes are
 //   reported through onEvent (the app turns them into 'auth' events).
 
-import type { ApiTokenCreated, ApiTokenInfo, SessionInfo } from '../http/api/contract.js';
+import type { ApiTokenCreated, ApiTokenInfo, SessionInfo } from '../model/api.js';
 import { Journal } from '../store/journal.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';

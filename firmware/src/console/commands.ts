@@ -2,8 +2,8 @@
 // argument completion and the code that runs it. Commands talk to the terminal
 // only through CommandContext, so they never see bytes or the serial port.
 
-import type { NodeView, PowerResult, RackbootEvent } from '../http/api/contract.js';
-import { BOOT_STAGES } from '../inventory/types.js';
+import type { NodeView, PowerResult, RackbootEvent } from '../model/api.js';
+import { BOOT_STAGES } from '../model/boot.js';
 import { fit, formatClock, formatRelative, formatUptime, table } from './format.js';
 import type { ConsoleHost, PowerAction } from './host.js';
 import { NET_SET_USAGE, parseNetSet } from './network.js';

@@ -3,7 +3,7 @@
 // boot tracker, the power sequencer, auth and the system network settings.
 // Every method may throw: the console prints the error's message and carries on.
 
-import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../http/api/contract.js';
+import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../model/api.js';
 
 export type PowerAction = 'on' | 'off' | 'cycle';
 

@@ -14,9 +14,10 @@ import { FreeAddressFinder } from './free-addresses.js';
 import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
-import { classifyClient, type ClientClass } from '../boot/classify.js';
+import { classifyClient } from './client-class.js';
+import type { ClientClass } from '../model/boot.js';
 import type { ArpPacket } from '../net/arp.js';
-import { bootAnswerFor, type BootAnswer } from '../boot/policy.js';
+import type { BootAnswer, Booter } from '../boot-policy/booter.js';
 import {
   IpxeSubOpt,
   encapsulatedOption,
@@ -116,6 +117,8 @@ export interface DhcpServerOptions {
   clock: Clock;
   log: Logger;
   counters: Counters;
+  /** Decides what each boot client is told to load. */
+  booter: Booter;
   observer?: BootObserver;
   bootGate?: BootGate;
   /** Who is known (never limited); without it, the configuration's hosts. */
@@ -406,7 +409,7 @@ export class DhcpServer {
       if (type === MessageType.Discover) this.emit({ type: 'proxy-offer', mac: client.mac, xid: msg.xid, client: boot, held: true });
       return;
     }
-    const answer = this.bootAnswer(boot);
+    const answer = this.bootAnswer(boot, client.mac);
     if (!answer) {
       this.opts.counters.inc('dhcp.proxy.ignored_non_pxe');
       return;
@@ -436,7 +439,7 @@ export class DhcpServer {
       this.opts.counters.inc('dhcp.proxy.held');
       return;
     }
-    const answer = this.bootAnswer(boot);
+    const answer = this.bootAnswer(boot, client.mac);
     if (!answer) return;
     const reply = this.proxyReply(msg, MessageType.Ack, answer, boot);
     // The ROM has its address by now: answer to the source address and port it used
@@ -619,7 +622,7 @@ export class DhcpServer {
     if (config.options.ntp.length > 0) options.set(Opt.NtpServers, ipListOption(config.options.ntp));
     const hostname = this.plan.hostFor(args.client.mac)?.hostname;
     if (hostname) options.set(Opt.HostName, stringOption(hostname));
-    const answer = this.bootAllowed(args.client.mac, args.boot) ? this.bootAnswer(args.boot) : undefined;
+    const answer = this.bootAllowed(args.client.mac, args.boot) ? this.bootAnswer(args.boot, args.client.mac) : undefined;
     if (answer) {
       this.addBootOptions(msg, reply, options, answer, args.boot);
       // iPXE holds an address offer without "PXEClient" until its discovery timer has
@@ -663,8 +666,8 @@ export class DhcpServer {
     }
   }
 
-  private bootAnswer(boot: ClientClass): BootAnswer | undefined {
-    return bootAnswerFor(boot, { serverAddress: this.opts.serverAddress, httpPort: this.opts.config.http.port });
+  private bootAnswer(boot: ClientClass, mac: Mac): BootAnswer | undefined {
+    return this.opts.booter.answer(boot, mac);
   }
 
   private baseReply(msg: DhcpMessage, yiaddr: Ipv4): DhcpMessage {

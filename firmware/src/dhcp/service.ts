@@ -21,6 +21,7 @@ import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, PXE_PROXY_PORT } from './message.js
 import type { Destination, DhcpTransport } from './transport.js';
 import type { LeaseTable } from './leases.js';
 import type { RackbootConfig } from '../config/schema.js';
+import type { Booter } from '../boot-policy/booter.js';
 import type { Logger } from '../util/log.js';
 import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
@@ -39,6 +40,8 @@ export interface DhcpServiceOptions {
   counters: Counters;
   icmpProbe(ip: Ipv4, timeoutMs: number): Promise<boolean>;
   seedNeighbor(ip: Ipv4, mac: Mac): void;
+  /** Decides what each boot client is told to load. */
+  booter: Booter;
   observer?: BootObserver;
   bootGate?: BootGate;
   /** Another DHCP server answered on the segment (rate-limited per server; see rogue-detector.ts). */
@@ -90,6 +93,7 @@ export class DhcpService {
       clock: opts.clock,
       log: log.child({ component: 'dhcp' }),
       counters,
+      booter: opts.booter,
       observer: opts.observer,
       bootGate: opts.bootGate,
       clients: opts.clients,

@@ -30,7 +30,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { extname, join, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../util/clock.js';
-import { builtinBootFile } from '../boot/builtin-files.js';
+import { builtinBootFile } from '../boot-policy/builtin-files.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import {

@@ -10,11 +10,11 @@
 // counter into a rate over the last 10 s.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { BOOT_STAGES, DIAGNOSES } from '../inventory/types.js';
+import { BOOT_STAGES, DIAGNOSES } from '../model/boot.js';
 import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
-import type { ApplianceStatus, BootStats } from './api/contract.js';
+import type { ApplianceStatus, BootStats } from '../model/api.js';
 import type { Awaitable } from './api/host.js';
 import type { Route } from './router.js';
 

@@ -13,7 +13,7 @@
 // Counters: sse.opened, sse.dropped.slow_client, sse.refused.too_many.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { RackbootEvent } from '../inventory/types.js';
+import type { RackbootEvent } from '../model/event.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import type { Awaitable, EventsQuery } from './api/host.js';

@@ -11,7 +11,7 @@ import { Journal, type LoadReport } from '../store/journal.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { Mac } from '../net/addr.js';
-import { EVENT_TYPES, type EventType, type RackbootEvent } from './types.js';
+import { EVENT_TYPES, type EventType, type RackbootEvent } from '../model/event.js';
 
 export { EVENT_TYPES };
 

@@ -27,10 +27,9 @@
 import { Journal, type LoadReport } from '../store/journal.js';
 import { isIpv4, isMac, normalizeMac, type Mac } from '../net/addr.js';
 import { isHostnameLabel, type HostConfig } from '../config/schema.js';
-import { defaultNodeName } from '../boot/nodes.js';
+import { defaultNodeName, type NodeRecord } from '../model/node.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import type { NodeRecord } from './types.js';
 import type { EventInput } from './events.js';
 
 export type InventoryErrorCode = 'bad_request' | 'conflict' | 'not_found';

@@ -5,7 +5,7 @@
 // which is where ipmitool and curl say what went wrong.
 
 import { spawn } from 'node:child_process';
-import type { PowerState } from '../inventory/types.js';
+import type { PowerState } from '../model/power.js';
 import type { CommandChannelConfig } from './config.js';
 import { PowerError, realSleep, type PowerDriver, type Sleep } from './driver.js';
 

@@ -3,7 +3,7 @@
 // process in the lab). Drivers report failures as PowerError values carrying
 // the channel and words an operator can act on.
 
-import type { PowerState } from '../inventory/types.js';
+import type { PowerState } from '../model/power.js';
 
 export type PowerAction = 'on' | 'off' | 'cycle' | 'state';
 

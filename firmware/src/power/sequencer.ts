@@ -17,7 +17,7 @@
 // All timing goes through a SequencerClock, so tests run on a fake clock.
 
 import type { Mac } from '../net/addr.js';
-import type { BootStage, Diagnosis } from '../inventory/types.js';
+import type { BootStage, Diagnosis } from '../model/boot.js';
 import type { SequencerConfig } from './config.js';
 import type { PowerEvent, PowerOutcome } from './service.js';
 

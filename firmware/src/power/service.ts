@@ -5,7 +5,9 @@
 // asked. Failures come back as values with the driver's words.
 
 import type { Mac } from '../net/addr.js';
-import type { BootObservation, PowerState, RackbootEvent } from '../inventory/types.js';
+import type { BootObservation } from '../model/boot.js';
+import type { PowerState } from '../model/power.js';
+import type { RackbootEvent } from '../model/event.js';
 import { asPowerError, PowerError, type PowerDriver } from './driver.js';
 
 export type SwitchAction = 'on' | 'off' | 'cycle';

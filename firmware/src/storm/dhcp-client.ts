@@ -19,7 +19,7 @@ import {
   u8Option,
   vendorClass,
 } from '../dhcp/options.js';
-import type { Diagnosis } from '../inventory/types.js';
+import type { Diagnosis } from '../model/boot.js';
 import type { DhcpFrom, NodeNet } from './node-net.js';
 import type { DhcpBehaviour } from './timings.js';
 import { exchange, type Timers } from './timers.js';

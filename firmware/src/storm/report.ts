@@ -1,6 +1,6 @@
 // The storm's results: per-node outcomes, the time until the last node booted,
 // failures by diagnosis, as JSON and as text for people.
-import { DIAGNOSES, type BootStage, type Diagnosis } from '../inventory/types.js';
+import { DIAGNOSES, type BootStage, type Diagnosis } from '../model/boot.js';
 import type { NodeResult } from './virtual-node.js';
 import type { FirmwareKind } from './timings.js';
 

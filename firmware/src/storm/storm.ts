@@ -3,7 +3,7 @@
 // returns the report. The library entry point; cli.ts is the command around it.
 import { randomBytes, randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { BootStage } from '../inventory/types.js';
+import type { BootStage } from '../model/boot.js';
 import type { Ipv4 } from '../net/addr.js';
 import { assignFirmware, stormMac, type FirmwareMix } from './firmware-mix.js';
 import { StormHost } from './host-net.js';

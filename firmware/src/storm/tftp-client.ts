@@ -4,7 +4,7 @@
 // timer in ROM clients), and the PXE error the node would show when it gives up.
 import type { Ipv4 } from '../net/addr.js';
 import { TftpError, decodeTftp, encodeTftp, type TftpPacket } from '../tftp/codec.js';
-import type { Diagnosis } from '../inventory/types.js';
+import type { Diagnosis } from '../model/boot.js';
 import type { NodeNet, UdpEndpoint, UdpFrom } from './node-net.js';
 import type { TftpBehaviour } from './timings.js';
 import { exchange, type Timers } from './timers.js';

@@ -1,7 +1,7 @@
 // The storm as a picture: one row per node, time left to right, each stretch
 // coloured by the boot stage the node was in; a failed boot ends in a red
 // cross. Plain SVG, no script, readable in any browser.
-import type { BootStage } from '../inventory/types.js';
+import type { BootStage } from '../model/boot.js';
 import type { NodeResult } from './virtual-node.js';
 
 export const STAGE_COLOURS: Partial<Record<BootStage, string>> = {

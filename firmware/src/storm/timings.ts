@@ -16,7 +16,7 @@
 //   discovery 1..10 s (sends at 0, 1, 3, 7 s, fails at 15 s), request 0..10 s,
 //   ProxyDHCP wait after a plain offer 2 s. iPXE marks itself with option 175
 //   and user class "iPXE". Its TCP uses the same retry timer (0.25 s..10 s).
-import type { ClientKind } from '../boot/classify.js';
+import type { ClientKind } from '../model/boot.js';
 
 /** The firmware a virtual node plays. */
 export const FIRMWARE_KINDS = ['bios-pxe', 'uefi-pxe', 'ipxe', 'uefi-http'] as const;

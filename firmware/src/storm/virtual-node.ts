@@ -2,7 +2,7 @@
 // PXE/HTTP DHCP -> NBP (TFTP or HTTP) -> iPXE's own DHCP -> script -> kernel
 // -> initrds. Every stage change is timestamped for the timeline; the first
 // failure ends the boot with the diagnosis firmware would show.
-import type { BootStage, Diagnosis } from '../inventory/types.js';
+import type { BootStage, Diagnosis } from '../model/boot.js';
 import type { Ipv4, Mac } from '../net/addr.js';
 import { DhcpClient, type DhcpLease } from './dhcp-client.js';
 import { readIpxeScript } from './ipxe-script-reader.js';

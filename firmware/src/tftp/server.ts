@@ -14,7 +14,7 @@ import { resolveBootPath, openWithinRoot } from './paths.js';
 import { FileCache } from './file-cache.js';
 import { SendScheduler, TransferSlots } from './scheduler.js';
 import { toNetascii } from './netascii.js';
-import { builtinBootFile } from '../boot/builtin-files.js';
+import { builtinBootFile } from '../boot-policy/builtin-files.js';
 
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
 const DATA_OVERHEAD = 32;

@@ -6,7 +6,8 @@
 // 'bad_request' | 'conflict' | 'not_found', field}); anything else is a 500
 // whose details stay in the log.
 
-import type { BootStage, Diagnosis, EventType } from '../../inventory/types.js';
+import type { BootStage, Diagnosis } from '../../model/boot.js';
+import type { EventType } from '../../model/event.js';
 import type { Mac } from '../../net/addr.js';
 import type {
   ApplianceStatus,
@@ -21,7 +22,7 @@ import type {
   PowerResult,
   ProfileView,
   RackbootEvent,
-} from './contract.js';
+} from '../../model/api.js';
 
 export type Awaitable<T> = T | Promise<T>;
 

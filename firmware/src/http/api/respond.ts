@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from '../../util/log.js';
 import { AuthError } from '../../auth/service.js';
-import type { ApiError } from './contract.js';
+import type { ApiError } from '../../model/api.js';
 import { ApiHostError } from './host.js';
 
 /** A refusal with its HTTP status; handlers throw it, the dispatcher answers it. */

@@ -15,7 +15,7 @@ import { createMetricsRoute, type RateMeter } from '../metrics.js';
 import type { RequestContext, Route } from '../router.js';
 import { EventStreams, parseLastEventId, type SseLimits } from '../sse.js';
 import { discardBody, readJsonBody } from './body.js';
-import type { AuthState, NodeView } from './contract.js';
+import type { AuthState, NodeView } from '../../model/api.js';
 import { checkCsrf, checkOrigin, clearedSessionCookie, identify, isHttps, isStateChanging, requirePrincipal, sessionCookie, type Principal } from './guard.js';
 import type { ApiHost } from './host.js';
 import { ApiFailure, notFound, sendEmpty, sendFailure, sendJson, toFailure } from './respond.js';

@@ -4,8 +4,9 @@
 // (profiles that exist, names that are free); this checks shape.
 
 import { isIpv4, isMac, normalizeMac } from '../../net/addr.js';
-import { BOOT_STAGES, DIAGNOSES, EVENT_TYPES, type BootStage, type Diagnosis, type EventType } from '../../inventory/types.js';
-import type { ConfigPatch, LoginRequest, NodeCreate, NodeUpdate, PasswordChange, PowerAllRequest, PowerRequest, SetupRequest } from './contract.js';
+import { BOOT_STAGES, DIAGNOSES, type BootStage, type Diagnosis } from '../../model/boot.js';
+import { EVENT_TYPES, type EventType } from '../../model/event.js';
+import type { ConfigPatch, LoginRequest, NodeCreate, NodeUpdate, PasswordChange, PowerAllRequest, PowerRequest, SetupRequest } from '../../model/api.js';
 import type { EventsQuery, NodeFilter } from './host.js';
 import { ApiFailure, badRequest } from './respond.js';
 

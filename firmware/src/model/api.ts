@@ -46,7 +46,10 @@
 //   GET    /api/v1/booted?mac=     PUBLIC (the booted OS calls it; also accepts POST) -> {}
 //   GET    /metrics                PUBLIC (Prometheus text format 0.0.4)
 
-import type { BootStage, Diagnosis, EvidenceItem, NodeRecord, PowerState, RackbootEvent } from '../../inventory/types.js';
+import type { BootStage, Diagnosis, EvidenceItem } from './boot.js';
+import type { RackbootEvent } from './event.js';
+import type { NodeRecord } from './node.js';
+import type { PowerState } from './power.js';
 
 export interface ApiError {
   error: string; //     machine-readable: 'bad_request', 'unauthorized', 'csrf', 'not_found', 'conflict', 'rate_limited', ...

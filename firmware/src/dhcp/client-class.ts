@@ -1,22 +1,9 @@
 // Who is asking? PXE firmware, iPXE, UEFI HTTP Boot or a plain DHCP client
 // (the node's own OS). Everything rackboot decides about a boot starts here.
 
-import { Opt, type DhcpMessage } from '../dhcp/message.js';
-import { vendorClass as vendorClassOption } from '../dhcp/options.js';
-
-export type ClientKind = 'bios-pxe' | 'uefi-x64-pxe' | 'uefi-ia32-pxe' | 'uefi-arm64-pxe' | 'uefi-x64-http' | 'uefi-arm64-http' | 'ipxe' | 'rpi-boot' | 'plain';
-
-export interface ClientClass {
-  kind: ClientKind;
-  /** RFC 4578 option 93 value, when the client sent one. */
-  arch?: number;
-  /** The client's option 60 as sent ("PXEClient:Arch:00000:UNDI:002001"). */
-  vendorClass?: string;
-  /** True when iPXE is the one asking (option 175 or user class "iPXE"). */
-  isIpxe: boolean;
-  /** For iPXE: the platform it runs on, to pick the right script/binary later. */
-  ipxeArch?: number;
-}
+import type { ClientClass, ClientKind } from '../model/boot.js';
+import { Opt, type DhcpMessage } from './message.js';
+import { vendorClass as vendorClassOption } from './options.js';
 
 /**
  * RFC 4578 / IANA "Processor Architecture Types". Only the ones rackboot boots

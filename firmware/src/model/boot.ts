@@ -1,10 +1,34 @@
-// The shared vocabulary of the inventory: nodes, boot stages, diagnoses,
-// observations (what the servers saw) and events (what the operator reads).
-// The DHCP/TFTP/HTTP servers, the boot tracker, the API, the console, the
-// power sequencer and the web UI all code against these types.
+// The vocabulary of a boot: which kind of client is asking, how far a node's
+// boot got, why it stopped, and what the servers saw on the way. The DHCP,
+// TFTP and HTTP servers, the boot tracker, the API, the console, the power
+// sequencer and the web UI all code against these types.
 
 import type { Ipv4, Mac } from '../net/addr.js';
-import type { ClientKind } from '../boot/classify.js';
+
+/** Who is asking: PXE firmware by architecture, UEFI HTTP Boot, iPXE, a Raspberry Pi's boot ROM, or a plain DHCP client (an OS). */
+export type ClientKind =
+  | 'bios-pxe'
+  | 'uefi-x64-pxe'
+  | 'uefi-ia32-pxe'
+  | 'uefi-arm64-pxe'
+  | 'uefi-x64-http'
+  | 'uefi-arm64-http'
+  | 'ipxe'
+  | 'rpi-boot'
+  | 'plain';
+
+/** A DHCP client as classified from its request (dhcp/client-class.ts). */
+export interface ClientClass {
+  kind: ClientKind;
+  /** RFC 4578 option 93 value, when the client sent one. */
+  arch?: number;
+  /** The client's option 60 as sent ("PXEClient:Arch:00000:UNDI:002001"). */
+  vendorClass?: string;
+  /** True when iPXE is the one asking (option 175 or user class "iPXE"). */
+  isIpxe: boolean;
+  /** For iPXE: the platform it runs on, to pick the right script/binary later. */
+  ipxeArch?: number;
+}
 
 /**
  * How far a node's current boot got, in order. `off` is the resting state (no
@@ -42,29 +66,6 @@ export const DIAGNOSES = [
   'booted',
 ] as const;
 export type Diagnosis = (typeof DIAGNOSES)[number];
-
-/** A node of the inventory: seeded from the config's hosts, created through the API, or discovered. */
-export interface NodeRecord {
-  mac: Mac;
-  /** Unique, a valid host name; defaults to node-<mac without colons>. */
-  name: string;
-  /** Fixed address, when the node has one. */
-  ip?: Ipv4;
-  /** Boot profile name; undefined means the default profile. */
-  profile?: string;
-  /** One-shot profile for the next boot only (re-image); cleared when that boot's script is served. */
-  nextBootProfile?: string;
-  /** Power channel name (see the power configuration); undefined when rackboot cannot switch this node. */
-  powerChannel?: string;
-  tags: string[];
-  notes: string;
-  /** Where the record came from. Config-seeded records are re-seeded on start; API edits win over the seed. */
-  origin: 'config' | 'api' | 'discovered';
-  /** False for discovered nodes under the `hold` policy until someone approves them: they get no boot file. */
-  approved: boolean;
-  createdAt: number; // ms since epoch
-  updatedAt: number;
-}
 
 /** The boot state of one node, as the tracker keeps it. */
 export interface NodeBootState {
@@ -153,44 +154,3 @@ export type BootObservation =
   | { kind: 'os_booted'; mac: Mac; at: number; source: 'callback' | 'last_download' };
 
 export type BootObservationKind = BootObservation['kind'];
-
-/** Every stage change, diagnosis, inventory edit and action is an event. */
-export interface RackbootEvent {
-  /** Increasing, unique per store; SSE uses it as the event id (Last-Event-ID resumes). */
-  id: number;
-  at: number;
-  type: EventType;
-  /** The node the event is about, when it is about one. */
-  mac?: Mac;
-  /** The node's name at the time (for reading a log without a lookup). */
-  node?: string;
-  stage?: BootStage;
-  diagnosis?: Diagnosis;
-  /** One line for people. */
-  message: string;
-  /** Who asked, for actions and edits: "admin" (web/API session), "token:<name>", "console", "sequencer", "recovery". */
-  by?: string;
-  /** Structured extras (evidence, old/new values...). JSON-safe. */
-  detail?: Record<string, unknown>;
-}
-
-/** Every event type, in the order the UI lists them; the API, the store and the UI's live stream all use this one list. */
-export const EVENT_TYPES = [
-  'stage', //           a node moved to `stage`
-  'diagnosis', //       a node's boot got a diagnosis (failure or booted)
-  'node.created',
-  'node.updated',
-  'node.deleted',
-  'node.discovered',
-  'power', //           a power action (on/off/cycle) and its result
-  'recovery', //        automatic power-cycle of a stalled node
-  'auth', //            setup done, login failures, password changes, tokens
-  'config', //          configuration changed
-  'dhcp', //            the DHCP segment: another DHCP server answering there (rogue, or the site's in proxy mode)
-  'system', //          start, stop, interface up/down
-] as const;
-
-export type EventType = (typeof EVENT_TYPES)[number];
-
-/** What a power channel reports; the power issue's drivers produce it. */
-export type PowerState = 'on' | 'off' | 'unknown';

@@ -14,8 +14,9 @@
 // without limit nor wash the real history out of the event log.
 
 import type { Mac } from '../net/addr.js';
-import type { BootStats } from '../http/api/contract.js';
-import type { BootObservation, BootStage, Diagnosis, NodeBootState, NodeRecord } from '../inventory/types.js';
+import type { BootStats } from '../model/api.js';
+import type { BootObservation, BootStage, Diagnosis, NodeBootState } from '../model/boot.js';
+import type { NodeRecord } from '../model/node.js';
 import type { EventInput } from '../inventory/events.js';
 import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';

@@ -10,7 +10,7 @@ import type { Ipv4, Mac } from '../net/addr.js';
 import type { DhcpEvent } from '../dhcp/server.js';
 import type { TftpEvent } from '../tftp/server.js';
 import type { HttpEvent } from '../http/server.js';
-import type { BootObservation } from '../inventory/types.js';
+import type { BootObservation } from '../model/boot.js';
 import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';

@@ -58,8 +58,7 @@
 // did not stop, so the diagnosis was premature or the retry worked.
 
 import type { Mac } from '../net/addr.js';
-import type { ClientKind } from './classify.js';
-import { BOOT_STAGES, type BootObservation, type BootStage, type Diagnosis, type EvidenceItem, type NodeBootState } from '../inventory/types.js';
+import { type ClientKind, BOOT_STAGES, type BootObservation, type BootStage, type Diagnosis, type EvidenceItem, type NodeBootState } from '../model/boot.js';
 
 export interface BootLimits {
   /** A firmware DISCOVER this long after the node's last observation begins a new boot. */

@@ -6,7 +6,7 @@
 // files of their own (local disk, chain) end at the script, so theirs is cleared
 // there.
 
-import type { BootObservation } from '../inventory/types.js';
+import type { BootObservation } from '../model/boot.js';
 import type { Mac } from '../net/addr.js';
 import type { Logger } from '../util/log.js';
 

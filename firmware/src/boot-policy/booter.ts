@@ -1,9 +1,21 @@
 // Boot policy for the DHCP stage: which file (TFTP) or URL (HTTP) each kind of
 // client is told to load. Plain PXE firmware gets a small iPXE binary over
 // TFTP; iPXE and UEFI HTTP Boot get HTTP URLs, so everything large moves over TCP.
+// The DHCP server asks a `Booter` and knows nothing of loaders or URLs.
 
-import type { Ipv4 } from '../net/addr.js';
-import type { ClientClass, ClientKind } from './classify.js';
+import type { Ipv4, Mac } from '../net/addr.js';
+import type { ClientClass, ClientKind } from '../model/boot.js';
+
+/** The boot decision the DHCP server is given: what this client, on this NIC, is told to load. */
+export interface Booter {
+  /** The answer's boot file and PXE options; undefined means the answer carries no boot file (a plain DHCP client). */
+  answer(client: ClientClass, mac: Mac): BootAnswer | undefined;
+}
+
+/** The appliance's booter: PXE firmware chainloads iPXE, iPXE and HTTP Boot clients fetch from rackboot's HTTP server. */
+export function ipxeBooter(ctx: BootPolicyContext): Booter {
+  return { answer: (client) => bootAnswerFor(client, ctx) };
+}
 
 export interface BootAnswer {
   /** Boot file name (TFTP path) or URL, written to the `file` field and option 67. */

@@ -7,8 +7,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { isMac, normalizeMac, type Ipv4, type Mac } from '../net/addr.js';
-import type { NodeRecord } from '../inventory/types.js';
-import type { LeaseTable } from '../dhcp/leases.js';
+import { defaultNodeName, type NodeRecord } from '../model/node.js';
 
 export interface BootNode {
   name: string;
@@ -24,11 +23,17 @@ export interface NodeDirectory {
   nextBoot(mac: Mac): string | undefined;
 }
 
+/** The lease table, as far as resolving a node needs it. */
+export interface LeaseLookup {
+  byIp(ip: Ipv4): { mac: Mac } | undefined;
+  byClient(mac: Mac): { hostname?: string } | undefined;
+}
+
 export interface NodeResolverOptions {
   directory: NodeDirectory;
   /** The default profile now (it can change at run time). */
   defaultProfile(): string;
-  leases?: LeaseTable;
+  leases?: LeaseLookup;
   /** ip -> MAC from what rackboot saw on the link (boot/address-book.ts). */
   addressOf?(ip: Ipv4): Mac | undefined;
   /** Reads ip -> MAC from the kernel; /proc/net/arp by default. */
@@ -63,11 +68,6 @@ export class NodeResolver {
       profile,
     };
   }
-}
-
-/** "node-525400aabbcc": stable, valid as a host name, and unique per NIC. */
-export function defaultNodeName(mac: Mac): string {
-  return `node-${mac.replace(/:/g, '')}`;
 }
 
 /** /proc/net/arp: "IP address  HW type  Flags  HW address  Mask  Device". */

@@ -1,0 +1,3 @@
+// What a power channel reports about a node.
+
+export type PowerState = 'on' | 'off' | 'unknown';
