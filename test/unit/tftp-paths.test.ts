@@ -1,5 +1,6 @@
 // Boot-root confinement: a table of hostile and ordinary names (pure checks),
 // then symlinks, directories and special files on a real temporary tree.
+import { BootRoot } from '../../firmware/src/boot-policy/boot-root.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
@@ -102,15 +103,15 @@ describe('openWithinRoot', () => {
   });
 
   it('opens a plain file', async () => {
-    expect(await openWithinRoot(root, 'pxelinux.0')).toEqual({ ok: true, path: join(root, 'pxelinux.0'), size: 6, mtimeMs: expect.any(Number) });
+    expect(await openWithinRoot(new BootRoot(root), 'pxelinux.0')).toEqual({ ok: true, path: join(root, 'pxelinux.0'), size: 6, mtimeMs: expect.any(Number) });
   });
 
   it('follows a symlink that stays inside the root (pxelinux.cfg/01-<mac> -> profile)', async () => {
-    expect(await openWithinRoot(root, 'pxelinux.cfg/01-52-54-00-aa-bb-cc')).toMatchObject({ ok: true, path: join(root, 'profiles', 'compute') });
+    expect(await openWithinRoot(new BootRoot(root), 'pxelinux.cfg/01-52-54-00-aa-bb-cc')).toMatchObject({ ok: true, path: join(root, 'profiles', 'compute') });
   });
 
   it('works when the root itself is reached through a symlink', async () => {
-    expect(await openWithinRoot(join(base, 'root-link'), 'pxelinux.0')).toMatchObject({ ok: true, path: join(root, 'pxelinux.0') });
+    expect(await openWithinRoot(new BootRoot(join(base, 'root-link')), 'pxelinux.0')).toMatchObject({ ok: true, path: join(root, 'pxelinux.0') });
   });
 
   const refusals: [string, number, RegExp][] = [
@@ -126,13 +127,13 @@ describe('openWithinRoot', () => {
   ];
   for (const [relative, code, reason] of refusals) {
     it(`refuses ${relative} with error ${code}`, async () => {
-      const result = await openWithinRoot(root, relative);
+      const result = await openWithinRoot(new BootRoot(root), relative);
       expect(result).toMatchObject({ ok: false, code });
       if (!result.ok) expect(result.reason).toMatch(reason);
     });
   }
 
   it('checks on disk even what the string checks would have refused', async () => {
-    expect(await openWithinRoot(root, '../outside/secret')).toMatchObject({ ok: false, code: TftpError.AccessViolation });
+    expect(await openWithinRoot(new BootRoot(root), '../outside/secret')).toMatchObject({ ok: false, code: TftpError.AccessViolation });
   });
 });

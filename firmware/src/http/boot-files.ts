@@ -4,33 +4,28 @@
 // Memory: every body is streamed from the file with backpressure (pipeline)
 // in 256 KiB reads, so a download holds at most one read buffer plus what the
 // socket has not taken, whatever the file size or the number of clients; a
-// client that goes away destroys its stream and closes its file.
-//
-// Speed: the one JavaScript thread writes every socket and its cost is per
-// write, not per byte: 64 KiB reads held 100 concurrent 30 MB downloads at
-// 0.39x nginx on the bench link; 256 KiB reads reach about 0.8x. Reads go
-// through libuv's thread pool in turn, which also shares the link evenly
-// between downloads (they finish together).
+// client that goes away destroys its stream and closes its file. The one
+// JavaScript thread pays per write, not per byte, hence the large reads; reads
+// go through libuv's thread pool in turn, which shares the link evenly between
+// downloads.
 //
 // Optionally (`hotFiles`, config http.memory_cache_mb) files are kept in
 // memory once read (hot-files.ts) and downloads write 1 MiB slices of the one
-// copy: half the server CPU, but with no read queue pacing them, downloads
-// racing for a busy CPU finish unevenly (measured: the last of 100 later than
-// with streaming, the median earlier). Off by default for that reason.
+// copy: less CPU per byte, but with no read queue pacing them, downloads racing
+// for a busy CPU finish unevenly. Off by default for that reason
+// (docs/bench.md has the figures).
 //
 // Confinement: the request path is decoded once and checked segment by
-// segment before it touches the file system (confinePath), and the file's
-// real path, symlinks resolved, must still be inside the root's real path.
-// Symlinks within the root are fine (vmlinuz -> vmlinuz-6.1.0-18-amd64 is the
-// usual layout); one that leads out of it is refused like `..`.
+// segment before it touches the file system (confinePath); the boot root
+// (boot-policy/boot-root.ts) then decides what the segments name.
 
 import { constants } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { extname, join, sep } from 'node:path';
+import { extname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { systemClock, type Clock } from '../util/clock.js';
-import { builtinBootFile } from '../boot-policy/builtin-files.js';
+import type { BootRoot, RootRefusal } from '../boot-policy/boot-root.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import {
@@ -63,8 +58,8 @@ export interface HttpDownloadEvent {
 }
 
 export interface BootFilesOptions {
-  /** The boot root; only files under its real path are served. */
-  root: string;
+  /** Only files the boot root locates are served. */
+  root: BootRoot;
   log: Logger;
   counters: Counters;
   onEvent?: (event: HttpDownloadEvent) => void;
@@ -144,22 +139,41 @@ export function confinePath(rawPath: string): ConfinedPath {
   return { ok: true, segments, directory };
 }
 
-/** The route handler serving files under `opts.root`, for GET and HEAD. */
+/** What a refusal of the boot root answers over HTTP, and the reason logged for a 403. */
+const REFUSAL_STATUS: Record<RootRefusal, { status: 403 | 404; reason?: string }> = {
+  missing: { status: 404 },
+  'no-root': { status: 404 },
+  'name-too-long': { status: 404 },
+  'symlink-loop': { status: 404 },
+  directory: { status: 404 },
+  'not-regular': { status: 404 },
+  outside: { status: 403, reason: 'resolves outside the boot root (symlink)' },
+  denied: { status: 403, reason: 'permission denied' },
+};
+
+type Finish = (status: number, bytes: number, complete: boolean) => void;
+type Refuse = (status: 400 | 403 | 404, reason: string) => void;
+
+/** The route handler serving files of `opts.root`, for GET and HEAD. */
 export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
   const clock = opts.clock ?? systemClock;
-  const highWaterMark = opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const { log, counters } = opts;
-  const hotFiles = opts.hotFiles ? new HotFiles(opts.hotFiles) : undefined;
-  const memoryChunk = opts.memoryChunkBytes ?? DEFAULT_MEMORY_CHUNK;
+  const body: BodyWriter = {
+    hotFiles: opts.hotFiles ? new HotFiles(opts.hotFiles) : undefined,
+    memoryChunk: opts.memoryChunkBytes ?? DEFAULT_MEMORY_CHUNK,
+    highWaterMark: opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
+    counters,
+    log,
+  };
 
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
     const started = clock.now();
     let eventPath = truncate(ctx.path, 200);
-    const finish = (status: number, bytes: number, complete: boolean) => {
+    const finish: Finish = (status, bytes, complete) => {
       if (bytes > 0) counters.inc('http.bytes_sent', bytes);
       opts.onEvent?.({ type: 'http-download', path: eventPath, method: ctx.method, status, bytes, complete, ms: clock.now() - started, remote: ctx.remote });
     };
-    const refuse = (status: 400 | 403 | 404, reason: string) => {
+    const refuse: Refuse = (status, reason) => {
       if (status === 403) {
         counters.inc('http.refused');
         log.warn('refused boot file request', { remote: ctx.remote, path: truncate(ctx.path, 200), reason });
@@ -173,129 +187,161 @@ export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
     eventPath = truncate(`/${confined.segments.join('/')}`, 200);
     if (confined.directory || confined.segments.length === 0) return refuse(404, 'directory');
 
-    let rootReal: string;
-    try {
-      rootReal = await realpath(opts.root);
-    } catch (error) {
-      log.error('boot root is not accessible', { root: opts.root, error: error as Error });
-      return refuse(404, 'no boot root');
-    }
-    let fileReal: string;
-    try {
-      fileReal = await realpath(join(rootReal, ...confined.segments));
-      if (!fileReal.startsWith(rootReal.endsWith(sep) ? rootReal : rootReal + sep)) return refuse(403, 'resolves outside the boot root (symlink)');
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code === 'EACCES') return refuse(403, 'permission denied');
-      // The appliance's own iPXE binaries, when the root has none (boot/builtin-files.ts).
-      const builtin = code === 'ENOENT' ? builtinBootFile(confined.segments.join('/')) : undefined;
-      if (!builtin) return refuse(404, code ?? 'not found');
-      fileReal = builtin;
+    const located = await opts.root.locate(confined.segments.join('/'));
+    if (!located.ok) {
+      if (located.refusal === 'no-root') log.error('boot root is not accessible', { root: opts.root.dir, reason: located.reason });
+      const { status, reason } = REFUSAL_STATUS[located.refusal];
+      return refuse(status, reason ?? located.reason);
     }
 
-    // O_NONBLOCK: opening a FIFO someone left in the root must not hang a libuv thread.
-    // O_NOFOLLOW: the real path has no symlinks; if one appeared since, refuse rather than follow it.
+    // O_NONBLOCK: opening a FIFO put there since it was located must not hang a libuv thread.
+    // O_NOFOLLOW: the located path has no symlinks; if one appeared since, refuse rather than follow it.
     let file: FileHandle;
     try {
-      file = await open(fileReal, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+      file = await open(located.path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EACCES' || code === 'ELOOP') return refuse(403, code);
       return refuse(404, code ?? 'cannot open');
     }
     let streaming = false;
+    const send: Sending = { clock, body, finish, refuse, logPath: eventPath, handOver: () => (streaming = true) };
     try {
-      // Size, dates and tag come from the open file, so they describe exactly the bytes streamed.
-      const stat = await file.stat({ bigint: true });
-      if (!stat.isFile()) return refuse(404, stat.isDirectory() ? 'directory' : 'not a regular file');
-      const size = Number(stat.size);
-      const nowSeconds = Math.floor(clock.now() / 1000);
-      // RFC 9110 8.8.2.1: Last-Modified is never later than the response's Date.
-      const validators: Validators = {
-        etag: makeEtag(stat),
-        lastModified: Math.min(Number(stat.mtimeNs / 1_000_000_000n), nowSeconds),
-      };
-      const common = {
-        ETag: validators.etag,
-        'Last-Modified': formatHttpDate(validators.lastModified),
-        // Boot files change in place (a new kernel): caches may keep them but must revalidate.
-        'Cache-Control': 'no-cache',
-        'Accept-Ranges': 'bytes',
-      };
-
-      const precondition = evaluatePreconditions(ctx.method, conditionalHeaders(req), validators);
-      if (precondition === 'not-modified') {
-        // RFC 9110 15.4.5: a 304 carries the validator, no content metadata.
-        res.writeHead(304, { ETag: common.ETag, 'Cache-Control': common['Cache-Control'] });
-        res.end();
-        return finish(304, 0, true);
-      }
-      if (precondition === 'precondition-failed') {
-        sendText(res, 412, 'Precondition Failed', { ETag: common.ETag });
-        return finish(412, 0, false);
-      }
-
-      // RFC 9110 14.2: Range is only defined for GET; If-Range gates it (13.1.5).
-      const rangeHeader = ctx.method === 'GET' ? req.headers.range : undefined;
-      const range =
-        rangeHeader !== undefined && ifRangeAllowsRange(single(req.headers['if-range']), validators, nowSeconds)
-          ? decideRange(rangeHeader, size)
-          : decideRange(undefined, size);
-      if (range.kind === 'unsatisfiable') {
-        counters.inc('http.range_unsatisfiable');
-        sendText(res, 416, 'Range Not Satisfiable', { 'Content-Range': unsatisfiedRange(size), 'Accept-Ranges': 'bytes' });
-        return finish(416, 0, false);
-      }
-      const start = range.kind === 'partial' ? range.start : 0;
-      const end = range.kind === 'partial' ? range.end : size - 1;
-      const length = end - start + 1;
-      const status = range.kind === 'partial' ? 206 : 200;
-      res.writeHead(status, {
-        ...common,
-        'Content-Type': contentTypeFor(confined.segments[confined.segments.length - 1]!),
-        'Content-Length': String(length),
-        ...(status === 206 && { 'Content-Range': contentRange(start, end, size) }),
-      });
-      if (ctx.method === 'HEAD' || length === 0) {
-        res.end();
-        return finish(status, 0, ctx.method !== 'HEAD');
-      }
-
-      const hot = hotFiles ? await hotFiles.get(fileReal, validators.etag, size, file) : undefined;
-      if (hot) {
-        const handed = await writeSlices(res, hot, start, end + 1, memoryChunk);
-        if (handed < length) counters.inc('http.aborted');
-        return finish(status, handed, handed === length);
-      }
-
-      // The stream owns the file from here: it closes it at the end, on error, and when destroyed.
-      const stream = file.createReadStream({ start, end, highWaterMark, autoClose: true });
-      streaming = true;
-      let handed = 0;
-      stream.on('data', (chunk: Buffer | string) => {
-        handed += chunk.length;
-      });
-      try {
-        // pipeline: backpressure from the socket pauses the file reads; if the
-        // client goes away, the response closes and pipeline destroys the stream.
-        await pipeline(stream, res);
-        return finish(status, handed, handed === length);
-      } catch (error) {
-        const sent = Math.max(0, handed - res.writableLength);
-        const code = (error as NodeJS.ErrnoException).code;
-        if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE') {
-          counters.inc('http.aborted');
-          log.debug('client went away during download', { remote: ctx.remote, path: eventPath, sent, length });
-        } else {
-          counters.inc('http.read_errors');
-          log.warn('boot file read failed during download', { remote: ctx.remote, path: eventPath, error: error as Error });
-        }
-        return finish(status, sent, false);
-      }
+      await respondWithFile(req, res, ctx, file, located.path, confined.segments[confined.segments.length - 1]!, send);
     } finally {
       if (!streaming) await file.close().catch(() => undefined);
     }
   };
+}
+
+interface Sending {
+  clock: Clock;
+  body: BodyWriter;
+  finish: Finish;
+  refuse: Refuse;
+  /** The request's decoded path, for the log. */
+  logPath: string;
+  /** Called when a read stream takes the file over (it closes it from then on). */
+  handOver: () => void;
+}
+
+interface BodyWriter {
+  hotFiles: HotFiles | undefined;
+  memoryChunk: number;
+  highWaterMark: number;
+  counters: Counters;
+  log: Logger;
+}
+
+/** Answers from an open file: validators, preconditions, the range, the headers, then the body; resolves when the response is over. */
+async function respondWithFile(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ctx: RequestContext,
+  file: FileHandle,
+  realPath: string,
+  name: string,
+  done: Sending,
+): Promise<void> {
+  const { finish, body } = done;
+  // Size, dates and tag come from the open file, so they describe exactly the bytes sent.
+  const stat = await file.stat({ bigint: true });
+  if (!stat.isFile()) {
+    return done.refuse(404, stat.isDirectory() ? 'directory' : 'not a regular file');
+  }
+  const size = Number(stat.size);
+  const nowSeconds = Math.floor(done.clock.now() / 1000);
+  // RFC 9110 8.8.2.1: Last-Modified is never later than the response's Date.
+  const validators: Validators = {
+    etag: makeEtag(stat),
+    lastModified: Math.min(Number(stat.mtimeNs / 1_000_000_000n), nowSeconds),
+  };
+  const common = {
+    ETag: validators.etag,
+    'Last-Modified': formatHttpDate(validators.lastModified),
+    // Boot files change in place (a new kernel): caches may keep them but must revalidate.
+    'Cache-Control': 'no-cache',
+    'Accept-Ranges': 'bytes',
+  };
+
+  const precondition = evaluatePreconditions(ctx.method, conditionalHeaders(req), validators);
+  if (precondition === 'not-modified') {
+    // RFC 9110 15.4.5: a 304 carries the validator, no content metadata.
+    res.writeHead(304, { ETag: common.ETag, 'Cache-Control': common['Cache-Control'] });
+    res.end();
+    return finish(304, 0, true);
+  }
+  if (precondition === 'precondition-failed') {
+    sendText(res, 412, 'Precondition Failed', { ETag: common.ETag });
+    return finish(412, 0, false);
+  }
+
+  // RFC 9110 14.2: Range is only defined for GET; If-Range gates it (13.1.5).
+  const rangeHeader = ctx.method === 'GET' ? req.headers.range : undefined;
+  const range =
+    rangeHeader !== undefined && ifRangeAllowsRange(single(req.headers['if-range']), validators, nowSeconds)
+      ? decideRange(rangeHeader, size)
+      : decideRange(undefined, size);
+  if (range.kind === 'unsatisfiable') {
+    body.counters.inc('http.range_unsatisfiable');
+    sendText(res, 416, 'Range Not Satisfiable', { 'Content-Range': unsatisfiedRange(size), 'Accept-Ranges': 'bytes' });
+    return finish(416, 0, false);
+  }
+  const start = range.kind === 'partial' ? range.start : 0;
+  const end = range.kind === 'partial' ? range.end : size - 1;
+  const length = end - start + 1;
+  const status = range.kind === 'partial' ? 206 : 200;
+  res.writeHead(status, {
+    ...common,
+    'Content-Type': contentTypeFor(name),
+    'Content-Length': String(length),
+    ...(status === 206 && { 'Content-Range': contentRange(start, end, size) }),
+  });
+  if (ctx.method === 'HEAD' || length === 0) {
+    res.end();
+    return finish(status, 0, ctx.method !== 'HEAD');
+  }
+
+  const hot = body.hotFiles ? await body.hotFiles.get(realPath, validators.etag, size, file) : undefined;
+  if (hot) {
+    const handed = await writeSlices(res, hot, start, end + 1, body.memoryChunk);
+    if (handed < length) body.counters.inc('http.aborted');
+    return finish(status, handed, handed === length);
+  }
+  done.handOver();
+  await streamBody(res, ctx, file, { start, end, length, status }, done);
+}
+
+/** Streams file[start..end] to the response; the stream owns the file from here and closes it at the end, on error, or when destroyed. */
+async function streamBody(
+  res: ServerResponse,
+  ctx: RequestContext,
+  file: FileHandle,
+  span: { start: number; end: number; length: number; status: number },
+  { body, finish, logPath }: Sending,
+): Promise<void> {
+  const stream = file.createReadStream({ start: span.start, end: span.end, highWaterMark: body.highWaterMark, autoClose: true });
+  let handed = 0;
+  stream.on('data', (chunk: Buffer | string) => {
+    handed += chunk.length;
+  });
+  try {
+    // pipeline: backpressure from the socket pauses the file reads; if the
+    // client goes away, the response closes and pipeline destroys the stream.
+    await pipeline(stream, res);
+    finish(span.status, handed, handed === span.length);
+  } catch (error) {
+    const sent = Math.max(0, handed - res.writableLength);
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'EPIPE') {
+      body.counters.inc('http.aborted');
+      body.log.debug('client went away during download', { remote: ctx.remote, path: logPath, sent, length: span.length });
+    } else {
+      body.counters.inc('http.read_errors');
+      body.log.warn('boot file read failed during download', { remote: ctx.remote, path: logPath, error: error as Error });
+    }
+    finish(span.status, sent, false);
+  }
 }
 
 /**

@@ -30,9 +30,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo, Socket } from 'node:net';
 import type { ProfileConfig } from '../config/schema.js';
 import { isMac, normalizeMac } from '../net/addr.js';
-import type { Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
+import { BootRoot } from '../boot-policy/boot-root.js';
 import { createBootFilesHandler, type HttpDownloadEvent } from './boot-files.js';
 import type { HotFilesOptions } from './hot-files.js';
 import { buildIpxeScript, type IpxeScriptContext } from './ipxe-script.js';
@@ -150,7 +151,7 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     methods: ['GET', 'HEAD'],
     prefix: '/',
     handler: createBootFilesHandler({
-      root: opts.root,
+      root: new BootRoot(opts.root),
       log,
       counters,
       onEvent: opts.onEvent,
@@ -174,10 +175,13 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
   const perAddress = new Map<string, number>();
   const overLimit = new WeakSet<Socket>();
   // During a storm every refused connection would log a line; one every few seconds says the same.
-  let busyLoggedAt = -Infinity;
-  let busySinceLog = 0;
-  let limitedLoggedAt = -Infinity;
-  let limitedSinceLog = 0;
+  const clock = opts.clock ?? systemClock;
+  const reportBusy = throttledReport(clock, BUSY_LOG_INTERVAL_MS, (refused) =>
+    log.warn('too many connections, answering 503', { active, max: limits.maxConnections, refused }),
+  );
+  const reportAddressLimited = throttledReport(clock, BUSY_LOG_INTERVAL_MS, (dropped, address: string, held: number) =>
+    log.warn('too many connections from one address, dropping', { remote: address, held, max: limits.maxConnectionsPerAddress, dropped }),
+  );
   server.on('connection', (socket: Socket) => {
     counters.inc('http.connections');
     const address = socket.remoteAddress ?? '';
@@ -185,18 +189,7 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     // Checked before it counts as active: a host cycling refused connections must not push others past maxConnections.
     if (held > limits.maxConnectionsPerAddress) {
       counters.inc('http.address_limited');
-      limitedSinceLog++;
-      const now = Date.now();
-      if (now - limitedLoggedAt >= BUSY_LOG_INTERVAL_MS) {
-        log.warn('too many connections from one address, dropping', {
-          remote: address,
-          held: held - 1,
-          max: limits.maxConnectionsPerAddress,
-          dropped: limitedSinceLog,
-        });
-        limitedLoggedAt = now;
-        limitedSinceLog = 0;
-      }
+      reportAddressLimited(address, held - 1);
       socket.destroy();
       return;
     }
@@ -219,13 +212,7 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     if (overLimit.has(req.socket)) {
       counters.inc('http.requests');
       counters.inc('http.errors.503');
-      busySinceLog++;
-      const now = Date.now();
-      if (now - busyLoggedAt >= BUSY_LOG_INTERVAL_MS) {
-        log.warn('too many connections, answering 503', { active, max: limits.maxConnections, refused: busySinceLog });
-        busyLoggedAt = now;
-        busySinceLog = 0;
-      }
+      reportBusy();
       sendText(res, 503, 'Service Unavailable: too many connections, try again shortly', { 'Retry-After': '2', Connection: 'close' });
       return;
     }
@@ -356,5 +343,23 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
     opts.counters.inc('http.scripts');
     log.info('served boot script', { remote: ctx.remote, mac: scriptCtx.node.mac, node: scriptCtx.node.name, profile: profileName });
     event(200, { profile: profileName, ...(node && { name: node.name, mac: node.mac }) });
+  };
+}
+
+/**
+ * Counts occurrences and reports at most once per interval, with how many there
+ * were since the last report: a flood must not flood the log too. The returned
+ * function passes its arguments on to `report` after the count.
+ */
+function throttledReport<A extends unknown[]>(clock: Clock, intervalMs: number, report: (count: number, ...args: A) => void): (...args: A) => void {
+  let reportedAt = -Infinity;
+  let since = 0;
+  return (...args: A) => {
+    since++;
+    const now = clock.now();
+    if (now - reportedAt < intervalMs) return;
+    report(since, ...args);
+    reportedAt = now;
+    since = 0;
   };
 }

@@ -1,7 +1,7 @@
-// Boot-root confinement for requested file names.
+// TFTP request names, checked before anything touches the disk.
 //
-// resolveBootPath() is pure string checking; openWithinRoot() then resolves
-// symlinks on disk. Decisions (TFTP error codes from RFC 1350 section 5):
+// resolveBootPath() is pure string checking; openWithinRoot() then asks the
+// boot root for the file. Decisions (TFTP error codes from RFC 1350 section 5):
 // - Empty name -> 1 (file not found). PXE ROMs send it when DHCP gave them no
 //   boot file; "file not found" on the ROM's screen points at the DHCP filename,
 //   which is what needs fixing.
@@ -18,19 +18,14 @@
 //   1350 names are netascii, and a boot file name needs none of these.
 // - Names over 255 bytes -> 2 (a Linux file name component's limit; boot
 //   names are short).
-// - Directories and anything that is not a regular file (devices, FIFOs,
-//   sockets) -> 2: only regular files are served. Missing -> 1.
-// - Symlinks are followed when they stay inside the root (pxelinux.cfg/01-<mac>
-//   -> ../profiles/compute is common); one that leads outside -> 2.
+// What lies behind a valid name (symlinks, file types, the appliance's built-in
+// iPXE binaries) is the boot root's business (boot-policy/boot-root.ts); a
+// refusal there is error 1 when the file is missing and 2 otherwise.
 // PXELINUX lookups (pxelinux.cfg/01-aa-bb-cc-dd-ee-ff, pxelinux.cfg/C0A8010A,
 // pxelinux.cfg/default) are plain relative names and need nothing special.
-//
-// The root is the administrator's; a network client cannot create files in it
-// (rackboot refuses WRQ), so the gap between these checks and the open is not
-// a race a client can use.
 
-import { realpath, stat } from 'node:fs/promises';
-import { join, sep } from 'node:path';
+import { join } from 'node:path';
+import type { BootRoot } from '../boot-policy/boot-root.js';
 import { TftpError } from './codec.js';
 
 export const MAX_NAME_BYTES = 255;
@@ -64,48 +59,13 @@ export function resolveBootPath(root: string, requested: string): ResolvedPath {
   return { ok: true, path: join(root, relative), relative };
 }
 
-/**
- * Resolves `relative` (from resolveBootPath) under `root` through any symlinks
- * and checks that the result is a regular file inside the root. `path` is the
- * real path, for the file cache.
- */
-export async function openWithinRoot(root: string, relative: string): Promise<OpenedPath> {
-  const rootReal = await realpath(root);
-  let real: string;
-  try {
-    real = await realpath(join(rootReal, relative));
-  } catch (error) {
-    return fsRefusal(error, relative);
-  }
-  const prefix = rootReal.endsWith(sep) ? rootReal : rootReal + sep;
-  if (real !== rootReal && !real.startsWith(prefix)) {
-    return { ok: false, code: TftpError.AccessViolation, reason: `${relative} leads outside the boot root (symlink)` };
-  }
-  let info;
-  try {
-    info = await stat(real);
-  } catch (error) {
-    return fsRefusal(error, relative);
-  }
-  if (info.isDirectory()) return { ok: false, code: TftpError.AccessViolation, reason: `${relative} is a directory` };
-  if (!info.isFile()) return { ok: false, code: TftpError.AccessViolation, reason: `${relative} is not a regular file` };
-  return { ok: true, path: real, size: info.size, mtimeMs: info.mtimeMs };
-}
-
-function fsRefusal(error: unknown, relative: string): OpenedPath {
-  const code = (error as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return { ok: false, code: TftpError.FileNotFound, reason: `${relative}: file not found` };
-    case 'EACCES':
-    case 'EPERM':
-      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: permission denied` };
-    case 'ELOOP':
-      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: too many symlinks` };
-    case 'ENAMETOOLONG':
-      return { ok: false, code: TftpError.AccessViolation, reason: `${relative}: name too long` };
-    default:
-      throw error;
-  }
+/** Locates a name resolveBootPath accepted in the boot root, with the TFTP error code for a refusal. */
+export async function openWithinRoot(root: BootRoot, relative: string): Promise<OpenedPath> {
+  const located = await root.locate(relative);
+  if (located.ok) return { ok: true, path: located.path, size: located.size, mtimeMs: located.mtimeMs };
+  return {
+    ok: false,
+    code: located.refusal === 'missing' || located.refusal === 'no-root' ? TftpError.FileNotFound : TftpError.AccessViolation,
+    reason: located.reason,
+  };
 }

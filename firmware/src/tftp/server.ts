@@ -11,15 +11,17 @@ import type { Counters } from '../util/counters.js';
 import { decodeTftp, encodeTftp, TftpError, type TftpPacket } from './codec.js';
 import { ReadTransfer, type TransferEvent, type TransferLimits, type FileSource } from './transfer.js';
 import { resolveBootPath, openWithinRoot } from './paths.js';
+import { BootRoot } from '../boot-policy/boot-root.js';
+import { systemClock, type Clock } from '../util/clock.js';
 import { FileCache } from './file-cache.js';
 import { SendScheduler, TransferSlots } from './scheduler.js';
 import { toNetascii } from './netascii.js';
-import { builtinBootFile } from '../boot-policy/builtin-files.js';
 
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
 const DATA_OVERHEAD = 32;
 
 export interface TftpServerOptions {
+  /** The boot root directory (boot-policy/boot-root.ts decides what under it is served). */
   root: string;
   /** Address to serve from: the listening socket and every transfer socket bind to it. */
   address: Ipv4;
@@ -39,6 +41,7 @@ export interface TftpServerOptions {
   onEvent?(event: TftpEvent): void;
   /** Retransmission limits; tests shorten them. */
   limits?: Partial<TransferLimits>;
+  clock?: Clock;
 }
 
 /** What the server itself saw before a transfer exists: a request, or a request it refused. */
@@ -73,9 +76,13 @@ export class TftpServer {
   private readonly scheduler: SendScheduler;
   private readonly slots: TransferSlots;
   private readonly limits: TransferLimits;
+  private readonly root: BootRoot;
+  private readonly clock: Clock;
   private nextTransferId = 0;
 
   constructor(private readonly opts: TftpServerOptions) {
+    this.root = new BootRoot(opts.root);
+    this.clock = opts.clock ?? systemClock;
     this.cache = new FileCache();
     this.maxPerClient = opts.maxPerClient ?? Math.max(1, Math.ceil(opts.maxTransfers / 2));
     this.scheduler = new SendScheduler({
@@ -168,7 +175,7 @@ export class TftpServer {
       // The client repeated its RRQ: our first answer was lost, or it is one of the
       // PXE ROMs that send it twice. Never a second transfer; answer again if started.
       counters.inc('tftp.duplicate_request');
-      existing.lastRequestAt = Date.now();
+      existing.lastRequestAt = this.clock.now();
       existing.transfer?.requestRepeated();
       return;
     }
@@ -183,7 +190,7 @@ export class TftpServer {
     }
     counters.inc('tftp.requests');
     this.emit({ type: 'request', options: Object.fromEntries(packet.options), client: ip, port, filename: packet.filename });
-    const entry: ActiveTransfer = { ip, filename: packet.filename, lastRequestAt: Date.now() };
+    const entry: ActiveTransfer = { ip, filename: packet.filename, lastRequestAt: this.clock.now() };
     this.active.set(key, entry);
     this.perClient.set(ip, held + 1);
     void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
@@ -195,23 +202,24 @@ export class TftpServer {
 
   private async serve(key: string, entry: ActiveTransfer, request: Extract<TftpPacket, { op: 'rrq' }>, ip: Ipv4, port: number): Promise<void> {
     const { log, counters } = this.opts;
+    const refuse = (code: number, reason: string): void => {
+      counters.inc(code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
+      log.warn('tftp request refused', { client: ip, filename: request.filename, reason });
+      this.emit({ type: 'refused', code, reason, client: ip, port, filename: request.filename });
+      this.replyError(ip, port, code, reason);
+      this.finish(key);
+    };
     const mode = request.mode.toLowerCase();
     if (mode !== 'octet' && mode !== 'netascii') {
       this.replyError(ip, port, TftpError.IllegalOperation, `transfer mode ${request.mode} is not supported (use octet)`);
       return this.finish(key);
     }
     const resolved = resolveBootPath(this.opts.root, request.filename);
-    if (!resolved.ok) {
-      counters.inc(resolved.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
-      log.warn('tftp request refused', { client: ip, filename: request.filename, reason: resolved.reason });
-      this.emit({ type: 'refused', code: resolved.code, reason: resolved.reason, client: ip, port, filename: request.filename });
-      this.replyError(ip, port, resolved.code, resolved.reason);
-      return this.finish(key);
-    }
+    if (!resolved.ok) return refuse(resolved.code, resolved.reason);
     // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
     const release = await this.slots.acquire(key);
     if (!this.active.has(key)) return release();
-    if (Date.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
+    if (this.clock.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
       counters.inc('tftp.dropped.client_gone');
       log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
       release();
@@ -219,17 +227,10 @@ export class TftpServer {
     }
     let file: FileSource & { close?(): void };
     try {
-      let opened = await openWithinRoot(this.opts.root, resolved.relative);
-      // The appliance's own iPXE binaries, when the root has none (boot/builtin-files.ts).
-      const builtin = !opened.ok && opened.code === TftpError.FileNotFound ? builtinBootFile(resolved.relative) : undefined;
-      if (builtin) opened = { ok: true, path: builtin, size: 0, mtimeMs: 0 };
+      const opened = await openWithinRoot(this.root, resolved.relative);
       if (!opened.ok) {
-        counters.inc(opened.code === TftpError.AccessViolation ? 'tftp.refused.path' : 'tftp.not_found');
-        log.warn('tftp request refused', { client: ip, filename: request.filename, reason: opened.reason });
-        this.emit({ type: 'refused', code: opened.code, reason: opened.reason, client: ip, port, filename: request.filename });
-        this.replyError(ip, port, opened.code, opened.reason);
         release();
-        return this.finish(key);
+        return refuse(opened.code, opened.reason);
       }
       file = await this.cache.get(opened.path);
     } catch (error) {
@@ -262,7 +263,7 @@ export class TftpServer {
             // The transfer's socket is already closed (server stopping): nothing to send on.
           }
         },
-        now: () => Date.now(),
+        now: () => this.clock.now(),
         setTimer: (ms, fn) => setTimeout(fn, ms),
         clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
       },
