@@ -2,7 +2,7 @@
 // table, shared by the dhcp-server fuzz target and the CVE regression tests.
 
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeDhcp, encodeDhcp } from '../../firmware/src/dhcp/codec.js';

@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import type { GpioChannelConfig, SafeState } from '../../firmware/src/power/config.js';
+import type { GpioChannelConfig, SafeState } from '../../firmware/src/config/schema.js';
 import { realSleep } from '../../firmware/src/power/driver.js';
 import { GpioDriver } from '../../firmware/src/power/gpio.js';
 import { GpioSysfsEmulator, mountPrivateSysClass, type GpioSysfsOptions } from '../helpers/gpio-sysfs.js';

@@ -1,4 +1,3 @@
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -7,8 +6,18 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { checkConfigFile, loadConfigFile, parseConfigText } from '../../firmware/src/config/load.js';
 import { ConfigError, didYouMean, editDistance, type ConfigProblem } from '../../firmware/src/config/errors.js';
 import { DurationError, formatDuration, parseDuration } from '../../firmware/src/config/duration.js';
-import { defaultConfigForInterface, defaultPool } from '../../firmware/src/config/defaults.js';
-import { KEYS, type RackbootConfig } from '../../firmware/src/config/schema.js';
+import { DEFAULT_POWER_CONFIG, defaultConfigForInterface, defaultPool } from '../../firmware/src/config/defaults.js';
+import type { RackbootConfig } from '../../firmware/src/config/schema.js';
+import { TOP_KEYS } from '../../firmware/src/config/document.js';
+import { BOOT_KEYS, MENU_ITEM_KEYS, PROFILE_KEYS } from '../../firmware/src/config/sections/boot.js';
+import { CONSOLE_KEYS } from '../../firmware/src/config/sections/console.js';
+import { HOST_KEYS } from '../../firmware/src/config/sections/hosts.js';
+import { HTTP_KEYS } from '../../firmware/src/config/sections/http.js';
+import { INVENTORY_KEYS } from '../../firmware/src/config/sections/inventory.js';
+import { LOG_KEYS } from '../../firmware/src/config/sections/log.js';
+import { OPTIONS_KEYS } from '../../firmware/src/config/sections/options.js';
+import { POOL_KEYS } from '../../firmware/src/config/sections/pools.js';
+import { TFTP_KEYS } from '../../firmware/src/config/sections/tftp.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const FIXTURES = join(REPO, 'test', 'fixtures', 'config');
@@ -44,8 +53,12 @@ function byPath(problems: ConfigProblem[], keyPath: string): ConfigProblem {
   const found = problems.filter((p) => p.keyPath === keyPath);
   if (found.length !== 1)
     throw new Error(`expected one problem at ${keyPath}, got ${found.length}:\n${problems.map((p) => `${p.keyPath}: ${p.expected}`).join('\n')}`);
-  return found[0]!;
+  return found[0];
 }
+
+/** expect.stringContaining and expect.stringMatching, typed as the string they stand for in an expected problem. */
+const containing = (text: string): string => expect.stringContaining(text) as string;
+const matching = (pattern: RegExp): string => expect.stringMatching(pattern) as string;
 
 const MINIMAL = `interface: eth0
 pools:
@@ -95,10 +108,10 @@ describe('edit distance and suggestions', () => {
   });
 
   it('suggests close keys, camelCase and dashed spellings, and nothing for unrelated words', () => {
-    expect(didYouMean('leas_time', KEYS.top)).toBe('lease_time');
-    expect(didYouMean('serverAddress', KEYS.top)).toBe('server_address');
-    expect(didYouMean('state-dir', KEYS.top)).toBe('state_dir');
-    expect(didYouMean('colour', KEYS.top)).toBeUndefined();
+    expect(didYouMean('leas_time', TOP_KEYS)).toBe('lease_time');
+    expect(didYouMean('serverAddress', TOP_KEYS)).toBe('server_address');
+    expect(didYouMean('state-dir', TOP_KEYS)).toBe('state_dir');
+    expect(didYouMean('colour', TOP_KEYS)).toBeUndefined();
   });
 });
 
@@ -204,7 +217,7 @@ describe('valid files', () => {
 
   it('treats plain numbers as text where text is expected, exactly as written', () => {
     const config = parseConfigText(MINIMAL + 'hosts:\n  - mac: 52:54:00:00:00:01\n    hostname: 0042\n', '<test>');
-    expect(config.hosts[0]!.hostname).toBe('0042');
+    expect(config.hosts[0].hostname).toBe('0042');
   });
 
   it('follows YAML aliases', () => {
@@ -229,7 +242,7 @@ describe('overrides', () => {
   it('without overrides the same file resolves its own relative root but lacks an interface', async () => {
     const problems = await problemsOf('no-interface.yaml');
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatchObject({ keyPath: 'interface', found: 'missing', expected: expect.stringContaining('--interface') });
+    expect(problems[0]).toMatchObject({ keyPath: 'interface', found: 'missing', expected: containing('--interface') });
     const config = await loadConfigFile(fixture('no-interface.yaml'), { interface: 'eth0' });
     expect(config.boot.root).toBe(resolve(FIXTURES, '..', 'boot'));
   });
@@ -249,7 +262,7 @@ describe('overrides', () => {
       expect.unreachable();
     } catch (error) {
       expect((error as ConfigError).problems).toEqual([
-        { file: '<command line>', keyPath: '--interface', found: '"eth0 eth1"', expected: expect.stringContaining('network interface name') },
+        { file: '<command line>', keyPath: '--interface', found: '"eth0 eth1"', expected: containing('network interface name') },
       ]);
     }
   });
@@ -341,7 +354,7 @@ describe('value errors', () => {
   it('reports required keys as missing, at the line of the mapping that lacks them', () => {
     const problems = problemsOfText('interface: eth0\npools:\n  - subnet: 10.0.0.0/24\nboot:\n  default_profile: default\n');
     expect(byPath(problems, 'pools[0].range')).toMatchObject({ found: 'missing', line: 3 });
-    expect(byPath(problems, 'boot.root')).toMatchObject({ found: 'missing', line: 5, expected: expect.stringContaining('--root') });
+    expect(byPath(problems, 'boot.root')).toMatchObject({ found: 'missing', line: 5, expected: containing('--root') });
   });
 
   it('reports an empty file as each required key missing', () => {
@@ -352,7 +365,7 @@ describe('value errors', () => {
 
   it('refuses a document that is not a mapping', () => {
     expect(problemsOfText('- eth0\n')).toEqual([
-      { file: '/etc/rackboot/rackboot.yaml', keyPath: '(top level)', found: '["eth0"]', expected: expect.stringContaining('mapping'), line: 1 },
+      { file: '/etc/rackboot/rackboot.yaml', keyPath: '(top level)', found: '["eth0"]', expected: containing('mapping'), line: 1 },
     ]);
   });
 
@@ -404,7 +417,7 @@ describe('YAML syntax errors', () => {
       found: '"router: 10.0.0.1"',
       line: await lineIn('invalid-syntax.yaml', 'router:'),
       column: 1,
-      expected: expect.stringMatching(/^valid YAML \(.+\)$/),
+      expected: matching(/^valid YAML \(.+\)$/),
     });
     expect(new ConfigError(problems).format()).toMatch(/invalid-syntax\.yaml:5:1: \(yaml syntax\): found "router: 10\.0\.0\.1", expected valid YAML/);
   });
@@ -412,7 +425,7 @@ describe('YAML syntax errors', () => {
   it('refuses several documents in one file', () => {
     const problems = problemsOfText(MINIMAL + '---\ninterface: eth1\n');
     expect(problems).toHaveLength(1);
-    expect(problems[0]!.expected).toMatch(/single YAML document/);
+    expect(problems[0].expected).toMatch(/single YAML document/);
   });
 });
 
@@ -466,9 +479,7 @@ describe('checks across sections', () => {
 
   it('dhcp mode without pools is a problem', () => {
     const problems = problemsOfText('interface: eth0\npools: []\nboot: { root: /srv }\n');
-    expect(problems).toEqual([
-      expect.objectContaining({ keyPath: 'pools', found: 'no pools', line: 2, expected: expect.stringContaining('at least one pool') }),
-    ]);
+    expect(problems).toEqual([expect.objectContaining({ keyPath: 'pools', found: 'no pools', line: 2, expected: containing('at least one pool') })]);
   });
 
   it('the global router must be on the link of every pool without its own router', () => {
@@ -504,7 +515,7 @@ boot: { root: /srv }
   });
 
   it('a host IP in a dynamic range is fine; proxy mode does not need host IPs in a pool', () => {
-    expect(parseConfigText(MINIMAL + 'hosts:\n  - { mac: 52:54:00:00:00:01, ip: 10.0.0.150 }\n', '<t>').hosts[0]!.ip).toBe('10.0.0.150');
+    expect(parseConfigText(MINIMAL + 'hosts:\n  - { mac: 52:54:00:00:00:01, ip: 10.0.0.150 }\n', '<t>').hosts[0].ip).toBe('10.0.0.150');
     const proxy = 'interface: eth0\nmode: proxy\nhosts:\n  - { mac: 52:54:00:00:00:01, ip: 192.168.7.7 }\nboot: { root: /srv }\n';
     expect(parseConfigText(proxy, '<t>').hosts).toHaveLength(1);
   });
@@ -620,19 +631,19 @@ describe('documentation', () => {
   it('docs/config.md describes every key the schema accepts', async () => {
     const doc = await readFile(join(REPO, 'docs', 'config.md'), 'utf8');
     const keys = new Set<string>([
-      ...KEYS.top,
-      ...KEYS.pool,
-      ...KEYS.options,
-      ...KEYS.host,
-      ...KEYS.boot,
-      ...KEYS.menuItem,
-      ...KEYS.http,
-      ...KEYS.tftp,
-      ...KEYS.inventory,
-      ...KEYS.console,
-      ...KEYS.log,
+      ...TOP_KEYS,
+      ...POOL_KEYS,
+      ...OPTIONS_KEYS,
+      ...HOST_KEYS,
+      ...BOOT_KEYS,
+      ...MENU_ITEM_KEYS,
+      ...HTTP_KEYS,
+      ...TFTP_KEYS,
+      ...INVENTORY_KEYS,
+      ...CONSOLE_KEYS,
+      ...LOG_KEYS,
     ]);
-    for (const kind of Object.values(KEYS.profile)) for (const key of kind) keys.add(key);
+    for (const kind of Object.values(PROFILE_KEYS)) for (const key of kind) keys.add(key);
     for (const key of keys) expect(doc, key).toContain(`\`${key}\``);
   });
 });

@@ -3,7 +3,7 @@
 // nodes, the bounded offer table), forged DECLINE/RELEASE, option 82 from a
 // client that is no relay, and the rogue-server detector's rate limits.
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

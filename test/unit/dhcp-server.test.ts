@@ -1,6 +1,6 @@
 // DhcpServer rules with fake sockets and a real lease table in a temp dir.
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/power/config.js';
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

@@ -5,7 +5,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandDriver, parseStateWords } from '../../firmware/src/power/command.js';
-import type { CommandChannelConfig } from '../../firmware/src/power/config.js';
+import type { CommandChannelConfig } from '../../firmware/src/config/schema.js';
 import { PowerError } from '../../firmware/src/power/driver.js';
 
 let dir = '';

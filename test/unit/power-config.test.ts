@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { LineCounter, parseDocument, isMap, type Node as YamlNode } from 'yaml';
-import { DocumentReader } from '../../firmware/src/config/schema.js';
+import { LineCounter, parseDocument } from 'yaml';
+import { DocumentReader } from '../../firmware/src/config/yaml-reader.js';
 import { formatProblem } from '../../firmware/src/config/errors.js';
-import { DEFAULT_POWER_CONFIG, parseMsDuration, readPowerSection } from '../../firmware/src/power/config.js';
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
+import { parseMsDuration } from '../../firmware/src/config/duration.js';
+import { readPowerSection } from '../../firmware/src/config/sections/power.js';
 
 /** Reads the `power:` key of a YAML text the way the config loader would. */
 function read(text: string) {
@@ -10,9 +12,8 @@ function read(text: string) {
   const doc = parseDocument(text, { lineCounter, uniqueKeys: false, prettyErrors: false });
   expect(doc.errors).toEqual([]);
   const r = new DocumentReader('/etc/rackboot/rackboot.yaml', text, doc, lineCounter);
-  const root = doc.contents;
-  const node = isMap(root) ? (root.get('power', true) as YamlNode | undefined) : undefined;
-  const config = readPowerSection(r, r.isEmpty(node) ? undefined : node);
+  const top = r.map(r.deref(doc.contents), '', '') ?? r.emptyMap('');
+  const config = readPowerSection(r, top);
   return { config, problems: r.problems.map(formatProblem) };
 }
 

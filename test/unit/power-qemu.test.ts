@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { QemuChannelConfig } from '../../firmware/src/power/config.js';
+import type { QemuChannelConfig } from '../../firmware/src/config/schema.js';
 import { PowerError } from '../../firmware/src/power/driver.js';
 import { QemuDriver } from '../../firmware/src/power/qemu.js';
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { DEFAULT_POWER_CONFIG, type SequencerConfig } from '../../firmware/src/power/config.js';
+import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
+import type { SequencerConfig } from '../../firmware/src/config/schema.js';
 import { PowerError } from '../../firmware/src/power/driver.js';
 import { PowerSequencer, type DiagnosisListener, type SequencerHost } from '../../firmware/src/power/sequencer.js';
 import type { PowerEvent, PowerOutcome } from '../../firmware/src/power/service.js';

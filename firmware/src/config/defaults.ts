@@ -5,8 +5,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { intToIp, ipToInt, prefixToMask, type Ipv4 } from '../net/addr.js';
-import type { PoolConfig, ProfileConfig, RackbootConfig } from './schema.js';
-import { DEFAULT_POWER_CONFIG } from '../power/config.js';
+import { hasControlCharacter } from './value-specs.js';
+import type { PoolConfig, PowerConfig, PowerDriverKind, ProfileConfig, RackbootConfig, SafeState } from './schema.js';
 
 export const DEFAULTS = {
   mode: 'dhcp',
@@ -30,6 +30,49 @@ export const DEFAULTS = {
   logFormat: 'auto',
   defaultProfile: 'default',
 } as const;
+
+/** Menu timeouts default to this when a menu profile does not say. */
+export const DEFAULT_MENU_TIMEOUT = 10;
+
+export const POWER_DEFAULTS = {
+  driver: 'gpio' as PowerDriverKind,
+  safeState: 'keep' as SafeState,
+  pressMs: 300,
+  longPressMs: 6000,
+  offMs: 5000,
+  commandTimeoutMs: 30_000,
+  qemuStopTimeoutMs: 10_000,
+  staggerMs: 2000,
+  batchSize: 1,
+  adaptive: false,
+  maxTransfers: 8,
+  maxEarlyBoot: 4,
+  pollMs: 500,
+  recoveryEnabled: true,
+  maxAttempts: 3,
+  backoffMs: 30_000,
+  maxBackoffMs: 600_000,
+} as const;
+
+/** No power section: no channels, nothing switched, the sequencer idle. */
+export const DEFAULT_POWER_CONFIG: PowerConfig = {
+  safeState: { start: POWER_DEFAULTS.safeState, exit: POWER_DEFAULTS.safeState },
+  channels: {},
+  sequencer: {
+    staggerMs: POWER_DEFAULTS.staggerMs,
+    batchSize: POWER_DEFAULTS.batchSize,
+    adaptive: POWER_DEFAULTS.adaptive,
+    maxTransfers: POWER_DEFAULTS.maxTransfers,
+    maxEarlyBoot: POWER_DEFAULTS.maxEarlyBoot,
+    pollMs: POWER_DEFAULTS.pollMs,
+    recovery: {
+      enabled: POWER_DEFAULTS.recoveryEnabled,
+      maxAttempts: POWER_DEFAULTS.maxAttempts,
+      backoffMs: POWER_DEFAULTS.backoffMs,
+      maxBackoffMs: POWER_DEFAULTS.maxBackoffMs,
+    },
+  },
+};
 
 export function defaultInventory(): RackbootConfig['inventory'] {
   return {
@@ -99,7 +142,7 @@ export function defaultConfigForInterface(
 ): RackbootConfig {
   const pool = defaultPool(iface.address, iface.prefix);
   // The same rule as a profile's cmdline in a file: one line, or it could inject iPXE script commands.
-  if (opts.kernelArgs !== undefined && /[\u0000-\u001f\u007f]/.test(opts.kernelArgs)) {
+  if (opts.kernelArgs !== undefined && hasControlCharacter(opts.kernelArgs)) {
     throw new Error('--kernel-args: expected a single line of text (no newlines or control characters)');
   }
   const bootRoot = resolve(root);

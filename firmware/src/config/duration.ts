@@ -1,6 +1,8 @@
 // Durations in the configuration: a plain number of seconds, or a compact string
-// with units (90s, 15m, 12h, 7d, 1h30m). Whole seconds only, because every
-// consumer (DHCP lease times, iPXE menu timeouts) counts in whole seconds.
+// with units (90s, 15m, 12h, 7d, 1h30m). Whole seconds for most keys, because
+// their consumers (DHCP lease times, iPXE menu timeouts) count in whole seconds;
+// the power section counts in milliseconds (500ms, 2s250ms, 1.5) since relay
+// presses and pacing are shorter than a second.
 
 export const DURATION_EXPECTED = 'a duration: seconds as a whole number, or a string with units like 90s, 15m, 12h, 7d, 1h30m';
 
@@ -50,4 +52,30 @@ export function formatDuration(seconds: number): string {
     rest -= count * size;
   }
   return out;
+}
+
+const MS_UNITS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1000, ms: 1 } as const;
+
+/** Parses "500ms", "2s", "1m30s", or a number of seconds (1.5 allowed) into milliseconds; undefined when not one. */
+export function parseMsDuration(value: unknown): number | undefined {
+  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? Math.round(value * 1000) : undefined;
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Math.round(Number(text) * 1000);
+  const match = /^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m(?!s))?(?:(\d+)s)?(?:(\d+)ms)?$/.exec(text);
+  if (!match || text === '') return undefined;
+  const [, d, h, m, s, ms] = match;
+  return Number(d ?? 0) * MS_UNITS.d + Number(h ?? 0) * MS_UNITS.h + Number(m ?? 0) * MS_UNITS.m + Number(s ?? 0) * MS_UNITS.s + Number(ms ?? 0);
+}
+
+/** `ms` in the largest unit that divides it (90000 -> "90s", 120000 -> "2m", 0 -> "0s", 1500 -> "1500ms"), for messages. */
+export function formatMsDuration(ms: number): string {
+  if (ms === 0) return '0s';
+  for (const [unit, size] of [
+    ['h', 3_600_000],
+    ['m', 60_000],
+    ['s', 1000],
+  ] as const)
+    if (ms % size === 0) return `${ms / size}${unit}`;
+  return `${ms}ms`;
 }

@@ -26,7 +26,8 @@
 
 import { Journal, type LoadReport } from '../store/journal.js';
 import { isIpv4, isMac, normalizeMac, type Mac } from '../net/addr.js';
-import { isHostnameLabel, type HostConfig } from '../config/schema.js';
+import type { HostConfig } from '../config/schema.js';
+import { isHostnameLabel } from '../config/value-specs.js';
 import { defaultNodeName, type NodeRecord } from '../model/node.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';

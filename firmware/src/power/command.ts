@@ -6,7 +6,7 @@
 
 import { spawn } from 'node:child_process';
 import type { PowerState } from '../model/power.js';
-import type { CommandChannelConfig } from './config.js';
+import type { CommandChannelConfig } from '../config/schema.js';
 import { PowerError, realSleep, type PowerDriver, type Sleep } from './driver.js';
 
 /** Output kept per stream; a chatty command must not grow rackboot's memory. */

@@ -20,7 +20,7 @@ import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import type { Gpio as OnoffGpio, BinaryValue } from 'onoff';
 import type { PowerState } from '../model/power.js';
-import type { GpioChannelConfig, SafeState } from './config.js';
+import type { GpioChannelConfig, SafeState } from '../config/schema.js';
 import { asPowerError, PowerError, realSleep, type PowerDriver, type Sleep } from './driver.js';
 import { bcmToSysfs, exportPin, GPIO_SYSFS_ROOT } from './gpio-sysfs.js';
 

@@ -5,7 +5,7 @@
 
 import { join } from 'node:path';
 import { CommandDriver } from './command.js';
-import type { CommandChannelConfig, GpioChannelConfig, PowerConfig, QemuChannelConfig } from './config.js';
+import type { CommandChannelConfig, GpioChannelConfig, PowerConfig, QemuChannelConfig } from '../config/schema.js';
 import type { PowerDriver, PowerError } from './driver.js';
 import { GpioDriver } from './gpio.js';
 import { QemuDriver } from './qemu.js';
@@ -69,4 +69,3 @@ export {
   type PowerOnSummary,
   systemSequencerClock,
 } from './sequencer.js';
-export { readPowerSection, DEFAULT_POWER_CONFIG, POWER_KEYS, type PowerConfig } from './config.js';

@@ -10,7 +10,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { PowerState } from '../model/power.js';
-import type { QemuChannelConfig, SafeState } from './config.js';
+import type { QemuChannelConfig, SafeState } from '../config/schema.js';
 import { PowerError, realSleep, type PowerDriver, type Sleep } from './driver.js';
 import { substituteChannel } from './command.js';
 

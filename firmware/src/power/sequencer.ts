@@ -18,7 +18,7 @@
 
 import type { Mac } from '../net/addr.js';
 import type { BootStage, Diagnosis } from '../model/boot.js';
-import type { SequencerConfig } from './config.js';
+import type { SequencerConfig } from '../config/schema.js';
 import type { PowerEvent, PowerOutcome } from './service.js';
 
 /** The stages in which a node's boot is on UDP (DHCP, TFTP) and sensitive to load. */
