@@ -41,8 +41,8 @@ class FakeRack implements SequencerHost {
   }
 
   power = {
-    on: async (mac: string, by: string): Promise<PowerOutcome> => this.act(mac, 'on', by),
-    cycle: async (mac: string, by: string): Promise<PowerOutcome> => this.act(mac, 'cycle', by),
+    on: (mac: string, by: string): Promise<PowerOutcome> => Promise.resolve(this.act(mac, 'on', by)),
+    cycle: (mac: string, by: string): Promise<PowerOutcome> => Promise.resolve(this.act(mac, 'cycle', by)),
   };
 
   private act(mac: string, action: 'on' | 'cycle', by: string): PowerOutcome {
@@ -68,7 +68,7 @@ async function advance(clock: FakeClock, ms: number, stepMs = 10) {
 function setup(overrides: Partial<SequencerConfig> = {}) {
   const clock = new FakeClock();
   const rack = new FakeRack(clock);
-  const sequencer = new PowerSequencer(config(overrides), rack, rack.power, { now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer });
+  const sequencer = new PowerSequencer(config(overrides), rack, rack.power, clock.timers);
   return { clock, rack, sequencer };
 }
 
@@ -104,7 +104,7 @@ describe('power-on sequencing', () => {
     rack.transfers = 3;
     await advance(clock, 250);
     expect(rack.actions.map((a) => a.mac)).toEqual([macs[0]]);
-    const firstAt = rack.actions[0]!.at;
+    const firstAt = rack.actions[0].at;
     rack.transfers = 9; // the first node's downloads
     await advance(clock, 5000);
     expect(rack.actions).toHaveLength(1);
@@ -116,8 +116,8 @@ describe('power-on sequencing', () => {
     expect(rack.actions).toHaveLength(2);
     await advance(clock, 500);
     expect(rack.actions).toHaveLength(3);
-    expect(rack.actions[1]!.at - firstAt).toBeGreaterThanOrEqual(500);
-    expect(rack.actions[2]!.at - rack.actions[1]!.at).toBeGreaterThanOrEqual(500);
+    expect(rack.actions[1].at - firstAt).toBeGreaterThanOrEqual(500);
+    expect(rack.actions[2].at - rack.actions[1].at).toBeGreaterThanOrEqual(500);
     expect((await run.done).switchedOn).toHaveLength(3);
   });
 
@@ -128,16 +128,16 @@ describe('power-on sequencing', () => {
     expect(rack.actions).toHaveLength(3);
     expect(sequencer.earlyBootCount()).toBe(3);
     // Moving along within the early stages frees nothing.
-    rack.stages.set(macs[0]!, 'nbp_tftp');
+    rack.stages.set(macs[0], 'nbp_tftp');
     await advance(clock, 1000);
     expect(rack.actions).toHaveLength(3);
     // Past nbp_tftp (iPXE running): one slot frees.
-    rack.stages.set(macs[0]!, 'ipxe_dhcp');
+    rack.stages.set(macs[0], 'ipxe_dhcp');
     await advance(clock, 100);
     expect(rack.actions).toHaveLength(4);
     // A node that failed (back to off) frees its slot too.
-    rack.stages.set(macs[1]!, 'off');
-    rack.stages.set(macs[2]!, 'booted');
+    rack.stages.set(macs[1], 'off');
+    rack.stages.set(macs[2], 'booted');
     await advance(clock, 100);
     expect(rack.actions).toHaveLength(6);
     let peak = 0;
@@ -152,8 +152,8 @@ describe('power-on sequencing', () => {
 
   it('skips nodes without a channel, reports failures, and can be cancelled', async () => {
     const { clock, rack, sequencer } = setup({ staggerMs: 1000 });
-    rack.noChannel.add(macs[1]!);
-    rack.failing.add(macs[2]!);
+    rack.noChannel.add(macs[1]);
+    rack.failing.add(macs[2]);
     const run = sequencer.powerOn(macs.slice(0, 6), 'admin');
     await advance(clock, 1000);
     expect(rack.actions.map((a) => a.mac)).toEqual([macs[0], macs[2]]);
@@ -177,8 +177,8 @@ describe('recovery', () => {
   const recovery = { enabled: true, maxAttempts: 3, backoffMs: 1000, maxBackoffMs: 3000 };
 
   it('power-cycles a failed node with exponential backoff up to the attempt limit, each attempt an event', async () => {
-    const { clock, rack, sequencer } = setup({ recovery });
-    const mac = macs[0]!;
+    const { clock, rack } = setup({ recovery });
+    const mac = macs[0];
     const cycles = () => rack.actions.filter((a) => a.action === 'cycle').map((a) => a.at);
 
     rack.diagnose(mac, 'tftp_open_timeout');
@@ -217,7 +217,7 @@ describe('recovery', () => {
 
   it('a boot resets the attempts; a reset lets a node that was given up on be tried again', async () => {
     const { clock, rack, sequencer } = setup({ recovery: { ...recovery, maxAttempts: 1 } });
-    const [a, b] = [macs[0]!, macs[1]!];
+    const [a, b] = [macs[0], macs[1]];
     rack.diagnose(a, 'kernel_load_failed');
     await advance(clock, 1000);
     expect(sequencer.recoveryAttempts(a)).toBe(1);
@@ -240,12 +240,12 @@ describe('recovery', () => {
 
   it('waits for early-boot room, ignores nodes without a channel, and does nothing when disabled or stopped', async () => {
     const { clock, rack, sequencer } = setup({ maxEarlyBoot: 1, recovery });
-    const run = sequencer.powerOn([macs[0]!], 'admin');
+    const run = sequencer.powerOn([macs[0]], 'admin');
     await run.done;
-    rack.diagnose(macs[1]!, 'tftp_read_timeout');
+    rack.diagnose(macs[1], 'tftp_read_timeout');
     await advance(clock, 5000);
     expect(rack.actions).toHaveLength(1); // macs[0] still in power_on: no room
-    rack.stages.set(macs[0]!, 'kernel');
+    rack.stages.set(macs[0], 'kernel');
     await advance(clock, 100);
     expect(rack.actions.map((a) => [a.mac, a.action])).toEqual([
       [macs[0], 'on'],
@@ -254,9 +254,9 @@ describe('recovery', () => {
 
     // A failed node holds no early-boot slot, even though its stage still says offered.
     const slots = setup({ maxEarlyBoot: 1, recovery });
-    await slots.sequencer.powerOn([macs[0]!], 'admin').done;
-    slots.rack.stages.set(macs[0]!, 'offered');
-    slots.rack.diagnose(macs[0]!, 'no_offer');
+    await slots.sequencer.powerOn([macs[0]], 'admin').done;
+    slots.rack.stages.set(macs[0], 'offered');
+    slots.rack.diagnose(macs[0], 'no_offer');
     expect(slots.sequencer.earlyBootCount()).toBe(0);
     await advance(slots.clock, 1000);
     expect(slots.rack.actions.map((a) => [a.mac, a.action])).toEqual([
@@ -265,18 +265,18 @@ describe('recovery', () => {
     ]);
     expect(slots.sequencer.earlyBootCount()).toBe(1); // cycled: in power_on again
 
-    rack.noChannel.add(macs[2]!);
-    rack.diagnose(macs[2]!, 'no_offer');
+    rack.noChannel.add(macs[2]);
+    rack.diagnose(macs[2], 'no_offer');
     await advance(clock, 10_000);
     expect(rack.actions).toHaveLength(2);
 
     const off = setup({ recovery: { ...recovery, enabled: false } });
-    off.rack.diagnose(macs[0]!, 'no_offer');
+    off.rack.diagnose(macs[0], 'no_offer');
     await advance(off.clock, 10_000);
     expect(off.rack.actions).toHaveLength(0);
 
     const stopping = setup({ recovery });
-    stopping.rack.diagnose(macs[0]!, 'no_offer');
+    stopping.rack.diagnose(macs[0], 'no_offer');
     stopping.sequencer.stop();
     await advance(stopping.clock, 10_000);
     expect(stopping.rack.actions).toHaveLength(0);
@@ -285,8 +285,8 @@ describe('recovery', () => {
 
   it('reports a cycle that failed', async () => {
     const { clock, rack } = setup({ recovery });
-    rack.failing.add(macs[0]!);
-    rack.diagnose(macs[0]!, 'no_offer');
+    rack.failing.add(macs[0]);
+    rack.diagnose(macs[0], 'no_offer');
     await advance(clock, 1000);
     expect(rack.events.at(-1)).toMatchObject({
       type: 'recovery',

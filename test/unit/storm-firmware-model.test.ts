@@ -10,14 +10,9 @@ import { encodeDhcp, decodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { MessageType, Opt, type DhcpMessage } from '../../firmware/src/dhcp/message.js';
 import { ipOption, messageType, pxeVendorOption, stringOption, u8Option } from '../../firmware/src/dhcp/options.js';
 import { decodeTftp, encodeTftp, type TftpPacket } from '../../firmware/src/tftp/codec.js';
-import type { Timers } from '../../firmware/src/storm/timers.js';
 
 const MAC = '02:72:62:00:00:01';
 const SERVER = '10.0.0.1';
-
-function timersOf(clock: FakeClock): Timers {
-  return { now: () => clock.now, setTimer: clock.setTimer, clearTimer: clock.clearTimer };
-}
 
 /** Runs `promise` to completion, firing fake timers only when nothing else can happen. */
 async function settle<T>(clock: FakeClock, promise: Promise<T>): Promise<T> {
@@ -84,19 +79,20 @@ class FakeNet implements NodeNet {
     const wire = decodeDhcp(encodeDhcp(message));
     for (const h of [...this.handlers]) h(wire, { ip: from, port: 67, mac: '02:00:00:00:00:01' });
   }
-  async configure(ip: string): Promise<void> {
+  configure(ip: string): Promise<void> {
     this.configured = ip;
+    return Promise.resolve();
   }
-  async openUdp(port: number): Promise<UdpEndpoint> {
+  openUdp(port: number): Promise<UdpEndpoint> {
     const udp = new FakeUdp(port || 40000 + this.udps.length, this.clock, this.udpServer);
     this.udps.push(udp);
-    return udp;
+    return Promise.resolve(udp);
   }
-  async httpGet(): Promise<never> {
-    throw new Error('not used');
+  httpGet(): Promise<never> {
+    return Promise.reject(new Error('not used'));
   }
-  async arpUnresolved(): Promise<boolean> {
-    return false;
+  arpUnresolved(): Promise<boolean> {
+    return Promise.resolve(false);
   }
   async close(): Promise<void> {}
 }
@@ -129,12 +125,12 @@ describe('PXE DHCP', () => {
   it('sends DISCOVER at 0, 4, 12 and 28 s and gives up at 60 s with no_offer (PXE-E51)', async () => {
     const clock = new FakeClock();
     const net = new FakeNet(clock);
-    const client = new DhcpClient({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp });
+    const client = new DhcpClient({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp });
     const outcome = await settle(clock, client.run());
     expect(seconds(net.dhcpSent)).toEqual([0, 4, 12, 28]);
     expect(clock.now).toBe(60_000);
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'no_offer', transmissions: 4 });
-    const discover = net.dhcpSent[0]!.message;
+    const discover = net.dhcpSent[0].message;
     expect(messageType(discover.options)).toBe(MessageType.Discover);
     expect(discover.options.get(Opt.VendorClass)!.toString()).toBe('PXEClient:Arch:00000:UNDI:002001');
     expect(discover.options.get(Opt.ClientArch)).toEqual(Buffer.from([0, 0]));
@@ -149,7 +145,7 @@ describe('PXE DHCP', () => {
         n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.50', file: 'undionly.kpxe', vendor: 'PXEClient' }));
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.50', file: 'undionly.kpxe' }));
     });
-    const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].dhcp }).run());
+    const outcome = await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['uefi-pxe'].dhcp }).run());
     expect(outcome).toMatchObject({ ok: true, lease: { ip: '10.0.0.50', prefix: 24, nextServer: SERVER, bootFile: 'undionly.kpxe', viaProxy: false } });
     expect(seconds(net.dhcpSent)).toEqual([0, 4, 4]); // first DISCOVER unanswered, second offered, REQUEST at once
     expect(net.configured).toBe('10.0.0.50');
@@ -165,10 +161,10 @@ describe('PXE DHCP', () => {
       }
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.60', server: '10.0.0.254' }), '10.0.0.254');
     });
-    const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp }).run());
+    const outcome = await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp }).run());
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'no_boot_filename' });
     expect(!outcome.ok && outcome.detail).toMatch(/PXE-E55/);
-    const udp = net.udps[0]!;
+    const udp = net.udps[0];
     expect(udp.port).toBe(68);
     expect(udp.sent.map((s) => [s.at / 1000, s.port, s.address])).toEqual([
       [0, 4011, SERVER],
@@ -177,7 +173,7 @@ describe('PXE DHCP', () => {
       [6, 4011, SERVER],
     ]);
     expect(clock.now).toBe(10_000);
-    expect(decodeDhcp(udp.sent[0]!.packet).ciaddr).toBe('10.0.0.60');
+    expect(decodeDhcp(udp.sent[0].packet).ciaddr).toBe('10.0.0.60');
     expect(udp.closed).toBe(true);
   });
 
@@ -186,7 +182,7 @@ describe('PXE DHCP', () => {
     const net = new FakeNet(clock, (n, m) => {
       if (messageType(m.options) === MessageType.Discover) n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.70' }));
     });
-    const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp }).run());
+    const outcome = await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['bios-pxe'].dhcp }).run());
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'no_boot_filename' });
     expect(clock.now).toBe(4000); // the proxy wait, not the whole DISCOVER schedule
   });
@@ -200,7 +196,7 @@ describe('iPXE DHCP', () => {
       if (type === MessageType.Discover) n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.80', file: 'http://10.0.0.1/boot.ipxe' }));
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.80', file: 'http://10.0.0.1/boot.ipxe' }));
     });
-    const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: IPXE_DHCP }).run());
+    const outcome = await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: IPXE_DHCP }).run());
     expect(outcome).toMatchObject({ ok: true, lease: { ip: '10.0.0.80', bootFile: 'http://10.0.0.1/boot.ipxe' } });
     // What OVMF's chainloaded iPXE does on the wire: DISCOVER, DISCOVER, then REQUEST at the 3 s expiry.
     expect(net.dhcpSent.map((s) => [s.at / 1000, MessageType[messageType(s.message.options)!]])).toEqual([
@@ -217,7 +213,7 @@ describe('iPXE DHCP', () => {
       if (type === MessageType.Discover) n.reply(reply(m, MessageType.Offer, { yiaddr: '10.0.0.81', file: 'x', vendor: 'PXEClient' }));
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.81', file: 'x' }));
     });
-    await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: IPXE_DHCP }).run());
+    await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: IPXE_DHCP }).run());
     expect(seconds(net.dhcpSent)).toEqual([0, 0]);
   });
 
@@ -232,7 +228,7 @@ describe('iPXE DHCP', () => {
       if (type === MessageType.Discover) n.reply(noPxeDhcp(reply(m, MessageType.Offer, { yiaddr: '10.0.0.82', file: 'http://10.0.0.1/boot.ipxe' })));
       if (type === MessageType.Request) n.reply(reply(m, MessageType.Ack, { yiaddr: '10.0.0.82', file: 'http://10.0.0.1/boot.ipxe' }));
     });
-    await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: IPXE_DHCP }).run());
+    await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: IPXE_DHCP }).run());
     expect(net.dhcpSent.map((s) => [s.at / 1000, MessageType[messageType(s.message.options)!]])).toEqual([
       [0, 'Discover'],
       [0, 'Request'],
@@ -242,11 +238,11 @@ describe('iPXE DHCP', () => {
   it('marks itself with option 175 and user class iPXE, sends DISCOVER at 0, 1, 3, 7 s and fails at 15 s', async () => {
     const clock = new FakeClock();
     const net = new FakeNet(clock);
-    const outcome = await settle(clock, new DhcpClient({ net, timers: timersOf(clock), behaviour: IPXE_DHCP }).run());
+    const outcome = await settle(clock, new DhcpClient({ net, timers: clock.timers, behaviour: IPXE_DHCP }).run());
     expect(seconds(net.dhcpSent)).toEqual([0, 1, 3, 7]);
     expect(clock.now).toBe(15_000);
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'no_offer' });
-    const discover = net.dhcpSent[0]!.message;
+    const discover = net.dhcpSent[0].message;
     expect(discover.options.has(Opt.Ipxe)).toBe(true);
     expect(discover.options.get(Opt.UserClass)!.toString()).toBe('iPXE');
   });
@@ -286,7 +282,7 @@ describe('PXE TFTP', () => {
     const net = new FakeNet(clock, undefined, server.handler);
     const outcome = await settle(
       clock,
-      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
+      tftpDownload({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
     );
     expect(outcome).toEqual({ ok: true, bytes: 2 * 1456 + 100, retransmits: 0 });
     // The classic Intel ROM sequence: tsize alone, abort, then blksize alone.
@@ -300,7 +296,7 @@ describe('PXE TFTP', () => {
     const net = new FakeNet(clock, undefined, server.handler);
     const outcome = await settle(
       clock,
-      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
+      tftpDownload({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['bios-pxe'].tftp, server: SERVER, file: 'undionly.kpxe' }),
     );
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'tftp_read_timeout', bytes: 2 * 1456, retransmits: 5 });
     expect(clock.now).toBe(24_000);
@@ -312,10 +308,10 @@ describe('PXE TFTP', () => {
     const net = new FakeNet(clock);
     const outcome = await settle(
       clock,
-      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
+      tftpDownload({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
     );
     expect(outcome).toMatchObject({ ok: false, diagnosis: 'tftp_open_timeout' });
-    expect(seconds(net.udps[0]!.sent)).toEqual([0, 4, 8, 12, 16, 20]);
+    expect(seconds(net.udps[0].sent)).toEqual([0, 4, 8, 12, 16, 20]);
     expect(clock.now).toBe(24_000);
   });
 
@@ -340,7 +336,7 @@ describe('PXE TFTP', () => {
     });
     const outcome = await settle(
       clock,
-      tftpDownload({ net, timers: timersOf(clock), behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
+      tftpDownload({ net, timers: clock.timers, behaviour: FIRMWARE_PROFILES['uefi-pxe'].tftp, server: SERVER, file: 'snponly.efi' }),
     );
     expect(outcome).toMatchObject({ ok: true, bytes: 8 * 1468 + 10 });
     // As OVMF does on the wire: the probe repeats blksize and windowsize, the transfer drops tsize.

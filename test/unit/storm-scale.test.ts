@@ -132,9 +132,7 @@ describe('BatchRunner', () => {
     await Promise.all([held, ...more]);
     expect(r.runs).toEqual([['a'], ['b', 'c'], ['d', 'e', 'f']]);
 
-    const broken = new BatchRunner(async () => {
-      throw new Error('ip: not found');
-    });
+    const broken = new BatchRunner(() => Promise.reject(new Error('ip: not found')));
     await expect(broken.submit(['x'])).rejects.toThrow('ip: not found');
     await expect(broken.submit([])).resolves.toBeUndefined();
   });

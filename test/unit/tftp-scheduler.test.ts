@@ -11,9 +11,7 @@ function scheduler(clock: FakeClock, opts: Partial<SchedulerOptions> = {}): Send
     rateBytesPerSecond: 100_000,
     burstBytes: 10_000,
     overheadBytes: 0,
-    now: () => clock.now,
-    setTimer: clock.setTimer,
-    clearTimer: clock.clearTimer,
+    timers: clock.timers,
     ...opts,
   });
 }
@@ -88,7 +86,7 @@ describe('SendScheduler', () => {
     clock.advance(1000);
     // From its arrival the newcomer gets half the link; it does not wait for the other's backlog.
     expect(lateLog.length).toBeGreaterThanOrEqual(49);
-    expect(lateLog[0]!.at - 5000).toBeLessThanOrEqual(10);
+    expect(lateLog[0].at - 5000).toBeLessThanOrEqual(10);
   });
 
   it('keeps the aggregate rate over simulated time: burst + rate * t, in every interval', () => {
@@ -111,7 +109,7 @@ describe('SendScheduler', () => {
     }
     // All three got a fair share.
     expect(senders.reduce((n, sender) => n + sender.granted, 0)).toBe(log.length);
-    const counts = senders.map((sender, i) => sender.granted - atStart[i]!);
+    const counts = senders.map((sender, i) => sender.granted - atStart[i]);
     expect(Math.max(...counts) - Math.min(...counts)).toBeLessThanOrEqual(1);
   });
 

@@ -58,7 +58,7 @@ function harness(
 
 const blocks = (packets: TftpPacket[]): number[] => packets.map((p) => (p.op === 'data' ? p.block : -1));
 const dataOf = (packets: TftpPacket[]): Buffer[] => packets.flatMap((p) => (p.op === 'data' ? [p.data] : []));
-const last = <T>(items: T[]): T => items[items.length - 1]!;
+const last = <T>(items: T[]): T => items[items.length - 1];
 
 /**
  * A client that ACKs the last in-order block: every `window` blocks, at the
@@ -541,7 +541,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
     // From the second timeout on, probes past the highest block sent: one block more each time.
     expect(resends).toEqual([[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]]);
     expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
-    const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]!));
+    const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]));
     expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
     const retransmits = h.events.filter((e) => e.type === 'retransmit');
     expect(retransmits.map((e) => e.type === 'retransmit' && [e.block, e.count, e.rtoMs])).toEqual([
@@ -552,7 +552,7 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
       [1, 5, 32000],
       [1, 6, 64000],
     ]);
-    expect(h.clock.now - times[5]!).toBe(64000);
+    expect(h.clock.now - times[5]).toBe(64000);
     expect(last(h.events)).toEqual({
       type: 'failed',
       reason: 'timeout',
@@ -861,7 +861,7 @@ describe('ReadTransfer: block number rollover', () => {
     while (h.transfer.state === 'sending') {
       // Plain checks in this 65,537-round loop: expect() per packet would take seconds.
       const packets = h.take();
-      const p = packets[0]!;
+      const p = packets[0];
       if (packets.length !== 1 || p.op !== 'data') throw new Error(`expected one DATA, got ${JSON.stringify(packets)}`);
       if (expected >= 65_534) wire.push(p.block);
       if (p.block !== (expected & 0xffff)) throw new Error(`block ${p.block} where ${expected & 0xffff} was due`);

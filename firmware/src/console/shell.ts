@@ -5,25 +5,19 @@
 // never touches the serial port: bytes come in through `input`, text goes out
 // through `write`.
 
-import type { Clock } from '../util/clock.js';
+import { systemClock, type Clock } from '../util/clock.js';
+import { monotonicTimers, type TimerHandle, type Timers } from '../util/timers.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { COMMANDS, SETUP_COMMANDS, UsageError, type Command, type CommandContext } from './commands.js';
 import { fit, formatUptime, wrap } from './format.js';
 import type { ConsoleHost } from './host.js';
 import { LineEditor } from './line-editor.js';
 
-/** Timers for the lockout and idle logout (test/helpers/fake-clock.ts has this shape). */
-export interface ConsoleTimers {
-  now(): number;
-  setTimer(ms: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
-}
+/** The console's timers (lockout, idle logout, serial reopen): Timers under the name console/serial.ts and console/index.ts use. */
+export type ConsoleTimers = Timers;
 
-export const realConsoleTimers: ConsoleTimers = {
-  now: () => performance.now(),
-  setTimer: (ms, fn) => setTimeout(fn, ms),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+/** Monotonic, so a wall-clock step neither ends a lockout early nor logs a session out. */
+export const realConsoleTimers: Timers = monotonicTimers;
 
 export interface LockoutPolicy {
   /** Consecutive wrong passwords that start a lockout. */
@@ -43,7 +37,8 @@ export interface ShellOptions {
   host: ConsoleHost;
   /** Where the terminal's bytes go. */
   write: (text: string) => void;
-  timers?: ConsoleTimers;
+  /** Lockout and idle logout; only intervals are measured. Default: monotonic. */
+  timers?: Timers;
   /** Wall-clock time for "5 s ago". */
   clock?: Clock;
   columns?: number;
@@ -71,7 +66,7 @@ export class Shell {
 
   private readonly host: ConsoleHost;
   private readonly out: (text: string) => void;
-  private readonly timers: ConsoleTimers;
+  private readonly timers: Timers;
   private readonly clock: Clock;
   private readonly columns: number;
   private readonly idleMs: number;
@@ -89,10 +84,10 @@ export class Shell {
   private locked = false;
   /** Ends the lockout wait early when the shell closes. */
   private endLockWait: (() => void) | undefined;
-  private lockTimer: unknown;
+  private lockTimer: TimerHandle;
   /** The before-setup hint is shown once per line (at start and after each re-plug). */
   private setupHintShown = false;
-  private idleTimer: unknown;
+  private idleTimer: TimerHandle;
   private pendingRead: ((result: ReadResult) => void) | undefined;
   private stopFollowing: (() => void) | undefined;
   private typeAhead: Buffer[] = [];
@@ -104,7 +99,7 @@ export class Shell {
     this.host = options.host;
     this.out = options.write;
     this.timers = options.timers ?? realConsoleTimers;
-    this.clock = options.clock ?? { now: () => Date.now() };
+    this.clock = options.clock ?? systemClock;
     this.columns = options.columns ?? 80;
     this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
     this.lockout = { ...DEFAULT_LOCKOUT, ...options.lockout };
@@ -224,7 +219,7 @@ export class Shell {
         this.setupHintShown = false;
         return;
       }
-      if (SETUP_COMMANDS.includes(words[0]!)) await this.runCommand(words, SETUP_COMMANDS);
+      if (SETUP_COMMANDS.includes(words[0])) await this.runCommand(words, SETUP_COMMANDS);
       else this.print(`Setup is not done: only ${SETUP_COMMANDS.join(', ')} work until the admin password is set.`, SETUP_HINT);
       return;
     }
@@ -407,7 +402,7 @@ export class Shell {
     const words = before.split(' ');
     const allowed = this.loggedIn ? COMMANDS.map((c) => c.name) : this.setupDone ? [] : [...SETUP_COMMANDS];
     if (words.length === 1) return allowed;
-    const command: Command | undefined = allowed.includes(words[0]!) ? COMMANDS.find((c) => c.name === words[0]) : undefined;
+    const command: Command | undefined = allowed.includes(words[0]) ? COMMANDS.find((c) => c.name === words[0]) : undefined;
     const args = words.slice(1).filter((w, i, all) => w !== '' || i === all.length - 1);
     return [...(command?.complete?.(args.length - 1, args, this.context()) ?? [])];
   }

@@ -10,7 +10,7 @@
 //   bound --sweep, past expiry--> expired                      (written lazily)
 //   any --decline--> declined        (quarantined, forgets the client)
 //
-// Address reuse rule (the server's freeCandidates and chooseAddress follow it):
+// Address reuse rule (FreeAddressFinder in free-addresses.ts and the server's chooseAddress follow it):
 // a client is offered first the address it holds or last held (byClient /
 // isFreeFor), then never-used addresses, and only then released or expired ones
 // that remember another client, least recently used (smallest `expires`) first —
@@ -316,9 +316,11 @@ function makeLease(ip: Ipv4, client: LeaseClient, hostname: string | undefined, 
 
 /** The lease a client leaves behind when it binds another address: free, and no longer its. */
 function forgetClient(lease: Lease, now: number): Lease {
-  const { clientKey: _key, clientId: _id, ...rest } = lease;
-  if (lease.state !== 'bound') return Object.freeze(rest);
-  return Object.freeze({ ...rest, state: 'released', expires: Math.min(lease.expires, now) });
+  const free: Lease = { ...lease };
+  delete free.clientKey;
+  delete free.clientId;
+  if (lease.state !== 'bound') return Object.freeze(free);
+  return Object.freeze({ ...free, state: 'released', expires: Math.min(lease.expires, now) });
 }
 
 /** Shape check for records read from disk; the journal skips (and counts) what fails it. */

@@ -11,6 +11,7 @@ import type { Lease, LeaseTable } from './leases.js';
 import type { PoolConfig, RackbootConfig } from '../config/schema.js';
 import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
 import { FreeAddressFinder } from './free-addresses.js';
+import { ProbeAhead } from './probe-ahead.js';
 import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
@@ -40,41 +41,11 @@ const MAX_CONFLICTS_PER_REQUEST = 8;
 const IPXE_NO_PROXY_WAIT = encapsulatedOption([[IpxeSubOpt.NoPxeDhcp, Buffer.from([1])]]);
 /** Requests of one client waiting behind each other; more are dropped (a client retransmits anyway). */
 const MAX_QUEUED_PER_CLIENT = 8;
-/**
- * How far ahead of the DISCOVERs the look-ahead probes, in seconds of offers at the
- * current rate. A probe takes 300 ms; probed only 256 addresses ahead, every OFFER
- * at 1,000/s waited for a probe still running (perfdhcp: DISCOVER-OFFER 101 ms, at
- * 4,000/s 280 ms). Half a second ahead covers the probe and the walk's cadence, and
- * stays inside the second a free verdict is trusted.
- */
-const PROBE_AHEAD_SECONDS = 0.5;
-/**
- * Bounds on the look-ahead, in addresses: a few at any rate that triggers it, and at
- * most 10,000/s worth. Never much deeper than the rate asks: an address probed more
- * than a second before its DISCOVER comes has lost its verdict and is probed again
- * just as it is wanted (256 ahead at 50 offers/s made every OFFER wait 131 ms).
- */
-const PROBE_AHEAD_MIN = 8;
-const PROBE_AHEAD_MAX = 5000;
-/**
- * New probes one walk may start: four walks' worth of offers, so the look-ahead
- * catches up within a few walks, and never a burst (two ARP frames each) that
- * fills the interface queue the OFFERs leave by.
- */
-const PROBE_AHEAD_BURST_MAX = 500;
-/** The look-ahead walks its candidates at most this often, not per DISCOVER. */
-const PROBE_AHEAD_EVERY_MS = 50;
-/**
- * Below this many new addresses offered per second nothing is probed ahead: each
- * OFFER probes its own address, as fresh as can be, and 300 ms is nothing to a
- * PXE ROM. Above it, waiting for the probe is what limits the rate.
- */
-const PROBE_AHEAD_MIN_PER_SECOND = 20;
 
 export interface ConflictProber {
   /** True when something already answers at `ip` (ARP on a connected subnet, ICMP echo beyond a relay). */
   inUse(ip: Ipv4): Promise<boolean>;
-  /** True when a recent probe found `ip` free, so inUse() answers at once. Without it nothing is probed ahead. */
+  /** True when a recent probe found `ip` free, so inUse() answers at once. Without it nothing is probed ahead (probe-ahead.ts). */
   knownFree?(ip: Ipv4): boolean;
 }
 
@@ -149,15 +120,13 @@ export class DhcpServer {
   /** One allocation at a time per client: retransmitted DISCOVERs must not race each other's probes. */
   private readonly inFlight = new Map<string, { tail: Promise<void>; queued: number }>();
   private readonly free: FreeAddressFinder;
-  private readonly probingAhead = new Set<Ipv4>();
-  private nextProbeAhead = 0;
-  /** New addresses offered in the current one-second window (the look-ahead runs only under load), and in the one before. */
-  private offerSecond = { start: 0, count: 0, previous: 0 };
+  private readonly probeAhead: ProbeAhead;
   private readonly limits: ClientLimits;
 
   constructor(private readonly opts: DhcpServerOptions) {
     this.plan = new AddressPlan(opts.config.pools, opts.config.hosts, [opts.serverAddress]);
     this.free = new FreeAddressFinder(this.plan, opts.leases);
+    this.probeAhead = new ProbeAhead({ clock: opts.clock, verdicts: opts.prober, free: this.free, probe: (ip) => this.probeAndQuarantine(ip), log: opts.log });
     opts.leases.limitOffers(opts.config.dhcp.maxOffers);
     this.limits = new ClientLimits(this.plan, opts.leases, opts.clients ?? hostsDirectory(this.plan, opts.config.hosts), opts.config.dhcp.unknownSharePercent);
   }
@@ -527,7 +496,7 @@ export class DhcpServer {
     let conflicts = 0;
     for (const ip of this.free.candidates(pools, now)) {
       if (await this.reserve(ip, client, true, admit)) {
-        this.probeAhead(pools);
+        this.probeAhead.offered(pools);
         return { ip };
       }
       if (refused) return { refused };
@@ -550,38 +519,6 @@ export class DhcpServer {
     if (leases.offersEvicted !== evicted) this.opts.counters.inc('dhcp.offers_evicted', leases.offersEvicted - evicted);
     if (!probe) return true;
     return !(await this.probeAndQuarantine(ip));
-  }
-
-  /**
-   * Under load, probes the next free addresses in the background, so the
-   * DISCOVERs that get them are answered at once instead of after the probe's
-   * wait (300 ms). The prober trusts a free verdict for a second only; an address
-   * that answers is quarantined here as it would be on the request path.
-   */
-  private probeAhead(pools: PoolConfig[]): void {
-    const prober = this.opts.prober;
-    const now = this.opts.clock.now();
-    if (now - this.offerSecond.start >= 1000) {
-      // A window left unfinished for more than a second had no load worth remembering.
-      const previous = now - this.offerSecond.start < 2000 ? this.offerSecond.count : 0;
-      this.offerSecond = { start: now, count: 0, previous };
-    }
-    this.offerSecond.count++;
-    const rate = Math.max(this.offerSecond.count, this.offerSecond.previous);
-    if (!prober.knownFree || now < this.nextProbeAhead || rate < PROBE_AHEAD_MIN_PER_SECOND) return;
-    this.nextProbeAhead = now + PROBE_AHEAD_EVERY_MS;
-    const depth = Math.min(PROBE_AHEAD_MAX, Math.max(PROBE_AHEAD_MIN, Math.ceil(rate * PROBE_AHEAD_SECONDS)));
-    let budget = Math.min(PROBE_AHEAD_BURST_MAX, Math.max(PROBE_AHEAD_MIN, Math.ceil((4 * rate * PROBE_AHEAD_EVERY_MS) / 1000)));
-    let looked = 0;
-    for (const ip of this.free.candidates(pools, this.opts.clock.now())) {
-      if (++looked > depth || budget === 0) break;
-      if (this.probingAhead.has(ip) || prober.knownFree(ip)) continue;
-      budget--;
-      this.probingAhead.add(ip);
-      void this.probeAndQuarantine(ip)
-        .catch((error: unknown) => this.opts.log.warn('background conflict probe failed', { ip, error: error as Error }))
-        .finally(() => this.probingAhead.delete(ip));
-    }
   }
 
   private async probeAndQuarantine(ip: Ipv4): Promise<boolean> {
@@ -699,7 +636,7 @@ export class DhcpServer {
   private send(msg: DhcpMessage, reply: DhcpMessage, type: MessageType, client: Client): void {
     const destination = replyDestination(msg, reply, type, client.mac);
     this.opts.transport.send(this.encode(msg, reply), destination, DHCP_SERVER_PORT);
-    this.opts.counters.inc(`dhcp.out.${MessageType[type]!.toLowerCase()}`);
+    this.opts.counters.inc(`dhcp.out.${MessageType[type].toLowerCase()}`);
   }
 
   /** Encoded within the client's maximum message size (option 57). */
@@ -760,7 +697,7 @@ function clientOf(msg: DhcpMessage): Client {
 
 function messageTypeOf(msg: DhcpMessage): MessageType | undefined {
   const raw = msg.options.get(Opt.MessageType);
-  return raw && raw.length === 1 ? (raw[0] as MessageType) : undefined;
+  return raw && raw.length === 1 ? raw[0] : undefined;
 }
 
 function ipOf(options: DhcpOptions, code: number): Ipv4 | undefined {

@@ -3,9 +3,7 @@
 // A rack booting at once asks for the same kernel and initrd from every node.
 // Streaming each download from the file costs a thread-pool read and a fresh
 // buffer per chunk on the one JavaScript thread that also writes every socket;
-// serving slices of one shared buffer costs only the socket writes. Measured
-// on the bench link (100 x 30 MB, docs/bench.md), this is the difference that
-// matters after the chunk size.
+// serving slices of one shared buffer costs only the socket writes.
 //
 // Exactness: the caller opens and fstat()s the file for every request and asks
 // for the bytes of exactly that identity (the entity tag: inode, size, mtime in

@@ -14,27 +14,21 @@
 // max_backoff), at most max_attempts times until it boots; each attempt and
 // the giving up are events. Recovery cycles also respect max_early_boot.
 //
-// All timing goes through a SequencerClock, so tests run on a fake clock.
+// All timing goes through Timers, so tests run on a fake clock; its now() stamps
+// events, so the real one is the wall clock.
 
 import type { Mac } from '../net/addr.js';
 import type { BootStage, Diagnosis } from '../model/boot.js';
 import type { SequencerConfig } from '../config/schema.js';
 import type { PowerEvent, PowerOutcome } from './service.js';
+import { systemTimers, type TimerHandle, type Timers } from '../util/timers.js';
 
 /** The stages in which a node's boot is on UDP (DHCP, TFTP) and sensitive to load. */
 export const EARLY_BOOT_STAGES: readonly BootStage[] = ['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp'];
 
-export interface SequencerClock {
-  now(): number;
-  setTimer(ms: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
-}
-
-export const systemSequencerClock: SequencerClock = {
-  now: () => Date.now(),
-  setTimer: (ms, fn) => setTimeout(fn, ms),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+/** The sequencer's timers under the name power/index.ts exports. */
+export type SequencerClock = Timers;
+export const systemSequencerClock: Timers = systemTimers;
 
 export type DiagnosisListener = (mac: Mac, diagnosis: Diagnosis, detail?: string) => void;
 
@@ -76,7 +70,7 @@ export interface PowerOnRun {
 
 interface RecoveryState {
   attempts: number;
-  timer?: unknown;
+  timer?: TimerHandle;
   gaveUp: boolean;
 }
 
@@ -99,7 +93,7 @@ export class PowerSequencer {
     private readonly config: SequencerConfig,
     private readonly host: SequencerHost,
     private readonly power: PowerActions,
-    private readonly clock: SequencerClock = systemSequencerClock,
+    private readonly clock: Timers = systemTimers,
   ) {
     this.unsubscribe = host.onDiagnosis((mac, diagnosis, detail) => this.diagnosed(mac, diagnosis, detail));
   }
@@ -123,7 +117,7 @@ export class PowerSequencer {
     for (const mac of new Set(macs)) (this.host.channelOf(mac) === undefined ? summary.skipped : queue).push(mac);
     let finish!: (summary: PowerOnSummary) => void;
     const done = new Promise<PowerOnSummary>((resolve) => (finish = resolve));
-    let timer: unknown;
+    let timer: TimerHandle;
     let cancelled = false;
     let lastBatchAt: number | undefined;
     let busy = false;
@@ -173,8 +167,8 @@ export class PowerSequencer {
       const outcomes = await Promise.all(batch.map((mac) => this.switchOn(mac, by)));
       busy = false;
       outcomes.forEach((outcome, i) => {
-        if (outcome.ok) summary.switchedOn.push(batch[i]!);
-        else summary.failed.push({ mac: batch[i]!, message: outcome.error.message });
+        if (outcome.ok) summary.switchedOn.push(batch[i]);
+        else summary.failed.push({ mac: batch[i], message: outcome.error.message });
       });
       if (cancelled || this.stopped || queue.length === 0) return end();
       return schedule(Math.max(0, lastBatchAt + this.config.staggerMs - this.clock.now()));

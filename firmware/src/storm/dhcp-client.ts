@@ -22,7 +22,8 @@ import {
 import type { Diagnosis } from '../model/boot.js';
 import type { DhcpFrom, NodeNet } from './node-net.js';
 import type { DhcpBehaviour } from './timings.js';
-import { exchange, type Timers } from './timers.js';
+import type { TimerHandle, Timers } from '../util/timers.js';
+import { exchange } from './exchange.js';
 
 /** PXE discovery control bit 3: "download the boot file named in this packet" (PXE 2.1, table 2-1). */
 const USE_BOOT_FILE = 0x08;
@@ -91,7 +92,7 @@ export class DhcpClient {
     // Offers are kept across DISCOVER retransmissions: firmware selects from all it has seen.
     let addressOffer: Received | undefined;
     let proxyOffer: Received | undefined;
-    let proxyWaitTimer: unknown;
+    let proxyWaitTimer: TimerHandle;
     let settleDiscover: ((value: Received | undefined) => void) | undefined;
     // iPXE counts any offer with "PXEClient" as a ProxyDHCP offer (src/net/udp/dhcp.c dhcp_discovery_rx).
     let pxeClientSeen = false;

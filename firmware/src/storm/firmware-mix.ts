@@ -11,7 +11,7 @@ export function parseFirmwareMix(text: string): FirmwareMix {
     .map((p) => p.trim())
     .filter(Boolean)) {
     const [name, weightText] = part.split(':');
-    if (!(FIRMWARE_KINDS as readonly string[]).includes(name!)) {
+    if (!(FIRMWARE_KINDS as readonly string[]).includes(name)) {
       throw new Error(`firmware "${name}": expected one of ${FIRMWARE_KINDS.join(', ')}`);
     }
     const weight = weightText === undefined ? 1 : Number(weightText);
@@ -30,11 +30,11 @@ export function assignFirmware(mix: FirmwareMix, count: number): FirmwareKind[] 
   for (let i = 0; i < count; i++) {
     let best = 0;
     for (let k = 0; k < mix.length; k++) {
-      credit[k]! += mix[k]!.weight;
-      if (credit[k]! > credit[best]!) best = k;
+      credit[k] += mix[k].weight;
+      if (credit[k] > credit[best]) best = k;
     }
-    credit[best]! -= total;
-    out.push(mix[best]!.kind);
+    credit[best] -= total;
+    out.push(mix[best].kind);
   }
   return out;
 }

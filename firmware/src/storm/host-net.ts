@@ -48,7 +48,7 @@ const TABLE_BASE = 20000;
 
 function runRaw(argv: string[], input?: string): Promise<{ code: number; stdout: string; stderr: string; error?: Error }> {
   return new Promise((resolve) => {
-    const child = execFile(argv[0]!, argv.slice(1), { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(argv[0], argv.slice(1), { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
       const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : -1) : 0;
       resolve({ code, stdout, stderr, error: err ?? undefined });
     });
@@ -93,7 +93,7 @@ async function readNeighbourThresholds(): Promise<NeighbourThresholds> {
     values = out.trim().split(/\s+/).map(Number);
   }
   if (values.length !== 3 || !values.every((n) => Number.isInteger(n))) throw new Error(`unexpected neighbour thresholds: ${values.join(' ')}`);
-  return { gc_thresh1: values[0]!, gc_thresh2: values[1]!, gc_thresh3: values[2]! };
+  return { gc_thresh1: values[0], gc_thresh2: values[1], gc_thresh3: values[2] };
 }
 
 async function writeNeighbourThresholds(t: NeighbourThresholds): Promise<void> {
@@ -157,26 +157,26 @@ export class StormHost {
   }
 
   private async setUp(started: number): Promise<void> {
-    const host = this;
     const opts = this.opts;
-    await host.raiseNeighbourTable();
+    await this.raiseNeighbourTable();
     for (const [path, value] of Object.entries(SYSCTLS)) {
-      host.savedSysctls.set(path, (await readFile(path, 'utf8')).trim());
+      this.savedSysctls.set(path, (await readFile(path, 'utf8')).trim());
       await writeFile(path, value);
     }
     // Stale interfaces from a killed run would make `link add` fail.
-    await ipBatch(host.nodes.map((n) => `link del ${n.ifname}`)).catch(() => undefined);
-    await ipBatch(host.nodes.map((n) => `link add ${n.ifname} link ${opts.parent} address ${n.mac} group ${host.group} type macvlan mode private`));
+    await ipBatch(this.nodes.map((n) => `link del ${n.ifname}`)).catch(() => undefined);
+    await ipBatch(this.nodes.map((n) => `link add ${n.ifname} link ${opts.parent} address ${n.mac} group ${this.group} type macvlan mode private`));
     // Firmware speaks no IPv6: no router solicitations or DAD from the virtual nodes.
-    await Promise.all(host.nodes.map((n) => writeFile(`/proc/sys/net/ipv6/conf/${n.ifname}/disable_ipv6`, '1').catch(() => undefined)));
-    await ipBatch(host.nodes.map((n) => `link set ${n.ifname} up`));
-    host.tap = DhcpTap.open(
+    await Promise.all(this.nodes.map((n) => writeFile(`/proc/sys/net/ipv6/conf/${n.ifname}/disable_ipv6`, '1').catch(() => undefined)));
+    await ipBatch(this.nodes.map((n) => `link set ${n.ifname} up`));
+    this.tap = DhcpTap.open(
       opts.parent,
-      opts.macs[0]!.split(':')
+      opts.macs[0]
+        .split(':')
         .slice(0, 4)
         .map((b) => parseInt(b, 16)),
     );
-    host.setupMs = Math.round(performance.now() - started);
+    this.setupMs = Math.round(performance.now() - started);
   }
 
   /** Makes room in the kernel's neighbour table for this storm (never lowers it). */
@@ -375,7 +375,7 @@ export class HostNodeNet implements NodeNet {
     return false;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     for (const socket of this.sockets) {
       try {
         socket.close();
@@ -385,5 +385,6 @@ export class HostNodeNet implements NodeNet {
     }
     this.sockets.clear();
     this.agent.destroy();
+    return Promise.resolve();
   }
 }

@@ -59,7 +59,7 @@ const OPTIONS_WITH_VALUE = new Set(['-n', '--name', '-t', '--timeout']);
 /** The first argument that is neither an option nor an option's value (`initrd --name x URL` -> URL). */
 function firstOperand(args: readonly string[]): string | undefined {
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i]!;
+    const arg = args[i];
     if (!arg.startsWith('-')) return arg;
     if (OPTIONS_WITH_VALUE.has(arg)) i++;
   }

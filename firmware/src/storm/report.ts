@@ -36,7 +36,7 @@ export interface StormReport {
 export function summarize(results: readonly NodeResult[]): StormSummary {
   const booted = results.filter((r) => r.outcome === 'booted');
   const times = booted.map((r) => r.finishedAt - r.poweredOnAt).sort((a, b) => a - b);
-  const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))]!;
+  const pick = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))];
   const failures: Partial<Record<Diagnosis, number>> = {};
   for (const r of results) if (r.outcome !== 'booted') failures[r.outcome] = (failures[r.outcome] ?? 0) + 1;
   const byFirmware: StormSummary['byFirmware'] = {};
@@ -54,7 +54,7 @@ export function summarize(results: readonly NodeResult[]): StormSummary {
     failed: results.length - booted.length,
     timeToLastBootedMs: booted.length ? Math.max(...booted.map((r) => r.finishedAt)) - firstPowerOn : null,
     durationMs: results.length ? Math.max(...results.map((r) => r.finishedAt)) : 0,
-    bootTimeMs: times.length ? { min: times[0]!, median: pick(0.5), p95: pick(0.95), max: times.at(-1)! } : null,
+    bootTimeMs: times.length ? { min: times[0], median: pick(0.5), p95: pick(0.95), max: times.at(-1)! } : null,
     failuresByDiagnosis: failures,
     byFirmware,
     bytes,

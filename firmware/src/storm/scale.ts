@@ -8,9 +8,9 @@
  * namespace). A storm against a server on the same host fills it twice over:
  * the server's entry for each node and each node's entry for the server. Past
  * gc_thresh3 the kernel refuses new entries ("neighbor table overflow!") and
- * the packet needing one is dropped: at the default 1024, a 1,000-node storm
- * lost 649 nodes to tftp_open_timeout. Above gc_thresh2 for 5 s, forced
- * garbage collection evicts idle nodes' entries, costing extra ARP.
+ * the packet needing one is dropped, so nodes fail to boot for want of a table
+ * entry. Above gc_thresh2 for 5 s, forced garbage collection evicts idle
+ * nodes' entries, costing extra ARP.
  */
 export interface NeighbourThresholds {
   gc_thresh1: number;
@@ -88,8 +88,8 @@ export function parseBatchFailures(stderr: string): BatchFailures {
 /**
  * Coalesces many callers' command lines into one run of `ip -force -batch -`:
  * while a run is in flight, new submissions queue up and go together in the
- * next one, so 1,000 nodes leased within a second cost a handful of `ip`
- * processes instead of 1,000. With -force ip goes on past a failing line and
+ * next one, so nodes leased together cost a handful of `ip` processes, not one
+ * each. With -force ip goes on past a failing line and
  * names it, so each caller is told only about its own lines.
  */
 export class BatchRunner {
@@ -119,7 +119,7 @@ export class BatchRunner {
       while (this.queue.length > 0) {
         const batch: typeof this.queue = [];
         let count = 0;
-        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0]!.lines.length <= this.maxLines)) {
+        while (this.queue.length > 0 && (batch.length === 0 || count + this.queue[0].lines.length <= this.maxLines)) {
           const next = this.queue.shift()!;
           count += next.lines.length;
           batch.push(next);

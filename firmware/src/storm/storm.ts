@@ -9,9 +9,9 @@ import { assignFirmware, stormMac, type FirmwareMix } from './firmware-mix.js';
 import { StormHost } from './host-net.js';
 import type { NodeNet } from './node-net.js';
 import { summarize, type StormReport } from './report.js';
-import { realTimers, type Timers } from './timers.js';
 import { DEFAULT_BOOT_LIMIT_SECONDS } from './timings.js';
 import { VirtualNode, type NodeResult } from './virtual-node.js';
+import { monotonicTimers, sleep, type Timers } from '../util/timers.js';
 
 export interface StormOptions {
   interface: string;
@@ -38,7 +38,7 @@ export interface StormOptions {
 export async function runNodes(
   nets: readonly NodeNet[],
   options: Pick<StormOptions, 'mix' | 'staggerMs' | 'server' | 'bootLimitSeconds' | 'onProgress'>,
-  timers: Timers = realTimers,
+  timers: Timers = monotonicTimers,
 ): Promise<NodeResult[]> {
   const firmware = assignFirmware(options.mix, nets.length);
   const epoch = timers.now();
@@ -49,7 +49,7 @@ export async function runNodes(
     (net, index) =>
       new VirtualNode({
         index,
-        firmware: firmware[index]!,
+        firmware: firmware[index],
         net,
         timers,
         epoch,
@@ -62,7 +62,7 @@ export async function runNodes(
   try {
     return await Promise.all(
       nodes.map(async (node, index) => {
-        if (index > 0 && options.staggerMs > 0) await new Promise<void>((r) => timers.setTimer(index * options.staggerMs, r));
+        if (index > 0 && options.staggerMs > 0) await sleep(timers, index * options.staggerMs);
         const result = await withLimit(node, limitMs, timers);
         states[index] = result.outcome === 'booted' ? 'booted' : 'failed';
         report();
@@ -77,24 +77,24 @@ export async function runNodes(
 /** The boot, or took_too_long when it outlasts the limit (the stage reached is kept). */
 function withLimit(node: VirtualNode, limitMs: number, timers: Timers): Promise<NodeResult> {
   return new Promise((resolve) => {
-    let timer: unknown;
-    void node.boot().then((result) => {
-      timers.clearTimer(timer);
-      resolve(result);
-    });
-    timer = timers.setTimer(limitMs, () => {
+    const booted = node.boot();
+    const timer = timers.setTimer(limitMs, () => {
       const result = node.result;
       result.outcome = 'took_too_long';
       result.detail = `still at stage ${node.stage} after ${limitMs / 1000} s`;
       result.finishedAt = Math.round(result.poweredOnAt + limitMs);
       resolve({ ...result, stages: [...result.stages] });
     });
+    void booted.then((result) => {
+      timers.clearTimer(timer);
+      resolve(result);
+    });
   });
 }
 
 export async function runStorm(options: StormOptions): Promise<StormReport> {
   if (!Number.isInteger(options.nodes) || options.nodes < 1) throw new RangeError('nodes must be a positive integer');
-  const runByte = options.runByte ?? randomBytes(1)[0]!;
+  const runByte = options.runByte ?? randomBytes(1)[0];
   const macs = Array.from({ length: options.nodes }, (_, i) => stormMac(runByte, i));
   const startedAt = new Date().toISOString();
   const host = await StormHost.create({ parent: options.interface, macs, ifPrefix: options.ifPrefix ?? 'stm', warn: options.warn });

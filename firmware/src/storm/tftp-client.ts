@@ -7,7 +7,8 @@ import { TftpError, decodeTftp, encodeTftp, type TftpPacket } from '../tftp/code
 import type { Diagnosis } from '../model/boot.js';
 import type { NodeNet, UdpEndpoint, UdpFrom } from './node-net.js';
 import type { TftpBehaviour } from './timings.js';
-import { exchange, type Timers } from './timers.js';
+import type { TimerHandle, Timers } from '../util/timers.js';
+import { exchange } from './exchange.js';
 
 const TFTP_PORT = 69;
 
@@ -57,7 +58,7 @@ export async function tftpDownload(opts: TftpClientOptions): Promise<TftpOutcome
   if (behaviour.windowsize > 1) options.set('windowsize', String(behaviour.windowsize));
   if (behaviour.tsizeInTransfer) options.set('tsize', '0');
   const result = await receiveFile(opts, options);
-  return { ...result, retransmits: result.retransmits + retransmits } as TftpOutcome;
+  return { ...result, retransmits: result.retransmits + retransmits };
 }
 
 /** Sends RRQ on a fresh port until the first OACK/DATA/ERROR arrives from the server. */
@@ -98,7 +99,7 @@ function receiveFile(opts: TftpClientOptions, options: Map<string, string>): Pro
     let bytes = 0;
     let silentTimeouts = 0;
     let retransmits = 0;
-    let timer: unknown;
+    let timer: TimerHandle;
     let done = false;
     let unsubscribe = (): void => {};
     const rrq = encodeTftp({ op: 'rrq', filename: opts.file, mode: 'octet', options });

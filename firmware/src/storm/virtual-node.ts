@@ -9,7 +9,7 @@ import { readIpxeScript } from './ipxe-script-reader.js';
 import type { NodeNet } from './node-net.js';
 import { tftpDownload } from './tftp-client.js';
 import { FIRMWARE_PROFILES, IPXE_DHCP, IPXE_TCP_IDLE_SECONDS, type FirmwareKind } from './timings.js';
-import type { Timers } from './timers.js';
+import type { Timers } from '../util/timers.js';
 
 export interface StageMark {
   stage: BootStage;

@@ -21,6 +21,8 @@
 // A packet larger than a bucket's burst may go when the bucket is full, leaving
 // it in debt: any block size works with any rate.
 
+import { monotonicTimers, type TimerHandle, type Timers, type TimerScheduler } from '../util/timers.js';
+
 export interface SendGate {
   /**
    * Calls `send` when the packet may go: at once (inside this call) or later
@@ -42,10 +44,8 @@ export interface SchedulerOptions {
   perTransferBurstBytes?: number;
   /** Added to every request for rate accounting: Ethernet (14) + IPv4 (20) + UDP (8) headers. Default 42. */
   overheadBytes?: number;
-  /** Monotonic milliseconds. Default: performance.now(). */
-  now?: () => number;
-  setTimer?: (ms: number, fn: () => void) => unknown;
-  clearTimer?: (handle: unknown) => void;
+  /** Token refill and wake-ups; only intervals are measured. Default: monotonic. */
+  timers?: Timers;
 }
 
 export interface SchedulerStats {
@@ -108,25 +108,21 @@ export class SendScheduler {
   private readonly perTransferBytesPerMs?: number;
   private readonly perTransferBurst: number;
   private readonly overhead: number;
-  private readonly now: () => number;
-  private readonly setTimer: (ms: number, fn: () => void) => unknown;
-  private readonly clearTimer: (handle: unknown) => void;
+  private readonly timers: Timers;
   private readonly gates = new Map<string, GateState>();
   /** Gates with queued requests, in the order they started waiting. */
   private ring: GateState[] = [];
   private virtualTime = 0;
   private bytesSent = 0;
-  private timer: { handle: unknown; at: number } | undefined;
+  private timer: { handle: TimerHandle; at: number } | undefined;
   private draining = false;
 
   constructor(opts: SchedulerOptions) {
     if (!(opts.rateBytesPerSecond > 0)) throw new RangeError(`rateBytesPerSecond must be positive, not ${opts.rateBytesPerSecond}`);
-    this.now = opts.now ?? (() => performance.now());
-    this.setTimer = opts.setTimer ?? ((ms, fn) => setTimeout(fn, ms));
-    this.clearTimer = opts.clearTimer ?? ((handle) => clearTimeout(handle as NodeJS.Timeout));
+    this.timers = opts.timers ?? monotonicTimers;
     this.overhead = opts.overheadBytes ?? 42;
     const rate = opts.rateBytesPerSecond / 1000;
-    this.aggregate = new Bucket(rate, opts.burstBytes ?? Math.max(64 * 1024, rate * 5), this.now());
+    this.aggregate = new Bucket(rate, opts.burstBytes ?? Math.max(64 * 1024, rate * 5), this.timers.now());
     if (opts.perTransferBytesPerSecond !== undefined) {
       if (!(opts.perTransferBytesPerSecond > 0)) throw new RangeError(`perTransferBytesPerSecond must be positive, not ${opts.perTransferBytesPerSecond}`);
       this.perTransferBytesPerMs = opts.perTransferBytesPerSecond / 1000;
@@ -141,7 +137,7 @@ export class SendScheduler {
       id: transferId,
       queue: [],
       tag: this.virtualTime,
-      bucket: this.perTransferBytesPerMs === undefined ? undefined : new Bucket(this.perTransferBytesPerMs, this.perTransferBurst, this.now()),
+      bucket: this.perTransferBytesPerMs === undefined ? undefined : new Bucket(this.perTransferBytesPerMs, this.perTransferBurst, this.timers.now()),
       released: false,
     };
     this.gates.set(transferId, state);
@@ -184,25 +180,25 @@ export class SendScheduler {
     this.draining = true;
     try {
       while (this.ring.length > 0) {
-        const now = this.now();
+        const now = this.timers.now();
         let chosen = -1;
         let perTransferWait = Infinity;
         for (let i = 0; i < this.ring.length; i++) {
-          const gate = this.ring[i]!;
-          const wire = gate.queue[0]!.bytes + this.overhead;
+          const gate = this.ring[i];
+          const wire = gate.queue[0].bytes + this.overhead;
           const wait = gate.bucket?.waitFor(wire, now) ?? 0;
           if (wait > 0) {
             perTransferWait = Math.min(perTransferWait, wait);
             continue;
           }
-          if (chosen < 0 || gate.tag < this.ring[chosen]!.tag) chosen = i;
+          if (chosen < 0 || gate.tag < this.ring[chosen].tag) chosen = i;
         }
         if (chosen < 0) {
           this.wakeIn(perTransferWait);
           return;
         }
-        const gate = this.ring[chosen]!;
-        const item = gate.queue[0]!;
+        const gate = this.ring[chosen];
+        const item = gate.queue[0];
         const wire = item.bytes + this.overhead;
         const aggregateWait = this.aggregate.waitFor(wire, now);
         if (aggregateWait > 0) {
@@ -227,12 +223,12 @@ export class SendScheduler {
 
   private wakeIn(ms: number): void {
     const delay = Math.max(1, Math.ceil(ms));
-    const at = this.now() + delay;
+    const at = this.timers.now() + delay;
     if (this.timer && this.timer.at <= at) return;
     this.cancelTimer();
     const timer = {
       at,
-      handle: this.setTimer(delay, () => {
+      handle: this.timers.setTimer(delay, () => {
         if (this.timer === timer) this.timer = undefined;
         this.drain();
       }),
@@ -241,9 +237,28 @@ export class SendScheduler {
   }
 
   private cancelTimer(): void {
-    if (this.timer) this.clearTimer(this.timer.handle);
+    if (this.timer) this.timers.clearTimer(this.timer.handle);
     this.timer = undefined;
   }
+}
+
+/**
+ * Overflow slots: when all slots are taken, a request waits at most `waitMs`,
+ * since firmware repeats its RRQ after 1-4 s and gives up after a handful of
+ * tries (PXE-E32), so it must be answered inside that window. Past it, the
+ * request gets one of `extra` overflow slots: it shares the paced bandwidth
+ * with the rest instead of failing the boot. Only beyond both does a request
+ * keep waiting for a slot to free up.
+ */
+export interface SlotOverflow extends TimerScheduler {
+  waitMs: number;
+  extra: number;
+}
+
+interface SlotWaiter {
+  promise: Promise<() => void>;
+  grant: (release: () => void) => void;
+  timer?: TimerHandle;
 }
 
 /**
@@ -254,27 +269,6 @@ export class SendScheduler {
  * second acquire() gets the same promise, so an RRQ retransmitted while waiting
  * holds one place in the queue. A key that holds a slot may queue again.
  */
-/**
- * When all slots are taken, a request waits at most this long: firmware repeats
- * its RRQ after 1-4 s and gives up after a handful of tries (PXE-E32), so it
- * must be answered inside that window. Past it, the request gets one of the
- * overflow slots (as many as `max` again): it shares the paced bandwidth with
- * the rest instead of failing the boot. Only beyond both does a request keep
- * waiting for a slot to free up.
- */
-export interface SlotOverflow {
-  waitMs: number;
-  extra: number;
-  setTimer(ms: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
-}
-
-interface SlotWaiter {
-  promise: Promise<() => void>;
-  grant: (release: () => void) => void;
-  timer?: unknown;
-}
-
 export class TransferSlots {
   private inUse = 0;
   private readonly waiters = new Map<string, SlotWaiter>();

@@ -1,80 +1,65 @@
-// One TFTP read transfer (RRQ): an explicit state machine with its clock,
-// timers and socket injected, so every rule below runs under a fake clock.
+// One TFTP read transfer (RRQ): a state machine with its socket and timers
+// injected, so every rule below runs under a fake clock.
 //
 //   idle --start()--> oack-sent --ACK 0--> sending --final ACK--> done
-//     \                   \                  \
-//      \--(no options)-----\-------------------> sending
-//                           \                    \
-//                            any state but done: ERROR from client, timeout,
-//                            illegal packet, abort() -----------> failed
+//     \--(no accepted option)-----------> sending
+//   any state but done: ERROR from the client, timeout, illegal packet, abort() --> failed
 //
 // Rules:
-// - Options (RFC 2347): accepted options are sent in an OACK, which the client
-//   must answer with ACK 0 (RFC 2347 "Negotiation Protocol"); DATA, a request
-//   or an OACK in answer is an illegal operation (ERROR 4, failed). With no
-//   accepted option the transfer starts with DATA 1 and RFC 1350 defaults.
-// - Blocks are numbered 1..N internally (absolute); on the wire the number is
-//   taken mod 65536, rolling over from 65535 to 0 as tftp-hpa, atftp and curl
-//   expect, so files of 65,536 blocks and more work. The last block is shorter
-//   than blksize: 0 bytes when the size is an exact multiple (RFC 1350 sec. 6).
-// - Window (RFC 7440): up to windowsize blocks beyond the last ACKed one are in
-//   flight. The client ACKs the last block it received in order; an ACK for a
-//   block before the newest sent means the rest was lost, so sending goes back
-//   to the block after it (go-back-N). One go-back per window: ACKs for blocks
-//   sent before the last go-back (or timeout) only move the window, so a client
-//   that ACKs every block cannot make us resend a window per ACK. Except when
-//   the block after the ACKed one went out longer ago than the round-trip
-//   estimate allows (the client timed out and ACKs what it has): that block is
-//   lost, and waiting for our own timer would stall until it fires.
-// - Sorcerer's Apprentice (RFC 1123 4.2.3.1): a duplicate ACK never causes a
-//   retransmission; only the timer does. ACKs for blocks not yet sent, or older
-//   than the last ACKed one, are ignored silently (never answered with ERROR).
-// - Retransmission timer: RFC 6298 SRTT/RTTVAR from ACKs of blocks sent once
-//   (Karn's rule: a retransmitted block's ACK is ambiguous), RTO bounded by
-//   minRtoMs..maxRtoMs. The first RTO is initialRtoMs, or the client's
-//   negotiated timeout (RFC 2349), bounded the same way. On expiry the RTO
-//   doubles (RFC 6298 5.5) and the unacknowledged blocks (or the OACK) are sent
-//   again. An ACK for a resent block ends the backoff when it came back within
-//   the estimated RTO of the resend; otherwise the backed-off RTO holds until a
-//   block sent once is ACKed (RFC 6298 5.7; see receiveWhileSending). After maxRetries retransmissions without progress the transfer fails
-//   with 'timeout' and tells the client with ERROR 0. The timer is lazy: sending
-//   a block only moves its deadline, and an early expiry re-arms for the rest,
-//   so a transfer does not create and cancel a timer per packet.
-// - From the second retransmission without progress on, the resend reaches one
-//   block past the window and past any block sent (a probe), when the file has one. atftp 0.8 answers
-//   the first block it already has with one extra ACK, then ignores repeats
-//   until an in-order block arrives or its own 5 s timer fires, and every packet
-//   it receives restarts that timer: when the ACK and then the extra ACK are
-//   lost, resending what it has never gets an answer. The probe is the block it
-//   waits for, so it answers at once; a client still missing a block of the
-//   window sees the probe as out of order and ignores it (tftp-hpa, curl) or
-//   ACKs what it has (RFC 7440). Waiting out the client's timer instead would
-//   cost 6 s each time, and at 10 % loss that happens every ~100 blocks.
-// - An ERROR from the client ends the transfer ('client-error'), and is never
-//   answered (RFC 1350 section 7). Except the PXE tsize probe: many PXE ROMs
-//   send an RRQ with tsize, read the size from the OACK, then end with ERROR 8
-//   (RFC 2347) or ERROR 0 "TFTP Aborted" and send a new RRQ. That ERROR in
-//   answer to the OACK ends the transfer as 'aborted', detail 'tsize probe'.
-// - A lost OACK is recovered by the client, which repeats its RRQ: the server
-//   passes the repeat to requestRepeated() and the OACK goes out again at once.
-//   A lost ACK 0 is recovered by the client repeating ACK 0. Our own OACK
-//   timer is only a backstop and waits longer than clients do (OACK_BACKSTOP_MS).
-//   When it expires with 512-byte blocks, the data starts as if ACK 0 had
-//   arrived (DATA 1 reads the same with or without the OACK); with any other
-//   blksize it waits on, since a client that missed the OACK would read DATA 1
-//   as "options refused" with 512-byte blocks (RFC 2347) and end the file early.
-//   The OACK is never sent again unasked: atftp 0.8 aborts with "unexpected
-//   OACK" when a second OACK arrives after it has sent ACK 0.
+// - Options (RFC 2347): accepted options go out in an OACK, answered by ACK 0;
+//   DATA, a request or an OACK in answer is an illegal operation (ERROR 4).
+//   With no accepted option, DATA 1 starts at once with RFC 1350 defaults.
+// - Blocks are numbered 1..N internally; on the wire the number is taken mod
+//   65536 (65535 rolls over to 0, as tftp-hpa, atftp and curl expect). The last
+//   block is shorter than blksize, 0 bytes for an exact multiple (RFC 1350 6).
+// - Window (RFC 7440): up to windowsize blocks past the last ACKed one are in
+//   flight. An ACK short of the newest block sent means the rest was lost:
+//   sending goes back to the block after it (go-back-N), once per window, so a
+//   client that ACKs every block cannot make us resend a window per ACK; unless
+//   that block is overdue (sent longer ago than the RTT estimate allows), when
+//   waiting for our own timer would only stall.
+// - A duplicate ACK never causes a resend (RFC 1123 4.2.3.1, Sorcerer's
+//   Apprentice); only the timer does. ACKs for blocks not yet sent, or older
+//   than the last ACKed one, are ignored, never answered with ERROR.
+// - Retransmission timeout: util/rto.ts (RFC 6298), samples only from blocks
+//   sent once (Karn). It starts at initialRtoMs, or at the client's negotiated
+//   timeout (RFC 2349). On expiry it doubles and the unacknowledged blocks are
+//   sent again; an ACK for a resent block ends the backoff only when it came
+//   back within the estimate (RtoEstimator.ackOfResent). After maxRetries
+//   expiries without progress the transfer fails with 'timeout' and ERROR 0.
+//   The timer is lazy (a send only moves the deadline), so a transfer does not
+//   create and cancel a timer per packet.
+// - From the second expiry without progress on, the resend also carries one
+//   block past the window and past any block sent (a probe). A client that
+//   answers one repeated block and then ignores repeats until an in-order block
+//   comes (atftp) gets the block it waits for and answers at once, instead of
+//   after its own timer; a client still missing an earlier block ignores the
+//   probe or ACKs what it has (RFC 7440).
+// - An ERROR from the client ends the transfer ('client-error') and is never
+//   answered (RFC 1350 7). ERROR 8, or ERROR 0 "TFTP Aborted", in answer to the
+//   OACK is a PXE ROM reading tsize before its real RRQ: 'aborted', detail
+//   'tsize probe' when tsize was asked for.
+// - A lost OACK shows as a repeated RRQ (requestRepeated() answers it at once);
+//   a lost ACK 0 as a repeated ACK 0. Our own OACK timer is only a backstop,
+//   longer than clients wait. When it expires with 512-byte blocks the data
+//   starts as if ACK 0 had come (DATA 1 reads the same either way); with any
+//   other blksize it waits on, since a client that missed the OACK would read
+//   DATA 1 as options refused (RFC 2347). The OACK is never resent unasked:
+//   atftp aborts on a second OACK after its ACK 0.
 // - Packets other than ACK and ERROR while sending are ignored (as tftp-hpa
 //   does): a stray packet must not end a transfer.
-// - The file is sent as it is: for mode netascii the caller passes the
-//   converted file (netascii.ts toNetascii), so tsize and blocks agree.
-// - Pacing: with a gate, each DATA packet (first sends and retransmissions)
-//   waits for the gate's grant, one request outstanding at a time; which block
-//   goes is decided when the grant arrives, so a go-back or the end of the
-//   transfer never leaves stale packets queued. OACK and ERROR are not paced.
+// - The file is sent as it is: for netascii the caller passes the converted
+//   file (netascii.ts), so tsize and the blocks agree.
+// - Pacing: with a gate, each DATA packet (first sends and resends) waits for
+//   its grant, one request at a time; the block is chosen when the grant
+//   comes, so a go-back or the end never leaves stale packets queued. OACK and
+//   ERROR are not paced.
 
 import { encodeTftp, TftpError, type TftpPacket } from './codec.js';
+import { negotiate, type TransferParams } from './options.js';
+import type { SendGate } from './scheduler.js';
+import { RtoEstimator } from '../util/rto.js';
+import type { TimerHandle, Timers } from '../util/timers.js';
 
 /** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
 const OACK_BACKSTOP_MS = 6000;
@@ -89,16 +74,11 @@ const CLIENT_TIMER_MARGIN_MS = 1000;
  * client that is gone gets at most windowsize + maxRetries blocks per resend.
  */
 const PROBE_AFTER_RETRIES = 2;
-import { negotiate, type TransferParams } from './options.js';
-import type { SendGate } from './scheduler.js';
 
-export interface TransferEnv {
+/** The socket and the timers of one transfer; now() is only subtracted, so either real Timers will do. */
+export interface TransferEnv extends Timers {
   /** To the client's TID (the server owns the socket). */
   send(packet: Buffer): void;
-  /** Milliseconds. */
-  now(): number;
-  setTimer(ms: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
 }
 
 /** The bytes to send; read() returns exactly `length` bytes unless the range ends at `size`. */
@@ -134,7 +114,7 @@ export interface ReadTransferOptions {
   file: FileSource;
   env: TransferEnv;
   limits: TransferLimits;
-  onEvent(e: TransferEvent): void;
+  onEvent: (e: TransferEvent) => void;
   gate?: SendGate;
 }
 
@@ -168,12 +148,8 @@ export class ReadTransfer {
   private retransmittedUpTo = 0;
   private readonly sentAt = new Map<number, number>();
 
-  private rtoMs: number;
-  /** An ACK for a resent block came later than the RTO estimate; cleared by the next RTT sample. */
-  private rttGrew = false;
-  private srtt?: number;
-  private rttvar?: number;
-  private timer: unknown;
+  private readonly estimator: RtoEstimator;
+  private timer: TimerHandle;
   /** When the running timer (if any) fires. */
   private timerDueAt = 0;
   /** When the retransmission timeout is due; undefined: disarmed (the running timer, if any, is ignored). */
@@ -194,7 +170,7 @@ export class ReadTransfer {
     this.limits = opts.limits;
     this.onEvent = opts.onEvent;
     this.gate = opts.gate;
-    this.rtoMs = this.boundRto(opts.limits.initialRtoMs);
+    this.estimator = new RtoEstimator({ minMs: opts.limits.minRtoMs, maxMs: opts.limits.maxRtoMs, initialMs: opts.limits.initialRtoMs });
   }
 
   get state(): TransferState {
@@ -233,7 +209,7 @@ export class ReadTransfer {
     });
     this.params = negotiation.params;
     this.totalBlocks = Math.floor(this.file.size / this.params.blksize) + 1;
-    if (this.params.timeoutMs !== undefined) this.rtoMs = this.boundRto(this.params.timeoutMs);
+    if (this.params.timeoutMs !== undefined) this.estimator.startWith(this.params.timeoutMs);
     this.onEvent({ type: 'start', filename: this.request.filename, size: this.file.size });
     if (negotiation.accepted.size > 0) {
       this.onEvent({ type: 'options', accepted: Object.fromEntries(negotiation.accepted) });
@@ -294,7 +270,7 @@ export class ReadTransfer {
           // retransmission after its timer (atftp: 5 s), not a round trip: a sample
           // from it would set the RTO to seconds for the whole transfer.
           const sample = this.env.now() - this.oackSentAt;
-          if (!this.oackResent && sample < this.limits.initialRtoMs) this.sampleRtt(sample);
+          if (!this.oackResent && sample < this.limits.initialRtoMs) this.estimator.sample(sample);
         }
         this.retries = 0;
         this.currentState = 'sending';
@@ -336,23 +312,12 @@ export class ReadTransfer {
     const block = this.acked + distance;
     if (block > this.highestSent) return; // not sent yet, or from long ago: ignore silently
 
+    // Karn's rule: only a block sent once gives an RTT sample; an ACK for a resent one may end the backoff.
+    const sent = this.sentAt.get(block);
     if (block > this.retransmittedUpTo) {
-      const sent = this.sentAt.get(block);
-      if (sent !== undefined) this.sampleRtt(this.env.now() - sent);
-    }
-    if (block <= this.retransmittedUpTo && this.srtt !== undefined && this.rttvar !== undefined) {
-      // An ACK for a resent block gives no sample (Karn), but it can still end the
-      // backoff. Back within the estimated RTO of the last send, it fits a path whose
-      // RTT is known: that was a loss, and the RTO comes from the estimate again (under
-      // steady loss a doubled RTO would otherwise stay doubled and grow). Later than
-      // that, the RTT has grown past the estimate, as on a slow link whose queue several
-      // transfers fill: the backed-off RTO stays (RFC 6298 5.7) until a block goes once
-      // and is timed. Resetting it there would resend every block and learn nothing.
-      // Once an ACK has shown that, none ends the backoff before the next sample.
-      const estimate = this.estimatedRto(this.srtt, this.rttvar);
-      const sent = this.sentAt.get(block);
-      if (sent === undefined || this.env.now() - sent > estimate) this.rttGrew = true;
-      else if (!this.rttGrew && this.rtoMs > estimate) this.rtoMs = estimate;
+      if (sent !== undefined) this.estimator.sample(this.env.now() - sent);
+    } else {
+      this.estimator.ackOfResent(sent === undefined ? undefined : this.env.now() - sent);
     }
     for (let b = this.acked + 1; b <= block; b++) this.sentAt.delete(b);
     this.acked = block;
@@ -399,17 +364,14 @@ export class ReadTransfer {
       return;
     }
     this.retries++;
-    this.rtoMs = Math.min(this.rtoMs * 2, this.limits.maxRtoMs); // RFC 6298 5.5
+    this.estimator.backOff();
     if (this.currentState === 'oack-sent') {
-      // No ACK 0 for longer than clients wait. A second OACK would make atftp 0.8 abort
-      // ("unexpected OACK") when it was its ACK 0 that got lost, so the OACK is never sent
-      // again unasked. With 512-byte blocks, go on as if ACK 0 had arrived: DATA 1 reads the
-      // same whether or not the client saw the OACK. With any other blksize a client that
-      // missed the OACK would take DATA 1 as the server refusing options (RFC 2347) and read
-      // it with 512-byte blocks: curl, its RRQ repeat racing this timer, ended an 8-byte-block
-      // download after the first block with exit 0. So wait on: that client repeats its RRQ
-      // (answered with the OACK), and one that has the OACK repeats its ACK 0.
-      this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.rtoMs });
+      // No ACK 0 for longer than clients wait, and the OACK is never sent again unasked
+      // (see the rules above). With 512-byte blocks, go on as if ACK 0 had arrived. With any
+      // other blksize a client that missed the OACK would read DATA 1 as options refused and
+      // end the file after one short block, so wait on: that client repeats its RRQ (answered
+      // with the OACK), and one that has the OACK repeats its ACK 0.
+      this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.estimator.rto });
       if (this.params.blksize !== DEFAULT_BLKSIZE) {
         this.armTimer();
         return;
@@ -504,36 +466,12 @@ export class ReadTransfer {
   private overdue(block: number): boolean {
     const sent = this.sentAt.get(block);
     if (sent === undefined) return false;
-    const estimate = this.srtt === undefined || this.rttvar === undefined ? this.boundRto(this.limits.initialRtoMs) : this.estimatedRto(this.srtt, this.rttvar);
-    return this.env.now() - sent > estimate;
-  }
-
-  /** RFC 6298 section 2: SRTT, RTTVAR and RTO from one sample. */
-  private sampleRtt(sample: number): void {
-    const r = Math.max(0, sample);
-    if (this.srtt === undefined || this.rttvar === undefined) {
-      this.srtt = r;
-      this.rttvar = r / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
-      this.srtt = 0.875 * this.srtt + 0.125 * r;
-    }
-    this.rtoMs = this.estimatedRto(this.srtt, this.rttvar);
-    this.rttGrew = false;
-  }
-
-  /** RFC 6298 2.3: the RTO from the estimate, before any backoff. */
-  private estimatedRto(srtt: number, rttvar: number): number {
-    return this.boundRto(srtt + Math.max(1, 4 * rttvar));
-  }
-
-  private boundRto(ms: number): number {
-    return Math.min(this.limits.maxRtoMs, Math.max(this.limits.minRtoMs, ms));
+    return this.env.now() - sent > this.estimator.expected;
   }
 
   /** Current retransmission timeout, ms. */
   get rto(): number {
-    return this.rtoMs;
+    return this.estimator.rto;
   }
 
   /** (Re)starts the retransmission timeout from now. */
@@ -558,8 +496,8 @@ export class ReadTransfer {
    */
   private waitMs(): number {
     if (this.currentState === 'oack-sent')
-      return this.params.timeoutMs === undefined ? Math.max(this.rtoMs, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
-    return this.rtoMs;
+      return this.params.timeoutMs === undefined ? Math.max(this.estimator.rto, OACK_BACKSTOP_MS) : this.params.timeoutMs + CLIENT_TIMER_MARGIN_MS;
+    return this.estimator.rto;
   }
 
   /** No timeout pending; the running timer, if any, fires into nothing (cheaper than cancelling per ACK). */

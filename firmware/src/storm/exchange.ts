@@ -1,21 +1,7 @@
-// Time for the virtual nodes comes through this interface, so the firmware
-// timing model runs under a fake clock in unit tests (test/helpers/fake-clock.ts
-// has the same shape).
-export interface Timers {
-  now(): number;
-  setTimer(ms: number, fn: () => void): unknown;
-  clearTimer(handle: unknown): void;
-}
+// The firmware retry loop of the virtual nodes: send, wait for an accepted reply,
+// retransmit on each timeout of a schedule, as PXE ROMs and iPXE do.
 
-export const realTimers: Timers = {
-  now: () => performance.now(),
-  setTimer: (ms, fn) => setTimeout(fn, ms),
-  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-export function sleep(timers: Timers, ms: number): Promise<void> {
-  return new Promise((resolve) => timers.setTimer(ms, resolve));
-}
+import type { TimerHandle, Timers } from '../util/timers.js';
 
 /**
  * Sends, then waits for a reply that `accept` takes, retransmitting after each
@@ -35,7 +21,7 @@ export function exchange<T>(options: {
   const { timers, schedule, send, subscribe, accept } = options;
   return new Promise((resolve) => {
     let attempt = 0;
-    let timer: unknown;
+    let timer: TimerHandle;
     let done = false;
     const finish = (value: T | undefined): void => {
       if (done) return;
@@ -49,7 +35,7 @@ export function exchange<T>(options: {
     });
     const transmit = (): void => {
       if (attempt >= schedule.length) return finish(undefined);
-      const wait = schedule[attempt]! * 1000;
+      const wait = schedule[attempt] * 1000;
       try {
         send(attempt);
       } catch {
