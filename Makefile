@@ -2,6 +2,8 @@
 #   make setup   system packages + npm ci
 #   make build   native addon + single-file bundle in build/out/
 #   make test    type check + all tests (unit, integration in network namespaces)
+#   make unit    type check + the tests that need no root
+#   make integration  the tests in network namespaces, with real clients and QEMU (root)
 #   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
 #   make lab     build, then boot three virtual nodes from rackboot (no cluster needed)
 #   make bench   rackboot against dnsmasq, tftpd-hpa, Kea and nginx on one link (docs/bench.md)
@@ -58,8 +60,20 @@ payload: $(STAMP)
 	@mkdir -p node_modules/.cache
 	flock node_modules/.cache/rackboot-payload.lock bash build/payload.sh $(PAYLOAD_DIR)
 
+# `make test` runs every test file in one vitest run; `unit` and `integration` split the same files in two.
+# unit: no root needed (test/unit, and the web UI in headless Chromium against the in-memory fake API).
+# integration: root, network namespaces, real clients and QEMU (test/integration, the web UI on a real rackboot).
+UNIT_TESTS := test/unit test/web/ui.test.ts
+INTEGRATION_TESTS := test/integration test/web/real-rackboot.test.ts
+
 test: build typecheck payload
 	node_modules/.bin/vitest run
+
+unit: build typecheck
+	node_modules/.bin/vitest run $(UNIT_TESTS)
+
+integration: build payload
+	node_modules/.bin/vitest run $(INTEGRATION_TESTS)
 
 # The main job in one command: make serve INTERFACE=eth1 ROOT=/srv/boot [KERNEL_ARGS='console=ttyS0']
 serve: build

@@ -2,7 +2,7 @@
 // table, shared by the dhcp-server fuzz target and the CVE regression tests.
 
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
+import { testConfig } from '../helpers/config.js';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { decodeDhcp, encodeDhcp } from '../../firmware/src/dhcp/codec.js';
@@ -24,12 +24,9 @@ export const BROADCAST_META: RequestMeta = { port: 67, dstIp: '255.255.255.255',
 export const RELAYED_META: RequestMeta = { port: 67, dstIp: SERVER, srcIp: RELAY, srcPort: 67 };
 
 export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
-  return {
+  return testConfig({
     source: '<fuzz>',
-    interface: 'eth0',
     mode,
-    leaseTime: 3600,
-    stateDir: '/nonexistent',
     pools:
       mode === 'proxy'
         ? []
@@ -39,14 +36,7 @@ export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
           ],
     options: { router: '10.9.0.254', dns: ['10.9.0.1'], domain: 'cluster.test', ntp: ['10.9.0.1'] },
     hosts: [{ mac: KNOWN_MAC, ip: KNOWN_IP, hostname: 'node99', profile: 'default' }],
-    boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
-    http: { port: 80 },
-    dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
-    tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
-    inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
-    power: structuredClone(DEFAULT_POWER_CONFIG),
-    log: { level: 'info', format: 'json' },
-  };
+  });
 }
 
 export interface DhcpWorld {
@@ -87,7 +77,7 @@ export async function makeDhcpWorld(parent: string): Promise<DhcpWorld> {
       booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload) => sent.push(payload) },
-      prober: { inUse: async (ip) => ip === IN_USE },
+      prober: { inUse: (ip) => Promise.resolve(ip === IN_USE) },
       neighbors: { seed: () => undefined },
       clock: { now: () => clock.now },
       log,

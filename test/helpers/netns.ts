@@ -12,8 +12,6 @@
  *     ]);
  *     await srv.exec(['ip', '-br', 'addr']);   // resolves to stdout; throws ExecError on failure
  *     const dhcp = cli.spawn(['udhcpc', '-f', '-i', 'eth0']);   // killed by destroy()
- *     const server = await spawnTsInNs(srv, 'firmware/src/main.ts', ['serve']);  // TS, bundled by esbuild
- *     const { stdout } = await runTsInNs(srv, { source: 'console.log(1)' });
  *   } finally {
  *     await lab.destroy();                     // kills every process in the namespaces, deletes them
  *   }
@@ -26,69 +24,21 @@
  * kills workers without 'exit' handlers), and, should even the reaper have been
  * killed, the next Lab.create() removes namespaces of processes that no longer exist.
  *
- * TypeScript runs inside a namespace by bundling it with esbuild into
- * node_modules/.cache/rackboot-test/ (so bare imports resolve from the repo's
- * node_modules) with the packet addon copied beside the bundle, exactly as in
- * build/out/. PacketLinkDriver is a ready remote PacketLink built on that.
+ * Related modules: exec.ts (commands on the host), ts-in-ns.ts (TypeScript run
+ * inside a namespace), line-reader.ts (waiting for a process's output lines),
+ * packet-link-driver.ts (a PacketLink inside a namespace).
  */
 
-import { execFile, execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { webAssetsPlugin } from '../../build/web.mjs';
-import type { InterfaceInfo } from '../../firmware/src/net/link.js';
+import { exec, ExecError, isAlive, type ExecOptions } from './exec.js';
+import { REPO_ROOT, TS_BUNDLE_ROOT } from './paths.js';
 
-export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const ADDON_BUILD = join(REPO_ROOT, 'firmware/native/build/Release/rackboot_packet.node');
-const BUNDLE_ROOT = join(REPO_ROOT, 'node_modules/.cache/rackboot-test');
+/** build/lab.ts takes the repository root from here. */
+export { REPO_ROOT };
+
 const NAME_PREFIX = 'rb';
 const STALE_NAME = /^rb(\d+)-\d+-/;
-
-// ---------------------------------------------------------------------------
-// Commands
-
-export interface ExecOptions {
-  /** Written to the command's stdin. */
-  input?: string;
-  /** Kill the command after this long (default 30 s). */
-  timeoutMs?: number;
-}
-
-/** A failed command, with everything needed to see why. */
-export class ExecError extends Error {
-  constructor(
-    readonly argv: readonly string[],
-    readonly exitCode: number | null,
-    readonly signal: string | null,
-    readonly stdout: string,
-    readonly stderr: string,
-  ) {
-    const how = exitCode !== null ? `exit code ${exitCode}` : `signal ${signal}`;
-    super(`${argv.join(' ')} failed (${how})${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
-    this.name = 'ExecError';
-  }
-}
-
-/** Runs argv (no shell) and resolves to stdout; rejects with ExecError. */
-export function exec(argv: readonly string[], options: ExecOptions = {}): Promise<string> {
-  const [file, ...args] = argv;
-  if (!file) throw new TypeError('exec needs a command');
-  return new Promise((resolvePromise, reject) => {
-    const child = execFile(file, args, { timeout: options.timeoutMs ?? 30_000, maxBuffer: 64 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
-      if (!err) return resolvePromise(stdout);
-      const code = typeof err.code === 'number' ? err.code : null;
-      if (code === null && !err.signal) return reject(err); // could not start (ENOENT, ...)
-      reject(new ExecError(argv, code, err.signal ?? null, stdout, stderr));
-    });
-    child.stdin?.on('error', () => {}); // EPIPE when the command exits without reading; its result says why
-    child.stdin?.end(options.input ?? '');
-  });
-}
 
 /** A namespace, or its name. */
 export type NsRef = Netns | string;
@@ -110,7 +60,7 @@ export function execInNs(ns: NsRef, argv: readonly string[], options?: ExecOptio
  */
 export function spawnInNs(ns: NsRef, argv: readonly string[], options: SpawnOptions = {}): ChildProcess {
   const [file, ...args] = nsArgv(ns, argv);
-  const child = spawn(file!, args, { stdio: 'pipe', ...options });
+  const child = spawn(file, args, { stdio: 'pipe', ...options });
   if (typeof ns !== 'string') ns.lab.track(child);
   return child;
 }
@@ -308,8 +258,8 @@ export class Lab {
 }
 
 // Test runners may kill a worker without running 'exit' handlers (vitest 4 does).
-// A detached watcher outlives us and deletes our namespaces and bundles once our
-// pid is gone; after a normal destroy() it finds nothing to do.
+// A detached watcher outlives us and deletes our namespaces and our ts-in-ns.ts
+// bundles once our pid is gone; after a normal destroy() it finds nothing to do.
 const REAPER_SOURCE = `
 const { execFileSync } = require('node:child_process');
 const { readdirSync, rmSync } = require('node:fs');
@@ -333,7 +283,7 @@ let reaperStarted = false;
 function startReaper(): void {
   if (reaperStarted) return;
   reaperStarted = true;
-  spawn(process.execPath, ['-e', REAPER_SOURCE, String(process.pid), BUNDLE_ROOT], { detached: true, stdio: 'ignore' }).unref();
+  spawn(process.execPath, ['-e', REAPER_SOURCE, String(process.pid), TS_BUNDLE_ROOT], { detached: true, stdio: 'ignore' }).unref();
 }
 
 function installExitHook(): void {
@@ -345,7 +295,6 @@ function installExitHook(): void {
 function destroyAllSync(): void {
   for (const lab of liveLabs) lab.destroySync();
   liveLabs.clear();
-  for (const dir of bundleDirs) removeBundle(dir);
 }
 
 function killQuietly(pid: number): void {
@@ -390,321 +339,5 @@ export async function sweepStaleNamespaces(): Promise<void> {
     } catch {
       // another process is sweeping the same namespace
     }
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Running TypeScript inside a namespace
-
-/** A .ts file (absolute, or relative to the repo root), or inline TS resolved from the repo root. */
-export type TsEntry = string | { source: string; name?: string };
-
-const bundleDirs = new Set<string>();
-let bundleCounter = 0;
-
-/**
- * Bundles a TypeScript entry to a runnable .mjs (packages stay external and load
- * from the repo's node_modules) and copies the packet addon beside it, as the
- * release bundle has it. Returns the .mjs path. spawnTsInNs removes the bundle
- * when its process exits; anything else goes at process exit, or is swept by the
- * next run once this process is gone.
- */
-export async function bundleTs(entry: TsEntry): Promise<string> {
-  if (bundleCounter === 0) sweepStaleBundles();
-  const dir = join(BUNDLE_ROOT, `${process.pid}-${++bundleCounter}`);
-  mkdirSync(dir, { recursive: true });
-  bundleDirs.add(dir);
-  installExitHook();
-  const outfile = join(dir, 'entry.mjs');
-  await build({
-    ...(typeof entry === 'string'
-      ? { entryPoints: [isAbsolute(entry) ? entry : resolve(REPO_ROOT, entry)] }
-      : { stdin: { contents: entry.source, resolveDir: REPO_ROOT, sourcefile: entry.name ?? 'inline.ts', loader: 'ts' } }),
-    outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    sourcemap: 'inline',
-    logLevel: 'silent',
-    // The web UI is a virtual module of the bundle (build/web.mjs): a bundled main.ts needs it.
-    plugins: [webAssetsPlugin({ quiet: true })],
-  });
-  if (existsSync(ADDON_BUILD)) copyFileSync(ADDON_BUILD, join(dir, 'rackboot_packet.node'));
-  return outfile;
-}
-
-export interface TsRunOptions extends ExecOptions {
-  /** Placed between `ip netns exec NS` and `node`, e.g. ['setpriv', '--bounding-set=-net_raw', '--']. */
-  wrapper?: readonly string[];
-  env?: NodeJS.ProcessEnv;
-}
-
-export interface TsRunResult {
-  stdout: string;
-  stderr: string;
-}
-
-/** Bundles `entry`, runs it to completion inside `ns`, and rejects with ExecError on failure. */
-export async function runTsInNs(ns: NsRef, entry: TsEntry, args: readonly string[] = [], options: TsRunOptions = {}): Promise<TsRunResult> {
-  const child = await spawnTsInNs(ns, entry, args, options);
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-  child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
-  child.stdin?.on('error', () => {}); // EPIPE if it exits without reading; the exit status tells
-  child.stdin?.end(options.input ?? '');
-  const timeoutMs = options.timeoutMs ?? 30_000;
-  const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-  const [code, signal] = (await once(child, 'close')) as [number | null, NodeJS.Signals | null];
-  clearTimeout(timer);
-  const result = { stdout: Buffer.concat(stdout).toString(), stderr: Buffer.concat(stderr).toString() };
-  if (code !== 0) {
-    const argv = ['node', typeof entry === 'string' ? entry : (entry.name ?? 'inline.ts'), ...args];
-    const reason = signal === 'SIGKILL' ? `${result.stderr}\n(killed after ${timeoutMs} ms)` : result.stderr;
-    throw new ExecError(argv, code, signal, result.stdout, reason);
-  }
-  return result;
-}
-
-/** Bundles `entry` and starts it inside `ns` (stdio piped); killed by lab.destroy(). */
-export async function spawnTsInNs(ns: NsRef, entry: TsEntry, args: readonly string[] = [], options: TsRunOptions = {}): Promise<ChildProcess> {
-  const bundle = await bundleTs(entry);
-  const child = spawnInNs(ns, [...(options.wrapper ?? []), process.execPath, '--enable-source-maps', bundle, ...args], {
-    env: options.env ?? process.env,
-  });
-  child.once('exit', () => removeBundle(dirname(bundle)));
-  return child;
-}
-
-function removeBundle(dir: string): void {
-  rmSync(dir, { recursive: true, force: true });
-  bundleDirs.delete(dir);
-}
-
-/** Bundle directories are named <pid>-<n>; remove those of processes that are gone. */
-function sweepStaleBundles(): void {
-  if (!existsSync(BUNDLE_ROOT)) return;
-  for (const name of readdirSync(BUNDLE_ROOT)) {
-    const pid = Number(name.split('-')[0]);
-    if (Number.isInteger(pid) && pid > 0 && !isAlive(pid)) rmSync(join(BUNDLE_ROOT, name), { recursive: true, force: true });
-  }
-}
-
-/** Splits a stream into lines and waits for ones that match. */
-export class LineReader {
-  /** Every line seen so far. */
-  readonly lines: string[] = [];
-  private cursor = 0;
-  private ended = false;
-  private wake: () => void = () => {};
-
-  constructor(stream: Readable) {
-    const reader = createInterface({ input: stream, crlfDelay: Infinity });
-    reader.on('line', (line) => {
-      this.lines.push(line);
-      this.wake();
-    });
-    reader.on('close', () => {
-      this.ended = true;
-      this.wake();
-    });
-  }
-
-  /** The next unread line matching `predicate`; earlier unread lines are skipped. */
-  async next(predicate: (line: string) => boolean = () => true, timeoutMs = 10_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      while (this.cursor < this.lines.length) {
-        const line = this.lines[this.cursor++]!;
-        if (predicate(line)) return line;
-      }
-      if (this.ended) throw new Error(`stream ended without a matching line; last lines:\n${this.lines.slice(-10).join('\n')}`);
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching line within ${timeoutMs} ms; last lines:\n${this.lines.slice(-10).join('\n')}`);
-      await new Promise<void>((wake) => {
-        const timer = setTimeout(wake, left);
-        this.wake = () => {
-          clearTimeout(timer);
-          wake();
-        };
-      });
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------
-// A PacketLink inside a namespace, driven from the test over JSON lines
-
-const DRIVER_SOURCE = `
-import { createInterface } from 'node:readline';
-import { PacketLink, interfaceInfo, setNeighbor } from './firmware/src/net/link.js';
-
-let link: PacketLink | undefined;
-const write = (message: object) => process.stdout.write(JSON.stringify(message) + '\\n');
-const lines = createInterface({ input: process.stdin });
-lines.on('line', (line) => {
-  const command = JSON.parse(line);
-  try {
-    let result: unknown = null;
-    switch (command.op) {
-      case 'open':
-        link = PacketLink.open(command.ifname, { udpPorts: command.udpPorts });
-        link.onFrame((frame) => write({ event: 'frame', hex: frame.toString('hex') }));
-        link.onError((err) => write({ event: 'error', message: err.message }));
-        result = link.info;
-        break;
-      case 'send':
-        if (!link) throw new Error('no link open');
-        link.send(Buffer.from(command.hex, 'hex'));
-        break;
-      case 'close':
-        link?.close();
-        link = undefined;
-        break;
-      case 'interfaceInfo':
-        result = interfaceInfo(command.ifname);
-        break;
-      case 'setNeighbor':
-        setNeighbor(command.ifname, command.ip, command.mac);
-        break;
-      default:
-        throw new Error('unknown op ' + command.op);
-    }
-    write({ id: command.id, ok: true, result });
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    write({ id: command.id, ok: false, message: e.message, code: e.code });
-  }
-});
-lines.on('close', () => link?.close());
-`;
-
-type DriverReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; message: string; code?: string };
-
-/**
- * A PacketLink (and interfaceInfo / setNeighbor) running in a child process inside
- * a namespace. Received frames collect in `frames`; calls reject with the remote
- * error's message and code.
- */
-export class PacketLinkDriver {
-  /** Every frame received since open(), in order. */
-  readonly frames: Buffer[] = [];
-  /** Errors the link reported (onError). */
-  readonly errors: string[] = [];
-  private nextId = 0;
-  private readonly pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
-  private readonly frameWaiters = new Set<() => void>();
-  private stderr = '';
-  private exited: Error | undefined;
-
-  private constructor(readonly child: ChildProcess) {
-    createInterface({ input: child.stdout! }).on('line', (line) => this.onLine(line));
-    child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString()));
-    child.stdin!.on('error', () => {}); // EPIPE after the driver died; the exit handler reports it
-    child.once('exit', (code, signal) => {
-      this.exited = new Error(`packet link driver exited (${code ?? signal}): ${this.stderr.trim()}`);
-      for (const { reject } of this.pending.values()) reject(this.exited);
-      this.pending.clear();
-    });
-  }
-
-  static async start(ns: Netns, options: Pick<TsRunOptions, 'wrapper' | 'env'> = {}): Promise<PacketLinkDriver> {
-    return new PacketLinkDriver(await spawnTsInNs(ns, { source: DRIVER_SOURCE, name: 'packet-link-driver.ts' }, [], options));
-  }
-
-  open(ifname: string, udpPorts: readonly number[]): Promise<InterfaceInfo> {
-    return this.call({ op: 'open', ifname, udpPorts }) as Promise<InterfaceInfo>;
-  }
-
-  async send(frame: Buffer): Promise<void> {
-    await this.call({ op: 'send', hex: frame.toString('hex') });
-  }
-
-  interfaceInfo(ifname: string): Promise<InterfaceInfo> {
-    return this.call({ op: 'interfaceInfo', ifname }) as Promise<InterfaceInfo>;
-  }
-
-  async setNeighbor(ifname: string, ip: string, mac: string): Promise<void> {
-    await this.call({ op: 'setNeighbor', ifname, ip, mac });
-  }
-
-  async closeLink(): Promise<void> {
-    await this.call({ op: 'close' });
-  }
-
-  /** Resolves with the first frame (already received or arriving) that matches. */
-  async waitForFrame(predicate: (frame: Buffer) => boolean, timeoutMs = 10_000): Promise<Buffer> {
-    const deadline = Date.now() + timeoutMs;
-    let checked = 0;
-    for (;;) {
-      for (; checked < this.frames.length; checked++) {
-        if (predicate(this.frames[checked]!)) return this.frames[checked]!;
-      }
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no matching frame within ${timeoutMs} ms (${this.frames.length} frames seen)`);
-      await new Promise<void>((wake) => {
-        const timer = setTimeout(done, left);
-        const waiters = this.frameWaiters;
-        function done(): void {
-          clearTimeout(timer);
-          waiters.delete(done);
-          wake();
-        }
-        waiters.add(done);
-      });
-    }
-  }
-
-  /** Closes stdin (the driver closes its link and exits) and waits for the exit. */
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = once(this.child, 'exit');
-    this.child.stdin!.end();
-    const timer = setTimeout(() => this.child.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
-
-  private call(command: Record<string, unknown>): Promise<unknown> {
-    if (this.exited) return Promise.reject(this.exited);
-    const id = ++this.nextId;
-    return new Promise((resolvePromise, reject) => {
-      this.pending.set(id, { resolve: resolvePromise, reject });
-      this.child.stdin!.write(JSON.stringify({ ...command, id }) + '\n');
-    });
-  }
-
-  private onLine(line: string): void {
-    let message: DriverReply | { event: 'frame'; hex: string } | { event: 'error'; message: string };
-    try {
-      message = JSON.parse(line);
-    } catch {
-      return; // not ours (a stray console.log in code under test)
-    }
-    if ('event' in message) {
-      if (message.event === 'frame') {
-        this.frames.push(Buffer.from(message.hex, 'hex'));
-        for (const wake of [...this.frameWaiters]) wake();
-      } else {
-        this.errors.push(message.message);
-      }
-      return;
-    }
-    const waiter = this.pending.get(message.id);
-    if (!waiter) return;
-    this.pending.delete(message.id);
-    if (message.ok) waiter.resolve(message.result);
-    else waiter.reject(Object.assign(new Error(message.message), { code: message.code }));
   }
 }

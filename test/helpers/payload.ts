@@ -16,7 +16,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT } from './netns.js';
+import { REPO_ROOT } from './paths.js';
 
 export const PAYLOAD_DIR = join(REPO_ROOT, 'node_modules/.cache/rackboot-payload');
 const SCRIPT = join(REPO_ROOT, 'build/payload.sh');
@@ -59,7 +59,7 @@ function build(): Promise<Payload> {
   mkdirSync(join(REPO_ROOT, 'node_modules/.cache'), { recursive: true });
   const argv = ['flock', '--exclusive', '--timeout', String(BUILD_TIMEOUT_MS / 1000), LOCK, 'bash', SCRIPT, PAYLOAD_DIR];
   return new Promise((resolve, reject) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
+    execFile(argv[0], argv.slice(1), { timeout: BUILD_TIMEOUT_MS, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (err, stdout, stderr) => {
       const log = `${stdout}${stderr}`;
       if (err) {
         const how = err.killed ? `killed after ${BUILD_TIMEOUT_MS} ms` : `exit code ${String(err.code)}`;

@@ -35,7 +35,8 @@ import { once } from 'node:events';
 import { copyFileSync, createWriteStream, existsSync, mkdirSync, readdirSync, rmSync, type WriteStream } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { NODE_MARKER } from './payload.js';
-import { REPO_ROOT, type Netns } from './netns.js';
+import type { Netns } from './netns.js';
+import { REPO_ROOT } from './paths.js';
 
 export type Firmware = 'bios-ipxe' | 'uefi-pxe' | 'uefi-http' | 'direct';
 
@@ -201,7 +202,7 @@ export class VirtualNode {
       const wrapped = ['setpriv', '--pdeathsig', 'KILL', '--', ...argv];
       const child = options.ns
         ? options.ns.spawn(wrapped, { stdio: ['pipe', 'pipe', 'pipe'] })
-        : spawn(wrapped[0]!, wrapped.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+        : spawn(wrapped[0], wrapped.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
       const node = new VirtualNode(options.name, options.firmware, mac, argv, serialLog, child, log, scratch, options.timeoutMs ?? 10 * 60_000);
       liveNodes.add(node);
       installExitHook();
@@ -268,7 +269,7 @@ export class VirtualNode {
   /** Waits for the payload's marker line and returns the node's kernel command line. */
   async waitForMarker(timeoutMs: number): Promise<NodeUp> {
     const { match, elapsedMs } = await this.waitForSerial(new RegExp(`${NODE_MARKER} cmdline=([^\\r\\n]*)[\\r\\n]`), timeoutMs);
-    return { cmdline: match[1]!.trim(), elapsedMs };
+    return { cmdline: match[1].trim(), elapsedMs };
   }
 
   /** Stops QEMU (SIGTERM, SIGKILL after 3 s) and removes its scratch files; the serial log stays. Safe to call twice. */
@@ -291,6 +292,7 @@ export class VirtualNode {
     this.log.write(chunk);
     const raw = this.pendingEscape + chunk.toString('latin1');
     // Hold back an escape sequence cut off at the end of the chunk.
+    // eslint-disable-next-line no-control-regex -- terminal escape sequences are control characters
     const cut = /\x1b(\[[0-9;?=]*|[()])?$/.exec(raw);
     this.pendingEscape = cut ? cut[0] : '';
     this.text += stripTerminal(cut ? raw.slice(0, cut.index) : raw);
@@ -314,12 +316,19 @@ export class VirtualNode {
 
 /** Removes CSI/escape sequences and backspace spinners so text matches plainly. */
 export function stripTerminal(text: string): string {
-  return text
-    .replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '') // CSI: colours, cursor moves, clear screen
-    .replace(/\x1b[()][0-9A-Za-z]/g, '') // character set selection
-    .replace(/\x1b[@-~]/g, '') // other two-byte escapes (ESC c resets the terminal)
-    .replace(/[^\x08]\x08/g, '') // iPXE draws its countdown with backspaces
-    .replace(/\x08/g, '');
+  return (
+    text
+      // eslint-disable-next-line no-control-regex -- terminal escape sequences are control characters
+      .replace(/\x1b\[[0-9;?=]*[A-Za-z]/g, '') // CSI: colours, cursor moves, clear screen
+      // eslint-disable-next-line no-control-regex -- terminal escape sequences are control characters
+      .replace(/\x1b[()][0-9A-Za-z]/g, '') // character set selection
+      // eslint-disable-next-line no-control-regex -- terminal escape sequences are control characters
+      .replace(/\x1b[@-~]/g, '') // other two-byte escapes (ESC c resets the terminal)
+      // eslint-disable-next-line no-control-regex -- iPXE draws its countdown with backspaces
+      .replace(/[^\x08]\x08/g, '') // iPXE draws its countdown with backspaces
+      // eslint-disable-next-line no-control-regex -- iPXE draws its countdown with backspaces
+      .replace(/\x08/g, '')
+  );
 }
 
 export interface QemuArgvOptions extends VirtualNodeOptions {

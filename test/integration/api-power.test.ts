@@ -3,9 +3,10 @@
 // actions through a `command` power channel (a shell script that records what it
 // was asked), the events they leave, and refusals without credentials.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ApiClient } from '../helpers/api-client.js';
@@ -22,14 +23,16 @@ describe('REST API and node power on a real rackboot', () => {
   let actions: string;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    actions = join(lab.dir, 'power-actions.log');
-    const relay = join(lab.dir, 'relay.sh');
-    await writeFile(relay, `#!/bin/sh\necho "$1 $2" >> ${actions}\n`);
-    await chmod(relay, 0o755);
-    const config = await lab.writeConfig(`
+    let relay = '';
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ dir }) => {
+        actions = join(dir, 'power-actions.log');
+        relay = join(dir, 'relay.sh');
+        await writeFile(relay, `#!/bin/sh\necho "$1 $2" >> ${actions}\n`);
+        await chmod(relay, 0o755);
+      },
+      yaml: ({ root }) => `
 interface: eth0
 pools:
   - subnet: 10.87.0.0/24
@@ -46,16 +49,14 @@ power:
   sequencer: { stagger: 1s }
 boot:
   root: ${root}
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     admin = await lab.client(undefined, '10.87.0.9/24');
     api = await ApiClient.setUp(admin, `http://${SERVER}`, server);
   }, 120_000);
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
+    expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
   it('lists the configured node with its power channel', async () => {

@@ -10,9 +10,8 @@
 // identities so rackboot treats them as boot firmware.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
+import { waitForEvent, type DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ApiClient } from '../helpers/api-client.js';
@@ -34,14 +33,15 @@ describe('boot failures diagnosed for real and reported by the API', () => {
   let api: ApiClient;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    await writeFile(join(root, 'undionly.kpxe'), randomBytes(4 * 1024 * 1024));
-    // Larger than the socket buffers of both ends, so a cut connection cannot have been handed the whole file.
-    await writeFile(join(root, 'vmlinuz'), randomBytes(64 * 1024 * 1024));
-    await writeFile(join(root, 'initrd.img'), randomBytes(1024 * 1024));
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      files: {
+        'undionly.kpxe': randomBytes(4 * 1024 * 1024),
+        // Larger than the socket buffers of both ends, so a cut connection cannot have been handed the whole file.
+        vmlinuz: randomBytes(64 * 1024 * 1024),
+        'initrd.img': randomBytes(1024 * 1024),
+      },
+      yaml: ({ root }) => `
 interface: eth0
 pools:
   - subnet: 10.88.0.0/24
@@ -54,17 +54,15 @@ boot:
   root: ${root}
   profiles:
     default: { kind: linux, kernel: vmlinuz, initrds: [initrd.img], cmdline: "console=ttyS0" }
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     api = await ApiClient.setUp(await lab.client(undefined, '10.88.0.9/24'), `http://${SERVER}`, server);
     await lab.segment.ns.exec(['nft', 'add', 'table', 'bridge', 'sabotage']);
     await lab.segment.ns.exec(['nft', 'add', 'chain', 'bridge', 'sabotage', 'drops', '{ type filter hook forward priority 0 ; }']);
   }, 120_000);
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
+    expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
   /** udhcpc with a firmware identity; resolves once it is bound (or immediately when `wait` is false). */
@@ -73,7 +71,7 @@ boot:
     ns.spawn(['udhcpc', '-f', '-i', 'eth0', '-t', '20', '-T', '2', '-A', '1', '-s', script, ...identity]);
     if (!wait) return events;
     const bound = await waitForEvent(events, /^bound /, 30_000);
-    return bound.split(' ')[1]!;
+    return bound.split(' ')[1];
   }
 
   it('no_offer: the offers to one node are lost, its DISCOVERs keep coming', async () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
-import { exec } from '../helpers/netns.js';
+import { exec } from '../helpers/exec.js';
 import { SocatPair } from '../helpers/pty.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -140,6 +140,6 @@ console:
     await keys('Enter');
     const screen = await waitForScreen(/timeline \(\d+ of \d+ events\)/);
     show('a node, its name completed with Tab', screen);
-    expect(screen).toMatch(/^rack1-n01  52:54:00:90:00:01  ip 10\.90\.0\.11  power unknown$/m);
+    expect(screen).toMatch(/^rack1-n01 {2}52:54:00:90:00:01 {2}ip 10\.90\.0\.11 {2}power unknown$/m);
   });
 });

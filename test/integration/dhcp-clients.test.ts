@@ -2,9 +2,10 @@
 // bundle, on a bridge in network namespaces.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { once } from 'node:events';
-import { DhcpLab, SERVER_IP, readEvents, waitForEvent } from '../helpers/dhcp-lab.js';
+import { SERVER_IP, readEvents, waitForEvent, type DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
-import { PacketLinkDriver } from '../helpers/netns.js';
+import { PacketLinkDriver } from '../helpers/packet-link-driver.js';
 import { encodeUdpFrame } from '../../firmware/src/net/frame.js';
 import { decodeDhcp, encodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { DecodeError } from '../../firmware/src/net/decode-error.js';
@@ -84,14 +85,11 @@ describe('DHCP with real clients', () => {
   let server: RackbootProcess;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create();
-    const config = await lab.writeConfig(CONFIG);
-    server = await lab.startServer(['--config', config]);
+    ({ lab, server } = await startRackboot({ yaml: CONFIG }));
   });
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
+    const code = await stopRackboot({ lab, server });
     // A clean shutdown is part of the contract (systemd stop must not lose leases).
     expect(code).toBe(0);
     // Every malformed frame sent below was counted, none crashed the server.
@@ -126,7 +124,7 @@ describe('DHCP with real clients', () => {
     const { script, events } = await lab.clientScript('udhcpc', 'udhcpc');
     const udhcpc = ns.spawn(['udhcpc', '-f', '-i', 'eth0', '-s', script, '-t', '5', '-T', '2']);
     const bound = await waitForEvent(events, /^bound /);
-    const ip = bound.split(' ')[1]!;
+    const ip = bound.split(' ')[1];
     expect(ip).toMatch(/^10\.77\.0\.1\d\d$/);
     const binds = () => server.lines.filter((l) => l.msg === 'lease bound' && l.ip === ip).length;
     await server.waitFor((l) => l.msg === 'lease bound' && l.ip === ip);
@@ -154,13 +152,13 @@ describe('DHCP with real clients', () => {
 
   it('does not offer an address that another host answers ARP for', async () => {
     // A squatter holds every address the pool would hand out next, without a lease.
-    const taken = await nextFreeAddresses(2);
+    const taken = nextFreeAddresses(2);
     const squatter = await lab.client(undefined, `${taken[0]}/24`);
     await squatter.addAddress('eth0', `${taken[1]}/24`);
     const ns = await lab.client();
     const { script, events } = await lab.clientScript('udhcpc', 'conflict');
     await ns.exec(['udhcpc', '-i', 'eth0', '-s', script, '-n', '-q', '-t', '5', '-T', '2']);
-    const ip = (await waitForEvent(events, /^bound /)).split(' ')[1]!;
+    const ip = (await waitForEvent(events, /^bound /)).split(' ')[1];
     expect(taken).not.toContain(ip);
     for (const address of taken) {
       await server.waitFor((l) => l.msg === 'address answered a conflict probe; quarantined' && l.ip === address);
@@ -168,7 +166,7 @@ describe('DHCP with real clients', () => {
   });
 
   /** The pool addresses no lease line has mentioned yet, lowest first. */
-  async function nextFreeAddresses(count: number): Promise<string[]> {
+  function nextFreeAddresses(count: number): string[] {
     const used = new Set(server.lines.filter((l) => l.msg === 'lease bound').map((l) => l.ip));
     const out: string[] = [];
     for (let host = 100; host <= 120 && out.length < count; host++) {

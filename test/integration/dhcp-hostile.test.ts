@@ -7,7 +7,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
 import { ApiClient } from '../helpers/api-client.js';
-import { runTsInNs, type Netns } from '../helpers/netns.js';
+import type { Netns } from '../helpers/netns.js';
+import { runTsInNs } from '../helpers/ts-in-ns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import type { LeaseView, RackbootEvent } from '../../firmware/src/model/api.js';
 
@@ -96,7 +97,7 @@ describe('DHCP on a hostile segment', () => {
     // perfdhcp as a relay (giaddr = its address): 10,000 simulated clients at 334 DISCOVERs/s for 30 s.
     const flood = station
       .exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '334', '-R', '10000', '-p', '30', SERVER], { timeoutMs: 90_000 })
-      .catch((error: { stdout?: string }) => error.stdout ?? String(error));
+      .catch((error: Error & { stdout?: string }) => error.stdout ?? String(error));
 
     await new Promise((r) => setTimeout(r, 10_000));
     const known = await lab.client(KNOWN);
@@ -129,7 +130,7 @@ describe('DHCP on a hostile segment', () => {
     const victim = await lab.client(KNOWN);
     const { script, events } = await lab.clientScript('udhcpc', 'victim');
     victim.spawn(['udhcpc', '-f', '-i', 'eth0', '-s', script, '-t', '5', '-T', '2']);
-    const leased = (await waitForEvent(events, /^bound /)).split(' ')[1]!;
+    const leased = (await waitForEvent(events, /^bound /)).split(' ')[1];
     const serverId: [number, number[]] = [54, ip(SERVER)];
     const clientId: [number, number[]] = [61, [1, ...KNOWN.split(':').map((h) => parseInt(h, 16))]];
     // Everything a RELEASE of the victim has (chaddr, client id, ciaddr), from another station's MAC.
@@ -178,8 +179,8 @@ describe('DHCP on a hostile segment', () => {
     expect(metric(metrics, 'rackboot_dhcp_foreign_server_reports_total', { kind: 'rogue' })).toBe(1);
     const reported = await api.get<RackbootEvent[]>('/api/v1/events?type=dhcp');
     expect(reported).toHaveLength(1);
-    expect(reported[0]!.message).toMatch(/another DHCP server 10\.79\.0\.3 \(.+\) is answering on eth0/);
-    expect(reported[0]!.detail).toMatchObject({ kind: 'rogue', serverId: '10.79.0.3' });
+    expect(reported[0].message).toMatch(/another DHCP server 10\.79\.0\.3 \(.+\) is answering on eth0/);
+    expect(reported[0].detail).toMatchObject({ kind: 'rogue', serverId: '10.79.0.3' });
   }, 90_000);
 });
 

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
 import { BUNDLE } from '../helpers/rackboot-process.js';
-import { exec } from '../helpers/netns.js';
+import { exec } from '../helpers/exec.js';
 import { readPcap } from '../helpers/pcap.js';
 import { decodeEthernet } from '../../firmware/src/net/ethernet.js';
 import { decodeIpv4 } from '../../firmware/src/net/ipv4.js';
@@ -60,7 +60,7 @@ describe('perfdhcp', () => {
     // perfdhcp acts as a relay (giaddr = its own address): replies come back to it on port 67.
     const report = await client
       .exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '100', '-R', '1000', '-n', '1000', '-u', '-W', '2000000', '10.79.0.1'], { timeoutMs: 120_000 })
-      .catch((error: { stdout?: string }) => error.stdout ?? String(error));
+      .catch((error: Error & { stdout?: string }) => error.stdout ?? String(error));
     const stats = parseReport(report);
     expect(stats['DISCOVER-OFFER'], report).toMatchObject({ sent: 1000, received: 1000, drops: 0 });
     expect(stats['REQUEST-ACK'], report).toMatchObject({ sent: 1000, received: 1000, drops: 0 });

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
+import { waitForEvent, type DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -24,16 +25,18 @@ describe('proxyDHCP beside dnsmasq', () => {
   let site: Netns;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create('10.78.0.1/24');
-    site = await lab.client(undefined, '10.78.0.2/24');
-    lab.startSiteDhcpServer(site, '10.78.0.100,10.78.0.150');
-    server = await lab.startServer(['--config', await lab.writeConfig(CONFIG)]);
+    ({ lab, server } = await startRackboot({
+      address: '10.78.0.1/24',
+      prepare: async ({ lab }) => {
+        site = await lab.client(undefined, '10.78.0.2/24');
+        lab.startSiteDhcpServer(site, '10.78.0.100,10.78.0.150');
+      },
+      yaml: CONFIG,
+    }));
   });
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
+    expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
   it('leaves ordinary DHCP clients to the site server and hands out no address', async () => {

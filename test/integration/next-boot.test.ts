@@ -4,10 +4,9 @@
 // file has arrived whole; the boot after that is the node's own profile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { ApiClient } from '../helpers/api-client.js';
-import { DhcpLab, waitForEvent } from '../helpers/dhcp-lab.js';
+import { waitForEvent, type DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -23,15 +22,16 @@ describe('next-boot profile', () => {
   let node: Netns;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    await writeFile(join(root, 'vmlinuz'), randomBytes(1024 * 1024));
-    await writeFile(join(root, 'initrd.img'), randomBytes(1024 * 1024));
-    await writeFile(join(root, 'rescue-vmlinuz'), randomBytes(1024 * 1024));
-    // Larger than the socket buffers of both ends, so a cut connection cannot have been handed the whole file.
-    await writeFile(join(root, 'rescue-initrd.img'), randomBytes(64 * 1024 * 1024));
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      files: {
+        vmlinuz: randomBytes(1024 * 1024),
+        'initrd.img': randomBytes(1024 * 1024),
+        'rescue-vmlinuz': randomBytes(1024 * 1024),
+        // Larger than the socket buffers of both ends, so a cut connection cannot have been handed the whole file.
+        'rescue-initrd.img': randomBytes(64 * 1024 * 1024),
+      },
+      yaml: ({ root }) => `
 interface: eth0
 pools:
   - subnet: 10.89.0.0/24
@@ -43,8 +43,8 @@ boot:
   profiles:
     default: { kind: linux, kernel: vmlinuz, initrds: [initrd.img], cmdline: "console=ttyS0" }
     rescue: { kind: linux, kernel: rescue-vmlinuz, initrds: [rescue-initrd.img], cmdline: "console=ttyS0 rescue" }
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     api = await ApiClient.setUp(await lab.client(undefined, '10.89.0.9/24'), `http://${SERVER}`, server);
     node = await lab.client(NODE);
     const { script, events } = await lab.clientScript('udhcpc', 'n7');
@@ -53,9 +53,7 @@ boot:
   }, 120_000);
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
+    expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
   const script = () => node.exec(['curl', '-sSf', `http://${SERVER}/boot.ipxe?mac=${NODE}`]);

@@ -6,7 +6,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { interfaceInfo, setNeighbor } from '../../firmware/src/net/link.js';
 import { addonCandidates } from '../../firmware/src/net/native.js';
-import { exec, Lab, PacketLinkDriver, runTsInNs, type Netns } from '../helpers/netns.js';
+import { exec } from '../helpers/exec.js';
+import { Lab, type Netns } from '../helpers/netns.js';
+import { PacketLinkDriver } from '../helpers/packet-link-driver.js';
+import { runTsInNs } from '../helpers/ts-in-ns.js';
 
 const SERVER_IP = '10.50.0.1';
 const CLIENT_IP = '10.50.0.2';
@@ -40,17 +43,17 @@ const arpTarget = (frame: Buffer) => [...frame.subarray(38, 42)].join('.');
 /** IPv4 protocol and, for UDP, the destination port. */
 function ipv4Summary(frame: Buffer): { protocol: number; dstPort?: number } | undefined {
   if (etherType(frame) !== 0x0800) return undefined;
-  const protocol = frame[23]!;
-  const udp = 14 + (frame[14]! & 0x0f) * 4;
+  const protocol = frame[23];
+  const udp = 14 + (frame[14] & 0x0f) * 4;
   return protocol === 17 ? { protocol, dstPort: frame.readUInt16BE(udp + 2) } : { protocol };
 }
 /** A BOOTREQUEST with DHCP message type 1 (RFC 2131/2132). */
 function isDhcpDiscover(frame: Buffer): boolean {
   const summary = ipv4Summary(frame);
   if (summary?.dstPort !== 67) return false;
-  const bootp = 14 + (frame[14]! & 0x0f) * 4 + 8;
+  const bootp = 14 + (frame[14] & 0x0f) * 4 + 8;
   if (frame[bootp] !== 1 || frame.readUInt32BE(bootp + 236) !== 0x63825363) return false;
-  for (let i = bootp + 240; i < frame.length && frame[i] !== 255; i += frame[i] === 0 ? 1 : 2 + frame[i + 1]!) {
+  for (let i = bootp + 240; i < frame.length && frame[i] !== 255; i += frame[i] === 0 ? 1 : 2 + frame[i + 1]) {
     if (frame[i] === 53) return frame[i + 2] === 1;
   }
   return false;
@@ -91,8 +94,8 @@ describe('PacketLink in network namespaces', () => {
     }>;
     expect(info).toEqual({
       name: 'eth0',
-      index: kernel!.ifindex,
-      mac: kernel!.address,
+      index: kernel.ifindex,
+      mac: kernel.address,
       mtu: 1400,
       up: true,
       running: true,
@@ -101,7 +104,7 @@ describe('PacketLink in network namespaces', () => {
         { address: '10.50.0.9', prefix: 24 },
       ],
     });
-    expect(kernel!.addr_info.filter((a) => a.family === 'inet').map((a) => a.local)).toEqual([SERVER_IP, '10.50.0.9']);
+    expect(kernel.addr_info.filter((a) => a.family === 'inet').map((a) => a.local)).toEqual([SERVER_IP, '10.50.0.9']);
     serverMac = info.mac;
     clientMac = (await client.open('eth0', [68])).mac;
   });
@@ -194,6 +197,7 @@ describe('PacketLink in network namespaces', () => {
       });
       await expect(unprivileged.setNeighbor('eth0', '10.50.0.78', '02:00:00:00:00:78')).rejects.toMatchObject({
         code: 'EPERM',
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- vitest types asymmetric matchers as any
         message: expect.stringMatching(
           /^setting neighbour 10\.50\.0\.78 on eth0 needs CAP_NET_ADMIN: run as root, or grant the capability \(systemd AmbientCapabilities=CAP_NET_ADMIN, or setcap cap_net_admin\+ep on node\)$/,
         ),

@@ -5,7 +5,8 @@
 // is a Raspberry Pi 4 on a 6.x kernel: pinctrl-bcm2711 at base 512 (BCM 17 is
 // sysfs 529), with another chip sorted before it.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { bundleTs, exec } from '../helpers/netns.js';
+import { exec } from '../helpers/exec.js';
+import { bundleTs } from '../helpers/ts-in-ns.js';
 import type { LevelChange } from '../helpers/gpio-sysfs.js';
 
 let bundle = '';
@@ -34,7 +35,7 @@ describe('gpio driver on an emulated sysfs GPIO tree (real onoff)', () => {
     // Safe start (off), on, then a cycle: off for offMs (200), on again.
     expect(levels(r.history['529'])).toEqual(['in:0', 'out:0', 'out:1', 'out:0', 'out:1']);
     const [, , , offAt, onAgainAt] = (r.history['529'] as LevelChange[]).map((h) => h.at);
-    expect(onAgainAt! - offAt!).toBeGreaterThanOrEqual(200);
+    expect(onAgainAt - offAt).toBeGreaterThanOrEqual(200);
     // Active-low: the safe state is high (relay off) straight from the export, never a low glitch.
     expect(levels(r.history['539'])).toEqual(['in:0', 'out:1', 'out:0', 'out:1']);
   });
@@ -47,10 +48,10 @@ describe('gpio driver on an emulated sysfs GPIO tree (real onoff)', () => {
     const h: LevelChange[] = r.history['534'];
     expect(levels(h)).toEqual(['in:0', 'out:1', 'out:0', 'out:1', 'out:0', 'out:1', 'out:0', 'out:1']);
     expect(r.afterOn).toBe(4);
-    const press = h[3]!.at - h[2]!.at;
-    const longPress = h[5]!.at - h[4]!.at;
-    const pause = h[6]!.at - h[5]!.at;
-    const secondPress = h[7]!.at - h[6]!.at;
+    const press = h[3].at - h[2].at;
+    const longPress = h[5].at - h[4].at;
+    const pause = h[6].at - h[5].at;
+    const secondPress = h[7].at - h[6].at;
     expect(press).toBeGreaterThanOrEqual(150);
     expect(longPress).toBeGreaterThanOrEqual(1000);
     expect(pause).toBeGreaterThanOrEqual(100);

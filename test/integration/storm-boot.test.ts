@@ -4,11 +4,14 @@
 // are dropped on the bridge (nftables) fails the way a PXE ROM does, with
 // no_offer after its DISCOVERs at 4, 8, 16 and 32 s.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
-import { runTsInNs, ExecError, type Netns } from '../helpers/netns.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
+import { ExecError } from '../helpers/exec.js';
+import type { Netns } from '../helpers/netns.js';
+import { runTsInNs } from '../helpers/ts-in-ns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import type { StormReport } from '../../firmware/src/storm/report.js';
 
@@ -34,18 +37,16 @@ describe('rackboot storm', () => {
   let client: Netns;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    await writeFile(join(root, 'vmlinuz'), randomBytes(1024 * 1024));
-    await writeFile(join(root, 'initrd.img'), randomBytes(2 * 1024 * 1024));
-    server = await lab.startServer(['--interface', 'eth0', '--root', root]);
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      files: { vmlinuz: randomBytes(1024 * 1024), 'initrd.img': randomBytes(2 * 1024 * 1024) },
+      args: ({ root }) => ['--interface', 'eth0', '--root', root],
+    }));
     client = await lab.client();
   }, 60_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await lab?.destroy();
+    await stopRackboot({ lab, server });
   });
 
   it('boots 20 virtual nodes of every firmware kind, each through its own stages', async () => {
@@ -124,11 +125,11 @@ describe('rackboot storm', () => {
     expect(run.code).toBe(1);
     const report = JSON.parse(await readFile(json, 'utf8')) as StormReport;
     const [dropped, other] = report.nodes;
-    expect(dropped!.mac).toBe('02:72:62:5a:00:00');
-    expect(dropped!.outcome).toBe('no_offer');
-    expect(dropped!.detail).toMatch(/PXE-E51/);
-    expect(dropped!.dhcpTransmissions).toBe(4);
-    expect(other!.outcome).toBe('booted');
+    expect(dropped.mac).toBe('02:72:62:5a:00:00');
+    expect(dropped.outcome).toBe('no_offer');
+    expect(dropped.detail).toMatch(/PXE-E51/);
+    expect(dropped.dhcpTransmissions).toBe(4);
+    expect(other.outcome).toBe('booted');
     expect(report.summary.failuresByDiagnosis).toEqual({ no_offer: 1 });
   }, 150_000);
 });

@@ -10,7 +10,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { DhcpLab } from '../helpers/dhcp-lab.js';
-import { LineReader, runTsInNs, type Netns } from '../helpers/netns.js';
+import { LineReader } from '../helpers/line-reader.js';
+import type { Netns } from '../helpers/netns.js';
+import { runTsInNs } from '../helpers/ts-in-ns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 import { ensurePayload } from '../helpers/payload.js';
 import { VirtualNode, attachTap } from '../helpers/qemu.js';
@@ -63,10 +65,10 @@ export function bootSteps(frames: Buffer[], mac: string): string[] {
         else push('TFTP DATA/ACK');
       }
     } else if (ip.protocol === 6 && fromNode) {
-      const offset = (ip.payload[12]! >> 4) * 4;
+      const offset = (ip.payload[12] >> 4) * 4;
       const data = ip.payload.subarray(offset).toString('latin1');
       const get = /^GET (\S+) HTTP/.exec(data);
-      if (get) push(`> HTTP GET ${get[1]!.split('?')[0]}`);
+      if (get) push(`> HTTP GET ${get[1].split('?')[0]}`);
     }
   }
   return steps;

@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -28,31 +29,29 @@ describe('TFTP with real clients', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
   let client: Netns;
-  let root: string;
   let out: string;
   let sums: Map<string, string>;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    root = join(lab.dir, 'root');
-    out = join(lab.dir, 'out');
-    await mkdir(root);
-    await mkdir(out);
-    sums = await writeRandomFiles(root, FILES);
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ dir, root }) => {
+        out = join(dir, 'out');
+        await mkdir(out);
+        sums = await writeRandomFiles(root, FILES);
+      },
+      yaml: ({ root }) => `
 interface: eth0
 mode: proxy
 boot:
   root: ${root}
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     client = await lab.client(undefined, '10.81.0.2/24');
   }, 120_000);
 
   afterAll(async () => {
-    const code = await server?.stop();
-    await lab?.destroy();
-    expect(code).toBe(0);
+    expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
   type Fetcher = (name: string, dest: string) => string[];
@@ -65,7 +64,7 @@ boot:
 
   async function fetchAndCompare(clientName: string, name: string, timeoutMs = 120_000): Promise<void> {
     const dest = join(out, `${clientName.replace(/\W+/g, '_')}-${name}`);
-    await client.exec(clients[clientName]!(name, dest), { timeoutMs });
+    await client.exec(clients[clientName](name, dest), { timeoutMs });
     expect((await stat(dest)).size, `${clientName} ${name} size`).toBe(FILES[name]);
     expect(await sha256File(dest), `${clientName} ${name} sha256`).toBe(sums.get(name));
     await rm(dest);

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -59,28 +60,28 @@ describe('TFTP: an RRQ flood from one address', () => {
   let out: string;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    sum = (await writeRandomFiles(root, { 'boot.bin': 4 * 1024 * 1024 + 321 })).get('boot.bin')!;
-    out = join(lab.dir, 'out');
-    await mkdir(out);
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ dir, root }) => {
+        sum = (await writeRandomFiles(root, { 'boot.bin': 4 * 1024 * 1024 + 321 })).get('boot.bin')!;
+        out = join(dir, 'out');
+        await mkdir(out);
+      },
+      yaml: ({ root }) => `
 interface: eth0
 mode: proxy
 boot:
   root: ${root}
 tftp:
   max_transfers: ${MAX_TRANSFERS}
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     flooder = await lab.client(undefined, '10.85.0.66/24');
     client = await lab.client(undefined, '10.85.0.2/24');
   }, 120_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await lab?.destroy();
+    await stopRackboot({ lab, server });
   });
 
   it('holds at most the per-client limit from the flooder, drops and counts the rest; a valid client is served; RSS stays bounded', async () => {
@@ -106,7 +107,7 @@ tftp:
       const after = await rssKb(pid);
       peak = Math.max(peak, after);
       console.log(
-        `flood: ${sent} RRQs in ${seconds} s (${Math.round(sent! / seconds!)}/s); server RSS ${Math.round(baseline / 1024)} MB before, peak ${Math.round(peak / 1024)} MB`,
+        `flood: ${sent} RRQs in ${seconds} s (${Math.round(sent / seconds)}/s); server RSS ${Math.round(baseline / 1024)} MB before, peak ${Math.round(peak / 1024)} MB`,
       );
       expect(got).toBe(sum);
       expect(sent).toBe(FLOOD_COUNT);

@@ -12,7 +12,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, symlink, writeFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -69,7 +70,7 @@ function parse(reply: Reply) {
   if (op === 6) {
     const parts = buf.toString('latin1', 2).split('\0');
     const options: Record<string, string> = {};
-    for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) options[parts[i]!] = parts[i + 1]!;
+    for (let i = 0; i + 1 < parts.length; i += 2) if (parts[i]) options[parts[i]] = parts[i + 1]!;
     return { op: 'oack' as const, port: reply.port, options };
   }
   return { op: 'other' as const, port: reply.port, hex: reply.hex };
@@ -80,7 +81,6 @@ describe('TFTP against malformed and hostile packets', () => {
   let server: RackbootProcess;
   let client: Netns;
   let foreign: Netns;
-  let root: string;
   let senderPath: string;
   let sums: Map<string, string>;
   /** Counters this file's cases expect the server to have counted. */
@@ -88,27 +88,28 @@ describe('TFTP against malformed and hostile packets', () => {
   const count = (name: string, n = 1) => (expected[name] = (expected[name] ?? 0) + n);
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    root = join(lab.dir, 'root');
-    await mkdir(root);
-    await mkdir(join(root, 'sub'));
-    const files: Record<string, number> = { 'small.bin': 600, 'tiny.bin': 100, 'big.bin': 24 * MB };
-    sums = await writeRandomFiles(root, files);
-    await writeFile(join(lab.dir, 'secret'), 'outside the boot root\n');
-    await symlink(join(lab.dir, 'secret'), join(root, 'escape'));
-    await symlink('../../secret', join(root, 'sub', 'escape-relative'));
-    senderPath = join(lab.dir, 'sender.mjs');
-    await writeFile(senderPath, SENDER);
-    // A per-transfer rate of 40 Mbit/s makes the 24 MB fetch last ~5 s: time to hit its TID.
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ dir, root }) => {
+        await mkdir(join(root, 'sub'));
+        const files: Record<string, number> = { 'small.bin': 600, 'tiny.bin': 100, 'big.bin': 24 * MB };
+        sums = await writeRandomFiles(root, files);
+        await writeFile(join(dir, 'secret'), 'outside the boot root\n');
+        await symlink(join(dir, 'secret'), join(root, 'escape'));
+        await symlink('../../secret', join(root, 'sub', 'escape-relative'));
+        senderPath = join(dir, 'sender.mjs');
+        await writeFile(senderPath, SENDER);
+      },
+      // A per-transfer rate of 40 Mbit/s makes the 24 MB fetch last ~5 s: time to hit its TID.
+      yaml: ({ root }) => `
 interface: eth0
 mode: proxy
 boot:
   root: ${root}
 tftp:
   transfer_rate_mbit: 40
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     client = await lab.client(undefined, `${CLIENT}/24`);
     foreign = await lab.client(undefined, `${FOREIGN}/24`);
   }, 120_000);
@@ -138,7 +139,7 @@ tftp:
     const replies = await send([payload]);
     expect(replies, what).toHaveLength(1);
     expect(replies[0], what).toMatchObject({ op: 'error', code });
-    expect(replies[0]!.port, `${what}: errors come from a fresh port, not 69`).not.toBe(69);
+    expect(replies[0].port, `${what}: errors come from a fresh port, not 69`).not.toBe(69);
   }
 
   it('truncated packets: 1 byte is dropped, a cut RRQ gets ERROR 4', async () => {
@@ -206,7 +207,7 @@ tftp:
         ],
         { respond: 'ack' },
       );
-      expect(replies[0], `blksize ${value} + tsize`).toEqual({ op: 'oack', port: replies[0]!.port, options: { tsize: '600' } });
+      expect(replies[0], `blksize ${value} + tsize`).toEqual({ op: 'oack', port: replies[0].port, options: { tsize: '600' } });
       expect(replies.slice(1).map((d) => (d.op === 'data' ? [d.block, d.length] : d))).toEqual([
         [1, 512],
         [2, 88],

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeRandomFiles } from '../helpers/checksum.js';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -48,16 +49,17 @@ describe('TFTP under load', () => {
   let outDir: string;
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    const root = join(lab.dir, 'root');
-    await mkdir(root);
-    sum = (await writeRandomFiles(root, { 'big.bin': FILE_SIZE })).get('big.bin')!;
-    scriptPath = join(lab.dir, 'clients.sh');
-    await writeFile(scriptPath, CLIENT_SCRIPT, { mode: 0o755 });
-    // Client output goes to tmpfs and is deleted as soon as it is hashed.
-    outDir = join('/dev/shm', `rackboot-load-${process.pid}`);
-    await mkdir(outDir, { recursive: true });
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ dir, root }) => {
+        sum = (await writeRandomFiles(root, { 'big.bin': FILE_SIZE })).get('big.bin')!;
+        scriptPath = join(dir, 'clients.sh');
+        await writeFile(scriptPath, CLIENT_SCRIPT, { mode: 0o755 });
+        // Client output goes to tmpfs and is deleted as soon as it is hashed.
+        outDir = join('/dev/shm', `rackboot-load-${process.pid}`);
+        await mkdir(outDir, { recursive: true });
+      },
+      yaml: ({ root }) => `
 interface: eth0
 mode: proxy
 boot:
@@ -68,14 +70,13 @@ tftp:
   max_transfers_per_client: ${CLIENTS}
   max_rate_mbit: ${MAX_RATE_MBIT}
   transfer_rate_mbit: 100
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     for (let n = 0; n < NAMESPACES; n++) clients.push(await lab.client(undefined, `10.83.0.${10 + n}/24`));
   }, 120_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await lab?.destroy();
+    await stopRackboot({ lab, server });
     if (outDir) await rm(outDir, { recursive: true, force: true });
   });
 
@@ -95,7 +96,7 @@ tftp:
       .filter(Boolean)
       .map((line) => {
         const [index, rc, hash, secs] = line.split(' ');
-        return { index: Number(index), rc: Number(rc), hash: hash!, secs: Number(secs) };
+        return { index: Number(index), rc: Number(rc), hash: hash, secs: Number(secs) };
       });
     const times = results.map((r) => r.secs).sort((a, b) => a - b);
     const failed = results.filter((r) => r.rc !== 0 || r.hash !== sum);

@@ -22,7 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sha256File, writeRandomFiles } from '../helpers/checksum.js';
-import { DhcpLab } from '../helpers/dhcp-lab.js';
+import type { DhcpLab } from '../helpers/dhcp-lab.js';
+import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
 
@@ -85,27 +86,27 @@ const RATES = [20, 100]; // per mille
 describe('TFTP under 2 % and 10 % random loss, every client', () => {
   let lab: DhcpLab;
   let server: RackbootProcess;
-  let root: string;
   let out: string;
   let sums: Map<string, string>;
   const lanes: { client: Client; permille: number; ns: Netns; ip: string }[] = [];
 
   beforeAll(async () => {
-    lab = await DhcpLab.create(`${SERVER}/24`);
-    root = join(lab.dir, 'root');
     out = join('/dev/shm', `rackboot-loss-${process.pid}`);
-    await mkdir(root);
     await mkdir(out, { recursive: true });
-    sums = await writeRandomFiles(root, FILES);
-    const config = await lab.writeConfig(`
+    ({ lab, server } = await startRackboot({
+      address: `${SERVER}/24`,
+      prepare: async ({ root }) => {
+        sums = await writeRandomFiles(root, FILES);
+      },
+      yaml: ({ root }) => `
 interface: eth0
 mode: proxy
 boot:
   root: ${root}
 tftp:
   max_rate_mbit: 2000
-`);
-    server = await lab.startServer(['--config', config]);
+`,
+    }));
     const sw = lab.segment.ns;
     await sw.exec(['nft', 'add', 'table', 'bridge', 'loss']);
     await sw.exec(['nft', 'add', 'chain', 'bridge', 'loss', 'drops', '{ type filter hook forward priority 0 ; }']);
@@ -124,8 +125,7 @@ tftp:
   }, 120_000);
 
   afterAll(async () => {
-    await server?.stop();
-    await lab?.destroy();
+    await stopRackboot({ lab, server });
     if (out) await rm(out, { recursive: true, force: true });
   });
 

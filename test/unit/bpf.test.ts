@@ -9,7 +9,6 @@ import {
   PACKET_HOST,
   PACKET_OTHERHOST,
   ret,
-  runBpf,
   stmt,
   BPF_ALU,
   BPF_ADD,
@@ -20,6 +19,7 @@ import {
   BPF_A,
   type BpfInstruction,
 } from '../../firmware/src/net/bpf.js';
+import { runBpf } from '../helpers/bpf-interpreter.js';
 
 // --- hand-built frames -------------------------------------------------------
 
@@ -167,7 +167,7 @@ describe('bpfForDhcpAndArp', () => {
       [0x15, 0, 1, 0x43],
       [0x06, 0, 0, 0x40000],
       [0x06, 0, 0, 0],
-    ].map(([code, jt, jf, k]) => ({ code: code!, jt: jt!, jf: jf!, k: k! }));
+    ].map(([code, jt, jf, k]) => ({ code, jt, jf, k }));
     const only67 = bpfForDhcpAndArp({ udpPorts: [67] });
     const frames = [
       arpRequest,
@@ -228,7 +228,7 @@ describe('assemble', () => {
   });
 
   it('stores k as unsigned 32-bit (ancillary offsets are negative)', () => {
-    expect(assemble([stmt(BPF_LD | BPF_IMM, -0x1000), ret(0)])[0]!.k).toBe(0xfffff000);
+    expect(assemble([stmt(BPF_LD | BPF_IMM, -0x1000), ret(0)])[0].k).toBe(0xfffff000);
   });
 });
 

@@ -3,7 +3,7 @@
 // nodes, the bounded offer table), forged DECLINE/RELEASE, option 82 from a
 // client that is no relay, and the rogue-server detector's rate limits.
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
+import { testConfig } from '../helpers/config.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,23 +23,7 @@ const SERVER = '10.9.0.1';
 const POOL = { subnet: '10.9.0.0', prefix: 24, start: '10.9.0.100', end: '10.9.0.103' };
 
 function config(dhcp: Partial<RackbootConfig['dhcp']> = {}, hosts: HostConfig[] = []): RackbootConfig {
-  return {
-    source: '<test>',
-    interface: 'eth0',
-    mode: 'dhcp',
-    leaseTime: 3600,
-    stateDir: '/nonexistent',
-    pools: [POOL],
-    options: { dns: [], ntp: [] },
-    hosts,
-    boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
-    http: { port: 80 },
-    dhcp: { maxOffers: 1024, unknownSharePercent: 100, ...dhcp },
-    tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
-    inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
-    power: structuredClone(DEFAULT_POWER_CONFIG),
-    log: { level: 'info', format: 'json' },
-  };
+  return testConfig({ pools: [POOL], hosts, dhcp: { ...testConfig().dhcp, ...dhcp } });
 }
 
 function message(type: MessageType, mac: string, fields: Partial<DhcpMessage> = {}, extra: [number, Buffer][] = []): DhcpMessage {
@@ -85,7 +69,7 @@ describe('DHCP starvation and spoofing', () => {
       booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload) => sent.push(decodeDhcp(payload)) },
-      prober: { inUse: async () => false },
+      prober: { inUse: () => Promise.resolve(false) },
       neighbors: { seed: () => {} },
       clock,
       log: silentLogger,
@@ -150,8 +134,8 @@ describe('DHCP starvation and spoofing', () => {
     expect(typeOf(await discover(srv, mac(2)))).toBe(MessageType.Offer);
     expect(await discover(srv, mac(3))).toBeUndefined();
     expect(counters.get('dhcp.refused.reserved_for_known')).toBe(1);
-    const a = await dora(srv, nodes[0]!);
-    const b = await dora(srv, nodes[1]!);
+    const a = await dora(srv, nodes[0]);
+    const b = await dora(srv, nodes[1]);
     expect(new Set([a, b]).size).toBe(2);
     expect(counters.get('dhcp.pool_exhausted')).toBe(0);
   });

@@ -1,6 +1,6 @@
 // DhcpServer rules with fake sockets and a real lease table in a temp dir.
 import { ipxeBooter } from '../../firmware/src/boot-policy/booter.js';
-import { DEFAULT_POWER_CONFIG } from '../../firmware/src/config/defaults.js';
+import { testConfig } from '../helpers/config.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,27 +25,15 @@ interface Sent {
 }
 
 function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
-  return {
-    source: '<test>',
-    interface: 'eth0',
-    mode: 'dhcp',
-    leaseTime: 3600,
-    stateDir: '/nonexistent',
+  return testConfig({
     pools: [
       { subnet: '10.9.0.0', prefix: 24, start: '10.9.0.100', end: '10.9.0.103' },
       { subnet: '10.20.0.0', prefix: 24, start: '10.20.0.50', end: '10.20.0.60', router: '10.20.0.1' },
     ],
     options: { router: '10.9.0.254', dns: ['10.9.0.1'], domain: 'cluster.test', ntp: [] },
     hosts: [{ mac: '52:54:00:00:00:99', ip: '10.9.0.10', hostname: 'node99', profile: 'default' }],
-    boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
-    http: { port: 80 },
-    dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
-    tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
-    inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
-    power: structuredClone(DEFAULT_POWER_CONFIG),
-    log: { level: 'info', format: 'json' },
     ...overrides,
-  };
+  });
 }
 
 function request(type: MessageType, fields: Partial<DhcpMessage> = {}, extra: [number, Buffer][] = [], mac = CLIENT_MAC): DhcpMessage {
@@ -94,7 +82,7 @@ describe('DhcpServer', () => {
       booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       leases,
       transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
-      prober: { inUse: async (ip: string) => inUse.has(ip) },
+      prober: { inUse: (ip: string) => Promise.resolve(inUse.has(ip)) },
       neighbors: { seed: (ip, mac) => seeded.push([ip, mac]) },
       clock,
       log: silentLogger,
@@ -143,7 +131,7 @@ describe('DhcpServer', () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [[Opt.ParameterRequestList, Buffer.from([Opt.DnsServers, Opt.SubnetMask, Opt.Router])]]), LOCAL);
     expect(sent).toHaveLength(1);
-    const { msg, to, fromPort } = sent[0]!;
+    const { msg, to, fromPort } = sent[0];
     expect(typeOf(msg)).toBe(MessageType.Offer);
     expect(msg.yiaddr).toBe('10.9.0.100');
     expect(msg.xid).toBe(0x1234);
@@ -161,7 +149,7 @@ describe('DhcpServer', () => {
   it('broadcasts when the client sets the broadcast flag', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, { flags: 0x8000 }), LOCAL);
-    expect(sent[0]!.to).toEqual({ via: 'frame', mac: 'ff:ff:ff:ff:ff:ff', ip: '255.255.255.255', port: 68 });
+    expect(sent[0].to).toEqual({ via: 'frame', mac: 'ff:ff:ff:ff:ff:ff', ip: '255.255.255.255', port: 68 });
   });
 
   it('binds on REQUEST, persists the lease before the ACK, and pre-seeds the neighbour table', async () => {
@@ -188,7 +176,7 @@ describe('DhcpServer', () => {
   it('stays silent and withdraws its offer when the client chose another server', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover), LOCAL);
-    const offered = sent[0]!.msg.yiaddr;
+    const offered = sent[0].msg.yiaddr;
     await srv.handle(
       request(MessageType.Request, {}, [
         [Opt.ServerId, ipToBytes('10.9.0.2')],
@@ -203,8 +191,8 @@ describe('DhcpServer', () => {
   it('NAKs (broadcast) an INIT-REBOOT for an address of another network', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Request, {}, [[Opt.RequestedIp, ipToBytes('192.168.1.5')]]), LOCAL);
-    expect(typeOf(sent[0]!.msg)).toBe(MessageType.Nak);
-    expect(sent[0]!.to).toMatchObject({ via: 'frame', mac: 'ff:ff:ff:ff:ff:ff' });
+    expect(typeOf(sent[0].msg)).toBe(MessageType.Nak);
+    expect(sent[0].to).toMatchObject({ via: 'frame', mac: 'ff:ff:ff:ff:ff:ff' });
   });
 
   it('NAKs a request for an address leased to someone else', async () => {
@@ -217,7 +205,7 @@ describe('DhcpServer', () => {
   it('NAKs a request for an address that is offered to someone else', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [], '52:54:00:aa:00:08'), LOCAL);
-    const offered = sent[0]!.msg.yiaddr;
+    const offered = sent[0].msg.yiaddr;
     await srv.handle(request(MessageType.Request, {}, [[Opt.RequestedIp, ipToBytes(offered)]]), LOCAL);
     expect(typeOf(sent.at(-1)!.msg)).toBe(MessageType.Nak);
     expect(sent.at(-1)!.msg.options.get(Opt.Message)!.toString()).toBe(`address ${offered} is held by 52:54:00:aa:00:08 (offered)`);
@@ -247,7 +235,7 @@ describe('DhcpServer', () => {
     inUse.add('10.9.0.100');
     const srv = server();
     await srv.handle(request(MessageType.Discover), LOCAL);
-    expect(sent[0]!.msg.yiaddr).toBe('10.9.0.101');
+    expect(sent[0].msg.yiaddr).toBe('10.9.0.101');
     expect(leases.byIp('10.9.0.100')!.state).toBe('declined');
     expect(counters.get('dhcp.conflict_detected')).toBe(1);
   });
@@ -287,7 +275,7 @@ describe('DhcpServer', () => {
       leases,
       transport: { send: (payload, to, fromPort) => sent.push({ msg: decodeDhcp(payload), to, fromPort }) },
       // Every probe answers "free" at once and is trusted afterwards, as the ARP prober's cache is.
-      prober: { inUse: async (ip: string) => (free.has(ip) || (probed.push(ip), free.add(ip)), false), knownFree: (ip: string) => free.has(ip) },
+      prober: { inUse: (ip: string) => Promise.resolve((free.has(ip) || (probed.push(ip), free.add(ip)), false)), knownFree: (ip: string) => free.has(ip) },
       neighbors: { seed: () => {} },
       clock,
       log: silentLogger,
@@ -342,7 +330,7 @@ describe('DhcpServer', () => {
   it('answers INFORM with configuration only, unicast to ciaddr', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Inform, { ciaddr: '10.9.0.77' }), LOCAL);
-    const { msg, to } = sent[0]!;
+    const { msg, to } = sent[0];
     expect(typeOf(msg)).toBe(MessageType.Ack);
     expect(msg.yiaddr).toBe('0.0.0.0');
     expect(msg.options.has(Opt.LeaseTime)).toBe(false);
@@ -358,7 +346,7 @@ describe('DhcpServer', () => {
       srcIp: '10.20.0.1',
       srcPort: 67,
     });
-    const { msg, to } = sent[0]!;
+    const { msg, to } = sent[0];
     expect(msg.yiaddr).toBe('10.20.0.50');
     expect(to).toEqual({ via: 'udp', ip: '10.20.0.1', port: 67 });
     expect(msg.options.get(Opt.RelayAgentInfo)).toEqual(relayInfo);
@@ -374,7 +362,7 @@ describe('DhcpServer', () => {
       ]),
       LOCAL,
     );
-    const offer = sent[0]!.msg;
+    const offer = sent[0].msg;
     expect(offer.file).toBe('undionly.kpxe');
     expect(offer.siaddr).toBe(SERVER);
     expect(offer.options.get(Opt.VendorClass)!.toString()).toBe('PXEClient');
@@ -388,7 +376,7 @@ describe('DhcpServer', () => {
       [Opt.ClientArch, Buffer.from([0, 0])],
     ];
     await srv.handle(request(MessageType.Discover, {}, pxe, 'dc:a6:32:01:02:03'), LOCAL);
-    const offer = sent[0]!.msg;
+    const offer = sent[0].msg;
     expect(offer.siaddr).toBe(SERVER);
     expect(offer.file).toBe('');
     expect(offer.options.has(Opt.BootfileName)).toBe(false);
@@ -399,33 +387,33 @@ describe('DhcpServer', () => {
     expect([...menu]).toEqual([6, 1, 3, 9, 20, 0, 0, 17, ...Buffer.from('Raspberry Pi Boot'), 10, 4, 0, ...Buffer.from('PXE'), 255]);
     // The same ROM identity from a MAC that is not a Pi's is BIOS PXE.
     await srv.handle(request(MessageType.Discover, {}, pxe, '52:54:00:01:02:03'), LOCAL);
-    expect(sent[1]!.msg.file).toBe('undionly.kpxe');
+    expect(sent[1].msg.file).toBe('undionly.kpxe');
   });
 
   it('gives iPXE an HTTP URL, with next-server set (iPXE ignores proxy answers without it)', async () => {
     const srv = server();
     await srv.handle(request(MessageType.Discover, {}, [[Opt.UserClass, Buffer.from('iPXE')]]), LOCAL);
-    expect(sent[0]!.msg.file).toBe(`http://${SERVER}/boot.ipxe?mac=\${netX/mac}`);
-    expect(sent[0]!.msg.siaddr).toBe(SERVER);
+    expect(sent[0].msg.file).toBe(`http://${SERVER}/boot.ipxe?mac=\${netX/mac}`);
+    expect(sent[0].msg.siaddr).toBe(SERVER);
   });
 
   it('tells iPXE not to wait for ProxyDHCP offers (175.176), in offers and acks, and only iPXE', async () => {
     const srv = server();
     const ipxeClient: [number, Buffer][] = [[Opt.UserClass, Buffer.from('iPXE')]];
     await srv.handle(request(MessageType.Discover, {}, ipxeClient), LOCAL);
-    const offer = sent[0]!.msg;
+    const offer = sent[0].msg;
     // iPXE reads 175 as encapsulated sub-options: 176 (0xb0), length 1, value 1.
     expect([...offer.options.get(Opt.Ipxe)!]).toEqual([0xb0, 1, 1]);
     await srv.handle(request(MessageType.Request, {}, [...ipxeClient, [Opt.ServerId, ipToBytes(SERVER)], [Opt.RequestedIp, ipToBytes(offer.yiaddr)]]), LOCAL);
-    expect(typeOf(sent[1]!.msg)).toBe(MessageType.Ack);
-    expect([...sent[1]!.msg.options.get(Opt.Ipxe)!]).toEqual([0xb0, 1, 1]);
+    expect(typeOf(sent[1].msg)).toBe(MessageType.Ack);
+    expect([...sent[1].msg.options.get(Opt.Ipxe)!]).toEqual([0xb0, 1, 1]);
     // A PXE ROM knows no 175; a held iPXE gets no boot answer and so nothing to skip for.
     await srv.handle(request(MessageType.Discover, {}, [[Opt.VendorClass, Buffer.from('PXEClient:Arch:00000:UNDI:002001')]], '52:54:00:aa:00:07'), LOCAL);
-    expect(sent[2]!.msg.options.has(Opt.Ipxe)).toBe(false);
+    expect(sent[2].msg.options.has(Opt.Ipxe)).toBe(false);
     const held = server(config(), { bootGate: { allowBoot: () => false } });
     sent.length = 0;
     await held.handle(request(MessageType.Discover, {}, ipxeClient, '52:54:00:aa:00:08'), LOCAL);
-    expect(sent[0]!.msg.options.has(Opt.Ipxe)).toBe(false);
+    expect(sent[0].msg.options.has(Opt.Ipxe)).toBe(false);
   });
 
   it('holds a node the inventory holds: an address, but no boot file', async () => {
@@ -459,7 +447,7 @@ describe('DhcpServer', () => {
     it('answers PXE clients with boot information and no address', async () => {
       const srv = server(proxyConfig());
       await srv.handle(request(MessageType.Discover, {}, pxe), LOCAL);
-      const { msg, to } = sent[0]!;
+      const { msg, to } = sent[0];
       expect(typeOf(msg)).toBe(MessageType.Offer);
       expect(msg.yiaddr).toBe('0.0.0.0');
       expect(msg.file).toBe('snponly.efi');
@@ -514,7 +502,7 @@ describe('DhcpServer', () => {
         srcIp: '10.9.0.150',
         srcPort: 68,
       });
-      const { msg, to, fromPort } = sent[0]!;
+      const { msg, to, fromPort } = sent[0];
       expect(typeOf(msg)).toBe(MessageType.Ack);
       expect(msg.file).toBe('snponly.efi');
       expect(fromPort).toBe(4011);

@@ -12,7 +12,8 @@ import {
   type BatchFailures,
 } from '../../firmware/src/storm/scale.js';
 import { decodeDhcpFrame, dhcpRecipient, stormDhcpFilter } from '../../firmware/src/storm/dhcp-tap.js';
-import { runBpf, PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_BROADCAST } from '../../firmware/src/net/bpf.js';
+import { PACKET_HOST, PACKET_OTHERHOST, PACKET_OUTGOING, PACKET_BROADCAST } from '../../firmware/src/net/bpf.js';
+import { runBpf } from '../helpers/bpf-interpreter.js';
 import { encodeUdpFrame } from '../../firmware/src/net/frame.js';
 import { macToBytes } from '../../firmware/src/net/addr.js';
 import { encodeDhcp } from '../../firmware/src/dhcp/codec.js';
