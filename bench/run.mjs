@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { BenchLink, SERVER_IP } from './lib/link.mjs';
-import { must, run } from './lib/sh.mjs';
+import { run } from './lib/sh.mjs';
 import { startDnsmasq, startKea, startNginx, startRackboot, startTftpdHpa } from './lib/servers.mjs';
 import { dhcpUnderTftpLoad, httpDownloads, perfdhcp, storm, tftpStreams } from './lib/measure.mjs';
 import { barChart } from './lib/plots.mjs';

@@ -13,7 +13,7 @@ const outDir = join(root, 'build', 'out');
 mkdirSync(outDir, { recursive: true });
 
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
-let revision = '';
+let revision;
 try {
   revision = execFileSync('git', ['-C', root, 'describe', '--always', '--dirty'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
 } catch {

@@ -22,7 +22,6 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { copyFile, mkdir, rm } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
 import { basename, join, relative } from 'node:path';
@@ -62,52 +61,62 @@ function say(who: string, text: string, colour = '0'): void {
   console.log(`${paint('2', `[${t}s]`)} ${paint(colour, who.padEnd(8))} ${text}`);
 }
 
+/** A JSON log field for display, as String() shows it (an array joins with commas). */
+const text = (value: unknown): string => String(value);
 const nameOfMac = new Map(NODES.map((n) => [n.mac, n.name]));
 const nameOfIp = new Map(NODES.map((n) => [n.ip, n.name]));
 const who = (mac?: unknown, ip?: unknown): string =>
   (typeof mac === 'string' && nameOfMac.get(mac.toLowerCase())) ||
   (typeof ip === 'string' && nameOfIp.get(ip.replace(/^::ffff:/, ''))) ||
-  String(mac ?? ip ?? '?');
+  text(mac ?? ip ?? '?');
 const kb = (bytes: unknown): string => (typeof bytes === 'number' ? `${(bytes / 1024).toFixed(0)} KiB` : '?');
 
 /** One rackboot JSON log line → a readable progress line, or nothing for the uninteresting ones. */
 function showLogLine(line: Record<string, unknown>): void {
-  const msg = String(line.msg ?? '');
+  const msg = text(line.msg ?? '');
   const f = line;
   switch (msg) {
     case 'rackboot ready':
-      say('rackboot', `ready: ${f.mode} on ${f.interface} ${f.address}, pool ${f.pools}, HTTP :${f.httpPort}, TFTP :${f.tftpPort}`, '32');
+      say(
+        'rackboot',
+        `ready: ${text(f.mode)} on ${text(f.interface)} ${text(f.address)}, pool ${text(f.pools)}, HTTP :${text(f.httpPort)}, TFTP :${text(f.tftpPort)}`,
+        '32',
+      );
       return;
     case 'lease bound':
-      say('rackboot', `lease bound   ${f.ip} → ${who(f.mac)} (${f.mac}, ${f.client}${f.bootFile ? `, boot file ${f.bootFile}` : ''})`, '36');
+      say(
+        'rackboot',
+        `lease bound   ${text(f.ip)} → ${who(f.mac)} (${text(f.mac)}, ${text(f.client)}${f.bootFile ? `, boot file ${text(f.bootFile)}` : ''})`,
+        '36',
+      );
       return;
     case 'proxy offer':
     case 'proxy ack':
     case 'boot server ack':
-      say('rackboot', `${msg.padEnd(13)} ${who(f.mac, f.ip)} (${f.client}) → ${f.bootFile}`, '36');
+      say('rackboot', `${msg.padEnd(13)} ${who(f.mac, f.ip)} (${text(f.client)}) → ${text(f.bootFile)}`, '36');
       return;
     case 'tftp transfer done':
       say(
         'rackboot',
-        `tftp done     ${f.filename} → ${who(undefined, f.client)}: ${kb(f.bytes)} in ${f.ms} ms${f.retransmits ? `, ${f.retransmits} retransmits` : ''}`,
+        `tftp done     ${text(f.filename)} → ${who(undefined, f.client)}: ${kb(f.bytes)} in ${text(f.ms)} ms${f.retransmits ? `, ${text(f.retransmits)} retransmits` : ''}`,
         '36',
       );
       return;
     case 'tftp transfer ended':
       say(
         'rackboot',
-        `tftp ended    ${f.filename} → ${who(undefined, f.client)}: ${f.reason}${f.detail ? ` (${f.detail})` : ''}`,
+        `tftp ended    ${text(f.filename)} → ${who(undefined, f.client)}: ${text(f.reason)}${f.detail ? ` (${text(f.detail)})` : ''}`,
         f.detail === 'tsize probe' ? '36' : '33',
       );
       return;
     case 'served boot script':
-      say('rackboot', `http script   /boot.ipxe → ${who(f.mac, f.remote)} (profile ${f.profile})`, '36');
+      say('rackboot', `http script   /boot.ipxe → ${who(f.mac, f.remote)} (profile ${text(f.profile)})`, '36');
       return;
     case 'client went away during download':
-      say('rackboot', `http aborted  ${f.path} → ${who(undefined, f.remote)} after ${kb(f.sent)} of ${kb(f.length)}`, '33');
+      say('rackboot', `http aborted  ${text(f.path)} → ${who(undefined, f.remote)} after ${kb(f.sent)} of ${kb(f.length)}`, '33');
       return;
     case 'NAK':
-      say('rackboot', `NAK to ${who(f.mac)}: ${f.reason}`, '33');
+      say('rackboot', `NAK to ${who(f.mac)}: ${text(f.reason)}`, '33');
       return;
     case 'stopping':
     case 'stopped':
@@ -116,7 +125,7 @@ function showLogLine(line: Record<string, unknown>): void {
   }
   if (line.level === 'warn' || line.level === 'error' || line.level === 'raw') {
     const { time: _t, level, msg: _m, ...rest } = line;
-    say('rackboot', `${level}: ${msg}${Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : ''}`, level === 'error' ? '31' : '33');
+    say('rackboot', `${text(level)}: ${msg}${Object.keys(rest).length ? ` ${JSON.stringify(rest)}` : ''}`, level === 'error' ? '31' : '33');
   }
 }
 
@@ -136,7 +145,7 @@ function startRackboot(ns: Netns): Server {
   const log = createWriteStream(join(LOGS, 'rackboot.log'));
   let resolveReady: () => void = () => {};
   const ready = new Promise<void>((r) => (resolveReady = r));
-  createInterface({ input: child.stdout! }).on('line', (text) => {
+  createInterface({ input: child.stdout }).on('line', (text) => {
     log.write(`${text}\n`);
     let line: Record<string, unknown>;
     try {
@@ -147,7 +156,7 @@ function startRackboot(ns: Netns): Server {
     if (line.msg === 'rackboot ready') resolveReady();
     showLogLine(line);
   });
-  createInterface({ input: child.stderr! }).on('line', (text) => {
+  createInterface({ input: child.stderr }).on('line', (text) => {
     log.write(`${text}\n`);
     say('rackboot', `stderr: ${text}`, '31');
   });
@@ -299,7 +308,7 @@ async function main(): Promise<number> {
 
     if (once_) return await teardown(failed.length ? 1 : 0);
 
-    const mac = NODES[0]!.mac;
+    const mac = NODES[0].mac;
     console.log('');
     console.log(
       `  rackboot is running at ${paint('1', `http://${SERVER_IP}/`)} inside namespace ${serverNs.name} (not reachable from the host's own network).`,

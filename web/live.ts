@@ -80,7 +80,7 @@ export function putNode(node: NodeView): void {
 
 function queueRefetch(mac: string): void {
   refetchQueue.add(mac);
-  refetchTimer ??= setTimeout(runRefetch, 250);
+  refetchTimer ??= setTimeout(() => void runRefetch(), 250);
 }
 
 async function runRefetch(): Promise<void> {

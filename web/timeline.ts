@@ -40,7 +40,7 @@ export function stageSegments(events: readonly RackbootEvent[], now: number, cur
   }
   const segments: StageSegment[] = [];
   for (let i = 0; i < stages.length; i++) {
-    const event = stages[i]!;
+    const event = stages[i];
     const next = stages[i + 1];
     const to = next ? next.at : RESTING.has(event.stage) ? event.at : Math.max(now, event.at);
     const last = segments[segments.length - 1];
@@ -54,8 +54,8 @@ export function stageSegments(events: readonly RackbootEvent[], now: number, cur
 /** The segments of the latest boot: from the last power-on or first DISCOVER of a boot onwards. */
 export function latestBoot(segments: readonly StageSegment[]): StageSegment[] {
   for (let i = segments.length - 1; i > 0; i--) {
-    const segment = segments[i]!;
-    const previous = segments[i - 1]!;
+    const segment = segments[i];
+    const previous = segments[i - 1];
     // A DISCOVER right after power-on belongs to the same boot.
     if (BOOT_START.has(segment.stage) && !(segment.stage === 'dhcp_discover' && previous.stage === 'power_on')) return segments.slice(i);
   }
@@ -77,9 +77,9 @@ export interface ChartLayout {
   start: number;
   end: number;
   /** x for a time. */
-  x(at: number): number;
+  x: (at: number) => number;
   /** y of the top of a stage's row (booted at the top, off at the bottom). */
-  y(stage: BootStage): number;
+  y: (stage: BootStage) => number;
 }
 
 export function chartLayout(segments: readonly StageSegment[], marks: readonly DiagnosisMark[], width = 640, rowHeight = 14): ChartLayout {

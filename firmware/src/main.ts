@@ -95,13 +95,13 @@ export async function main(argv: string[]): Promise<number> {
         // some library left a handle open, so a stop never hangs under systemd.
         const code = await serveCommand(rest);
         await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-        process.exit(code);
+        return process.exit(code);
       }
       case 'storm': {
         // Nodes cut off by --time-limit may still hold timers; the report is written, so exit now.
         const code = await runStormCli(rest, VERSION);
         await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
-        process.exit(code);
+        return process.exit(code);
       }
       case 'check-config':
         return await checkConfigCommand(rest);
@@ -176,7 +176,7 @@ async function checkConfigCommand(args: string[]): Promise<number> {
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError('expected exactly one FILE', CHECK_USAGE);
-  const result = await checkConfigFile(positionals[0]!);
+  const result = await checkConfigFile(positionals[0]);
   if (result.ok) {
     process.stdout.write(
       `${result.config.source}: OK (mode ${result.config.mode}, ${result.config.pools.length} pool(s), ${result.config.hosts.length} host(s), ${Object.keys(result.config.boot.profiles).length} profile(s))\n`,

@@ -35,7 +35,7 @@ describe('the appliance image', () => {
   let root: Partition | undefined;
   let state: Partition | undefined;
   beforeAll(() => {
-    table = JSON.parse(run('sfdisk', ['--json', IMAGE])).partitiontable;
+    table = (JSON.parse(run('sfdisk', ['--json', IMAGE])) as { partitiontable: typeof table }).partitiontable;
     [boot, root, state] = table.partitions;
   });
   const at = (p: Partition | undefined) => `${IMAGE}?offset=${p!.start * SECTOR}`;

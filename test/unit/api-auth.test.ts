@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthService, type AuthEventInput } from '../../firmware/src/auth/service.js';
 import { createApi, type Api } from '../../firmware/src/http/api/routes.js';
 import { ApiHostError, type ApiHost } from '../../firmware/src/http/api/host.js';
-import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/model/api.js';
+import type { ApiError, ApiTokenCreated, ApiTokenInfo, NodeView, PowerResult, RackbootEvent, SessionInfo } from '../../firmware/src/model/api.js';
 import { createHttpServer, type RackbootHttpServer } from '../../firmware/src/http/server.js';
 import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
@@ -143,11 +143,12 @@ class FakeHost implements ApiHost {
   }
 }
 
-interface Answer {
+/** An answer; `json` is its body as the route documents it (an ApiError unless the caller names the type), undefined if not JSON. */
+interface Answer<T = ApiError> {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   text: string;
-  json: any;
+  json: T;
 }
 
 interface CallOptions {
@@ -174,7 +175,7 @@ async function start(): Promise<void> {
   api = createApi({ host, auth, log: silentLogger, counters: new Counters(), clock });
   http = createHttpServer({
     root: stateDir,
-    resolveNode: async () => undefined,
+    resolveNode: () => Promise.resolve(undefined),
     profiles: {},
     defaultProfile: 'linux',
     serverBase: 'http://127.0.0.1',
@@ -210,7 +211,7 @@ afterEach(async () => {
   await rm(stateDir, { recursive: true, force: true });
 });
 
-function call(method: string, path: string, opts: CallOptions = {}): Promise<Answer> {
+function call<T = ApiError>(method: string, path: string, opts: CallOptions = {}): Promise<Answer<T>> {
   const headers: Record<string, string> = { ...opts.headers };
   let payload: Buffer | undefined;
   if (opts.raw !== undefined) payload = Buffer.from(opts.raw);
@@ -234,7 +235,7 @@ function call(method: string, path: string, opts: CallOptions = {}): Promise<Ans
         } catch {
           json = undefined;
         }
-        resolve({ status: res.statusCode!, headers: res.headers, text, json });
+        resolve({ status: res.statusCode!, headers: res.headers, text, json: json as T });
       });
     });
     req.on('error', reject);
@@ -242,20 +243,20 @@ function call(method: string, path: string, opts: CallOptions = {}): Promise<Ans
   });
 }
 
-function cookieOf(answer: Answer): string {
+function cookieOf(answer: Answer<unknown>): string {
   const set = answer.headers['set-cookie'];
   const line = (Array.isArray(set) ? set[0] : set) ?? '';
-  return line.split(';')[0]!;
+  return line.split(';')[0];
 }
 
 async function setUp(): Promise<{ cookie: string; csrf: string }> {
-  const answer = await call('POST', '/api/v1/auth/setup', { body: { token: auth.setupToken(), password: PASSWORD } });
+  const answer = await call<SessionInfo>('POST', '/api/v1/auth/setup', { body: { token: auth.setupToken(), password: PASSWORD } });
   expect(answer.status).toBe(200);
   return { cookie: cookieOf(answer), csrf: answer.json.csrfToken };
 }
 
 async function login(): Promise<{ cookie: string; csrf: string }> {
-  const answer = await call('POST', '/api/v1/auth/login', { body: { password: PASSWORD } });
+  const answer = await call<SessionInfo>('POST', '/api/v1/auth/login', { body: { password: PASSWORD } });
   expect(answer.status).toBe(200);
   return { cookie: cookieOf(answer), csrf: answer.json.csrfToken };
 }
@@ -292,7 +293,7 @@ describe('setup', () => {
     expect(short.json.field).toBe('password');
 
     // Typed the way people type: lower case, no dashes.
-    const done = await call('POST', '/api/v1/auth/setup', { body: { token: token.toLowerCase().replace(/-/g, ''), password: PASSWORD } });
+    const done = await call<SessionInfo>('POST', '/api/v1/auth/setup', { body: { token: token.toLowerCase().replace(/-/g, ''), password: PASSWORD } });
     expect(done.status).toBe(200);
     const setCookie = String(done.headers['set-cookie']);
     expect(setCookie).toMatch(/^rackboot_session=[A-Za-z0-9_-]{40,}; HttpOnly; SameSite=Strict; Path=\/$/);
@@ -377,7 +378,7 @@ describe('authentication and CSRF', () => {
 
   it('accepts a bearer token without CSRF, and not once it is revoked', async () => {
     const { cookie, csrf } = await setUp();
-    const created = await call('POST', '/api/v1/auth/tokens', { cookie, csrf, body: { name: 'ci' } });
+    const created = await call<ApiTokenCreated>('POST', '/api/v1/auth/tokens', { cookie, csrf, body: { name: 'ci' } });
     expect(created.status).toBe(201);
     const secret: string = created.json.token;
     expect(secret.length).toBeGreaterThan(40);
@@ -390,7 +391,7 @@ describe('authentication and CSRF', () => {
     const used = await call('POST', '/api/v1/nodes/n1/power', { bearer: secret, body: { action: 'cycle' } });
     expect(used.status).toBe(200);
     expect(host.writes).toEqual(['power 52:54:00:00:00:01 cycle by token:ci']);
-    expect((await call('GET', '/api/v1/auth/tokens', { cookie })).json[0].lastUsedAt).toBe(clock.t);
+    expect((await call<ApiTokenInfo[]>('GET', '/api/v1/auth/tokens', { cookie })).json[0].lastUsedAt).toBe(clock.t);
     expect((await call('GET', '/api/v1/nodes', { bearer: secret + 'x' })).status).toBe(401);
 
     expect((await call('DELETE', '/api/v1/auth/tokens/ci', { cookie, csrf })).status).toBe(200);
@@ -403,7 +404,7 @@ describe('authentication and CSRF', () => {
 
   it('keeps tokens across a restart, as hashes only', async () => {
     const { cookie, csrf } = await setUp();
-    const secret: string = (await call('POST', '/api/v1/auth/tokens', { cookie, csrf, body: { name: 'backup' } })).json.token;
+    const secret: string = (await call<ApiTokenCreated>('POST', '/api/v1/auth/tokens', { cookie, csrf, body: { name: 'backup' } })).json.token;
     await stop();
     const { readFile, readdir } = await import('node:fs/promises');
     for (const file of await readdir(stateDir)) expect(await readFile(join(stateDir, file), 'utf8')).not.toContain(secret);
@@ -449,7 +450,7 @@ describe('authentication and CSRF', () => {
     expect((await call('GET', '/api/v1/status', { cookie: first.cookie })).status).toBe(401);
 
     const second = await login();
-    const info = await call('GET', '/api/v1/auth/session', { cookie: second.cookie });
+    const info = await call<SessionInfo>('GET', '/api/v1/auth/session', { cookie: second.cookie });
     expect(info.json.expiresAt).toBe(clock.t + 12 * 3600_000);
     for (let h = 0; h < 7 * 24 - 1; h++) {
       clock.t += 3600_000;

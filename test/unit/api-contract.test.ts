@@ -15,16 +15,16 @@ function contractRoutes(): { method: string; path: string; public: boolean }[] {
   for (const line of text.split('\n')) {
     const m = /^\/\/\s+(GET|POST|PUT|PATCH|DELETE)\s+\/api\/v1\/(\S+?)(\?\S*)?\s(.*)$/.exec(line);
     if (!m) continue;
-    const path = m[2]!;
-    const isPublic = /\bPUBLIC\b/.test(m[4]!);
-    routes.push({ method: m[1]!, path, public: isPublic });
-    if (/also accepts POST/.test(m[4]!)) routes.push({ method: 'POST', path, public: isPublic });
+    const path = m[2];
+    const isPublic = /\bPUBLIC\b/.test(m[4]);
+    routes.push({ method: m[1], path, public: isPublic });
+    if (/also accepts POST/.test(m[4])) routes.push({ method: 'POST', path, public: isPublic });
   }
   return routes;
 }
 
 describe('API routes', () => {
-  it('match the contract', async () => {
+  it('match the contract', () => {
     const auth = { activeSessions: 0 } as unknown as AuthService;
     const api = createApi({ host: {} as ApiHost, auth, log: silentLogger, counters: new Counters(), clock: { now: () => 0 } });
     const key = (r: { method: string; path: string; public: boolean }) => `${r.method} ${r.path}${r.public ? ' PUBLIC' : ''}`;

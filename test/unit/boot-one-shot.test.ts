@@ -17,10 +17,12 @@ class NextBootField {
   nextBoot(): string | undefined {
     return this.value;
   }
-  async clearNextBoot(_mac: string, profile: string): Promise<void> {
-    if (this.value !== profile) return;
-    this.value = undefined;
-    this.cleared.push(profile);
+  clearNextBoot(_mac: string, profile: string): Promise<void> {
+    if (this.value === profile) {
+      this.value = undefined;
+      this.cleared.push(profile);
+    }
+    return Promise.resolve();
   }
 }
 
@@ -100,7 +102,7 @@ describe('one-shot next-boot profile', () => {
   it('keeps a bounded number of boots in flight, clearing the oldest', async () => {
     const cleared: string[] = [];
     const oneShots = new OneShotBoots({
-      store: { clearNextBoot: async (mac) => void cleared.push(mac) },
+      store: { clearNextBoot: (mac) => Promise.resolve(void cleared.push(mac)) },
       hasBootFiles: () => true,
       log: silentLogger,
       maxInFlight: 2,

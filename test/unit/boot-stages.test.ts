@@ -447,7 +447,7 @@ describe('the machine itself', () => {
     for (let i = 0; i < 30; i++) s.see({ kind: 'arp_request', target: `10.0.0.${100 + i}` }, 10);
     expect(s.state.evidence).toHaveLength(EVIDENCE_ITEMS);
     expect(s.state.evidence.at(-1)!.text).toBe('ARP who-has 10.0.0.129');
-    expect(s.state.evidence[0]!.text).toBe('ARP who-has 10.0.0.110');
+    expect(s.state.evidence[0].text).toBe('ARP who-has 10.0.0.110');
   });
 
   it('never mutates its input and reports no change when nothing is due', () => {

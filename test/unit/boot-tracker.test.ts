@@ -38,7 +38,7 @@ describe('BootTracker', () => {
   /** Feeds an observation `dt` ms from now. */
   function see(t: BootTracker, mac: string, obs: Partial1<BootObservation>, dt = 100): void {
     clock.now += dt;
-    t.observe({ ...obs, mac, at: clock.now } as BootObservation);
+    t.observe({ ...obs, mac, at: clock.now });
   }
 
   function nativeIpxeBoot(t: BootTracker, mac: string, xid: number): void {
@@ -90,7 +90,7 @@ describe('BootTracker', () => {
       ['diagnosis', 'booted', 'booted'],
     ]);
     expect(timeline.every((e) => e.node === 'node01')).toBe(true);
-    expect(timeline[0]!.message).toBe('node01: new boot, dhcp_discover');
+    expect(timeline[0].message).toBe('node01: new boot, dhcp_discover');
     expect(timeline.at(-1)).toMatchObject({ message: 'node01: booted: the OS called back', detail: { source: 'callback', firmware: 'bios-pxe', dhcpAcks: 2 } });
     expect(t.state(KNOWN)).toMatchObject({ stage: 'booted', diagnosis: 'booted', boots: 1, booted: 1, dhcpAcks: 2 });
     expect(t.state(KNOWN)).not.toHaveProperty('progress');
@@ -114,7 +114,7 @@ describe('BootTracker', () => {
     const diag = events.query({ mac: KNOWN, type: 'diagnosis' });
     expect(diag).toHaveLength(1);
     expect(diag[0]).toMatchObject({ diagnosis: 'arp_timeout', stage: 'acknowledged', at: clock.now });
-    expect((diag[0]!.detail!.evidence as { text: string }[]).map((e) => e.text).slice(-3)).toEqual(Array(3).fill('ARP who-has 10.0.0.1'));
+    expect((diag[0].detail!.evidence as { text: string }[]).map((e) => e.text).slice(-3)).toEqual(Array(3).fill('ARP who-has 10.0.0.1'));
     // Nothing more on later ticks.
     t.tick(clock.now + 3_600_000);
     expect(events.query({ mac: KNOWN, type: 'diagnosis' })).toHaveLength(1);

@@ -43,7 +43,7 @@ function expectDecodeError(fn: () => unknown): DecodeError {
   try {
     fn();
   } catch (error) {
-    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`);
+    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`, { cause: error });
     expect(error.layer).toBe('dhcp');
     return error;
   }
@@ -100,7 +100,7 @@ function encapsulate(code: number, length: number): string {
 /** Offset just past the End option of the options field, walked independently of the codec. */
 function endOfOptions(payload: Buffer): number {
   let i = 240;
-  while (payload[i] !== 255) i = payload[i] === 0 ? i + 1 : i + 2 + payload[i + 1]!;
+  while (payload[i] !== 255) i = payload[i] === 0 ? i + 1 : i + 2 + payload[i + 1];
   return i + 1;
 }
 
@@ -139,7 +139,7 @@ describe('captured messages', () => {
     const replies = captured.udhcpc.map((m) => m.msg).filter((m) => m.op === 2);
     expect(replies.length).toBe(2);
     for (const reply of replies) expect(reply.file).toBe('boot/udhcpc.kpxe');
-    expect(captured.udhcpc[0]!.msg.options.get(Opt.MaxMessageSize)!.readUInt16BE(0)).toBe(576);
+    expect(captured.udhcpc[0].msg.options.get(Opt.MaxMessageSize)!.readUInt16BE(0)).toBe(576);
   });
 
   it('udhcpc-pxe: PXE options in the request, PXE vendor options (43) in the replies', () => {
@@ -462,13 +462,13 @@ describe('decodeDhcp', () => {
     let decoded = 0;
     let rejected = 0;
     for (let round = 0; round < 4000; round++) {
-      const { payload } = realPayloads[Math.floor(random() * realPayloads.length)]!;
+      const { payload } = realPayloads[Math.floor(random() * realPayloads.length)];
       const mutated = Buffer.from(payload);
       const flips = 1 + Math.floor(random() * 6);
       for (let k = 0; k < flips; k++) {
         // Bias towards the option area, where the parsing happens.
         const at = random() < 0.7 ? 236 + Math.floor(random() * (mutated.length - 236)) : Math.floor(random() * mutated.length);
-        mutated[at] = random() < 0.2 ? [0, 52, 255, 1, 2, 3][Math.floor(random() * 6)]! : Math.floor(random() * 256);
+        mutated[at] = random() < 0.2 ? [0, 52, 255, 1, 2, 3][Math.floor(random() * 6)] : Math.floor(random() * 256);
       }
       const input = random() < 0.2 ? mutated.subarray(0, Math.floor(random() * mutated.length)) : mutated;
       let msg: DhcpMessage;

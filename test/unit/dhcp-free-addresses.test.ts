@@ -30,7 +30,10 @@ describe('FreeAddressFinder', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  const first = (finder: FreeAddressFinder) => finder.candidates([POOL], now).next().value;
+  const first = (finder: FreeAddressFinder): string | undefined => {
+    const next = finder.candidates([POOL], now).next();
+    return next.done ? undefined : next.value;
+  };
 
   it('hands out never-used addresses in order, skipping static and reserved ones, and every address once', () => {
     const plan = new AddressPlan([POOL], [{ mac: '52:54:00:00:00:99', ip: '10.9.0.101' }], ['10.9.0.100']);
@@ -72,7 +75,7 @@ describe('ArpProber', () => {
     const sent: string[] = [];
     const prober = new ArpProber({
       sendProbe: (ip) => sent.push(ip),
-      icmpProbe: async () => false,
+      icmpProbe: () => Promise.resolve(false),
       now: () => now,
       timeoutMs: 20,
       freeCacheMs: 1000,

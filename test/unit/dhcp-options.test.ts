@@ -62,7 +62,7 @@ function expectOptionError(fn: () => unknown): DecodeError {
   try {
     fn();
   } catch (error) {
-    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`);
+    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`, { cause: error });
     expect(error.layer).toBe('dhcp-option');
     return error;
   }
@@ -122,35 +122,35 @@ describe('readers on real client options', () => {
 
   it('message type, server id, requested address, lease time', () => {
     expect(dhclient.map((m) => messageType(m.options))).toEqual([MessageType.Discover, MessageType.Offer, MessageType.Request, MessageType.Ack]);
-    expect(serverId(dhclient[1]!.options)).toBe('10.77.0.1');
-    expect(requestedIp(dhclient[2]!.options)).toBe('10.77.0.100');
-    expect(serverId(dhclient[2]!.options)).toBe('10.77.0.1');
-    expect(leaseTime(dhclient[3]!.options)).toBe(3600);
-    expect(requestedIp(dhclient[0]!.options)).toBeUndefined();
+    expect(serverId(dhclient[1].options)).toBe('10.77.0.1');
+    expect(requestedIp(dhclient[2].options)).toBe('10.77.0.100');
+    expect(serverId(dhclient[2].options)).toBe('10.77.0.1');
+    expect(leaseTime(dhclient[3].options)).toBe(3600);
+    expect(requestedIp(dhclient[0].options)).toBeUndefined();
   });
 
   it('parameter request list, max message size, client id, vendor class, hostname', () => {
-    expect(parameterRequestList(dhclient[0]!.options)).toEqual([1, 28, 2, 3, 15, 6, 119, 12, 26, 42]);
-    expect(maxMessageSize(udhcpc[0]!.options)).toBe(576);
-    expect(maxMessageSize(dhclient[0]!.options)).toBeUndefined();
-    expect(clientId(udhcpc[0]!.options)).toEqual(Buffer.from('01525400770002', 'hex'));
-    expect(clientId(perf[0]!.options)).toEqual(Buffer.from('01525400771000', 'hex'));
-    expect(vendorClass(udhcpc[0]!.options)).toMatch(/^udhcp /);
-    expect(hostname(udhcpc[0]!.options)).toBe('rackboot-udhcpc');
-    expect(hostname(dhclient[3]!.options)).toBe('rackboot-capture'); // echoed by dnsmasq
+    expect(parameterRequestList(dhclient[0].options)).toEqual([1, 28, 2, 3, 15, 6, 119, 12, 26, 42]);
+    expect(maxMessageSize(udhcpc[0].options)).toBe(576);
+    expect(maxMessageSize(dhclient[0].options)).toBeUndefined();
+    expect(clientId(udhcpc[0].options)).toEqual(Buffer.from('01525400770002', 'hex'));
+    expect(clientId(perf[0].options)).toEqual(Buffer.from('01525400771000', 'hex'));
+    expect(vendorClass(udhcpc[0].options)).toMatch(/^udhcp /);
+    expect(hostname(udhcpc[0].options)).toBe('rackboot-udhcpc');
+    expect(hostname(dhclient[3].options)).toBe('rackboot-capture'); // echoed by dnsmasq
   });
 
   it('PXE client options: arch, NDI, GUID', () => {
-    const discover = pxeLike[0]!;
+    const discover = pxeLike[0];
     expect(vendorClass(discover.options)).toBe('PXEClient:Arch:00000:UNDI:002001');
     expect(clientArch(discover.options)).toEqual([0]);
     expect(clientNdi(discover.options)).toEqual({ type: 1, major: 2, minor: 1 });
     expect(clientUuid(discover.options)).toBe('4c4c4544-004a-1080-8058-b7c04f504d32');
-    expect(clientUuid(pxeLike[1]!.options)).toBe('4c4c4544-004a-1080-8058-b7c04f504d32'); // echoed by dnsmasq
+    expect(clientUuid(pxeLike[1].options)).toBe('4c4c4544-004a-1080-8058-b7c04f504d32'); // echoed by dnsmasq
   });
 
   it("dnsmasq's PXE vendor options (43): discovery control, boot servers, menu, prompt", () => {
-    const offer = pxeLike[1]!;
+    const offer = pxeLike[1];
     expect(vendorSpecific(offer.options)!.at(-1)).toBe(255);
     expect([...vendorSpecificSubOptions(offer.options)!.keys()]).toEqual([6, 8, 9, 10]);
     const pxe = pxeOptions(offer.options)!;
@@ -165,7 +165,7 @@ describe('readers on real client options', () => {
     });
     // The builder writes the same bytes dnsmasq wrote.
     expect(pxeVendorOption(pxe)).toEqual(vendorSpecific(offer.options));
-    expect(pxeOptions(dhclient[1]!.options)).toBeUndefined();
+    expect(pxeOptions(dhclient[1].options)).toBeUndefined();
   });
 
   it('the BIOS PXE ROM DISCOVER', () => {

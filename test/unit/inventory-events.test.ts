@@ -82,8 +82,8 @@ describe('EventLog', () => {
     expect(log.size).toBe(109); // below retain + batch: nothing pruned yet
     log.append({ type: 'system', message: 'e110' });
     expect(log.size).toBe(100);
-    expect(log.query({ limit: 1 })[0]!.message).toBe('e110');
-    expect(log.query({ after: 0, limit: 1 })[0]!.id).toBe(11);
+    expect(log.query({ limit: 1 })[0].message).toBe('e110');
+    expect(log.query({ after: 0, limit: 1 })[0].id).toBe(11);
     await log.close();
     const again = await open({ retain: 100, pruneBatch: 10 });
     expect(again.size).toBe(100);
@@ -92,7 +92,7 @@ describe('EventLog', () => {
     // Opening with a smaller retention prunes at once.
     const smaller = await open({ retain: 20, pruneBatch: 1 });
     expect(smaller.size).toBe(20);
-    expect(smaller.query({ after: 0 })[0]!.id).toBe(91);
+    expect(smaller.query({ after: 0 })[0].id).toBe(91);
     await smaller.close();
   });
 
@@ -112,8 +112,8 @@ describe('EventLog', () => {
     // Without a starting point: the newest `limit`, oldest first.
     expect(log.query({ limit: 3 }).map((e) => e.message)).toEqual(['m27', 'm28', 'm29']);
     // From a starting point: paging forward.
-    expect(log.query({ after: all[4]!.id, limit: 3 }).map((e) => e.message)).toEqual(['m5', 'm6', 'm7']);
-    expect(log.query({ since: all[10]!.at, limit: 2 }).map((e) => e.message)).toEqual(['m10', 'm11']);
+    expect(log.query({ after: all[4].id, limit: 3 }).map((e) => e.message)).toEqual(['m5', 'm6', 'm7']);
+    expect(log.query({ since: all[10].at, limit: 2 }).map((e) => e.message)).toEqual(['m10', 'm11']);
     expect(log.query({ after: log.lastId })).toEqual([]);
     expect(log.query({ limit: 0 })).toEqual([]);
     expect(log.query({ limit: 10 * MAX_QUERY_LIMIT })).toHaveLength(30);

@@ -357,7 +357,7 @@ describe('NodeInventory', () => {
       expect(a).toMatchObject({ mac: M1, name: 'node-525400000001', origin: 'discovered', approved: true });
       expect(await inv.discover(M1)).toBe(a);
       expect(changes.map((c) => [c.type, c.by])).toEqual([['node.discovered', 'dhcp']]);
-      expect(inventoryChangeEvent(changes[0]!)).toMatchObject({
+      expect(inventoryChangeEvent(changes[0])).toMatchObject({
         type: 'node.discovered',
         mac: M1,
         node: 'node-525400000001',
@@ -372,7 +372,7 @@ describe('NodeInventory', () => {
       expect(inv.isBootAllowed(M1)).toBe(false);
       const held = await inv.discover(M1);
       expect(held).toMatchObject({ origin: 'discovered', approved: false });
-      expect(inventoryChangeEvent(changes[0]!).message).toBe(`node-525400000001 (${M1}) discovered, held until approved`);
+      expect(inventoryChangeEvent(changes[0]).message).toBe(`node-525400000001 (${M1}) discovered, held until approved`);
       expect(inv.isBootAllowed(M1)).toBe(false);
       const approved = await inv.approve('node-525400000001', 'admin');
       expect(approved.approved).toBe(true);

@@ -52,7 +52,7 @@ const failed = (profile: string) => FAILED.replace('PROFILE', profile);
 
 describe('ipxeScriptFor', () => {
   it('linux: kernel with initrd= names and the rendered command line, named initrds, boot', () => {
-    expect(ipxeScriptFor(profiles.compute!, ctx('compute'))).toBe(
+    expect(ipxeScriptFor(profiles.compute, ctx('compute'))).toBe(
       `#!ipxe
 # rackboot: profile compute, node node01 (52:54:00:00:00:01, 10.0.0.11)
 kernel http://10.0.0.1:8080/images/vmlinuz initrd=initrd.img initrd=microcode.img console=ttyS0,115200 root=/dev/nfs nfsroot=10.0.0.1:/export/node01 BOOTIF=52:54:00:00:00:01 || goto failed
@@ -89,7 +89,7 @@ chain --replace --autofree http://10.0.0.1/boot.ipxe?mac=\${netX/mac} || goto fa
   });
 
   it('chain: absolute URL as is, relative URL under the server', () => {
-    expect(ipxeScriptFor(profiles.rescue!, ctx('rescue'))).toBe(
+    expect(ipxeScriptFor(profiles.rescue, ctx('rescue'))).toBe(
       `#!ipxe
 # rackboot: profile rescue, node node01 (52:54:00:00:00:01, 10.0.0.11)
 chain http://10.0.0.1:8080/rescue.ipxe || goto failed
@@ -101,11 +101,11 @@ chain http://10.0.0.1:8080/rescue.ipxe || goto failed
 
   it('local: sanboot on BIOS, exit on EFI, decided by ${platform} when unknown', () => {
     const header = '#!ipxe\n# rackboot: profile disk, node node01 (52:54:00:00:00:01, 10.0.0.11)\n';
-    expect(ipxeScriptFor(profiles.disk!, ctx('disk', { platform: 'pcbios' }))).toBe(
+    expect(ipxeScriptFor(profiles.disk, ctx('disk', { platform: 'pcbios' }))).toBe(
       header + 'sanboot --no-describe --drive 0x80 || goto failed\n' + failed('disk'),
     );
-    expect(ipxeScriptFor(profiles.disk!, ctx('disk', { platform: 'efi' }))).toBe(header + 'exit\n' + failed('disk'));
-    expect(ipxeScriptFor(profiles.disk!, ctx('disk'))).toBe(
+    expect(ipxeScriptFor(profiles.disk, ctx('disk', { platform: 'efi' }))).toBe(header + 'exit\n' + failed('disk'));
+    expect(ipxeScriptFor(profiles.disk, ctx('disk'))).toBe(
       header +
         `iseq \${platform} efi && goto local_efi || goto local_bios
 :local_efi
@@ -118,7 +118,7 @@ sanboot --no-describe --drive 0x80 || goto failed
   });
 
   it('menu: items, choose with a timeout in ms defaulting to the first, chain to the chosen profile', () => {
-    expect(ipxeScriptFor(profiles.choose!, ctx('choose'))).toBe(
+    expect(ipxeScriptFor(profiles.choose, ctx('choose'))).toBe(
       `#!ipxe
 # rackboot: profile choose, node node01 (52:54:00:00:00:01, 10.0.0.11)
 menu rackboot: boot menu for node node01 (52:54:00:00:00:01, 10.0.0.11)
@@ -148,7 +148,7 @@ chain --replace --autofree http://10.0.0.1:8080/boot.ipxe?profile=\${rackboot_ch
   });
 
   it('retries the profile that was asked for, and describes unknown nodes', () => {
-    const script = ipxeScriptFor(profiles.compute!, ctx('compute', { requestedProfile: 'compute', node: { name: '', mac: '', ip: '10.0.0.99' } }));
+    const script = ipxeScriptFor(profiles.compute, ctx('compute', { requestedProfile: 'compute', node: { name: '', mac: '', ip: '10.0.0.99' } }));
     expect(script).toContain('# rackboot: profile compute, unknown node (10.0.0.99)\n');
     expect(script).toContain('echo rackboot: could not boot unknown node (10.0.0.99) with profile compute, retrying in 10 seconds\nsleep 10\n');
     expect(script).toContain('chain --replace --autofree http://10.0.0.1:8080/boot.ipxe?profile=compute&mac=${netX/mac} || goto failed\n');
@@ -270,9 +270,9 @@ const TAKES_ARGUMENT = new Set(['--name', '--timeout', '--default', '--drive']);
 /** iPXE's getopt (src/core/getopt.c) reads options up to the first token not starting with '-'. */
 function leadingOptions(tokens: string[]): string[] {
   const options: string[] = [];
-  for (let i = 1; i < tokens.length && tokens[i]!.startsWith('-'); i++) {
-    options.push(tokens[i]!);
-    if (TAKES_ARGUMENT.has(tokens[i]!)) i++;
+  for (let i = 1; i < tokens.length && tokens[i].startsWith('-'); i++) {
+    options.push(tokens[i]);
+    if (TAKES_ARGUMENT.has(tokens[i])) i++;
   }
   return options;
 }
@@ -314,8 +314,8 @@ describe('hostile values cannot inject iPXE commands', () => {
   for (const hostile of HOSTILE) {
     it(`node name ${JSON.stringify(hostile)}`, () => {
       for (const kind of kinds) {
-        const benign = ipxeScriptFor(profiles[kind]!, ctx(kind));
-        const evil = ipxeScriptFor(profiles[kind]!, ctx(kind, { node: { name: hostile, mac: hostile, ip: hostile }, requestedProfile: hostile }));
+        const benign = ipxeScriptFor(profiles[kind], ctx(kind));
+        const evil = ipxeScriptFor(profiles[kind], ctx(kind, { node: { name: hostile, mac: hostile, ip: hostile }, requestedProfile: hostile }));
         expect(shape(evil), `${kind}\n${evil}`).toEqual(shape(benign));
         expect(expansions(evil)).toEqual(expansions(benign));
         expect(evil.split('\n').length).toBe(benign.split('\n').length);
@@ -331,7 +331,7 @@ describe('hostile values cannot inject iPXE commands', () => {
       };
       const chain: ProfileConfig = { kind: 'chain', url: `http://10.0.0.1/${hostile}?{name}` };
       const menu: ProfileConfig = { kind: 'menu', items: [{ profile: hostile, label: hostile }], timeout: 1 };
-      const hostileProfiles = { ...profiles, [hostile]: profiles.disk! };
+      const hostileProfiles = { ...profiles, [hostile]: profiles.disk };
       const hostileCtx = ctx(hostile, { profiles: hostileProfiles, node: { ...node, name: hostile }, serverBase: `http://10.0.0.1/${hostile}` });
       const cases: [ProfileConfig, ProfileConfig][] = [
         [linux, { kind: 'linux', kernel: 'images/k', initrds: ['i', 'a/i'], cmdline: 'quiet x n x' }],
@@ -348,7 +348,7 @@ describe('hostile values cannot inject iPXE commands', () => {
   }
 
   it('keeps the hostile text visible, just inert', () => {
-    const script = ipxeScriptFor(profiles.compute!, ctx('compute', { node: { ...node, name: 'a\nshell ${x} ; #c' } }));
+    const script = ipxeScriptFor(profiles.compute, ctx('compute', { node: { ...node, name: 'a\nshell ${x} ; #c' } }));
     expect(script).toContain('echo rackboot: could not boot node a_shell _{x} _ _c (52:54:00:00:00:01, 10.0.0.11) with profile compute');
     expect(script).toContain('nfsroot=10.0.0.1:/export/a_shell _{x} _ _c BOOTIF=');
   });

@@ -42,7 +42,7 @@ describe('StateDirLock', () => {
     const facts = await procFacts.self();
     // The child's own identity, as it would have written it.
     const stat = await readFile(`/proc/${child.pid}/stat`, 'utf8');
-    const holder = { pid: child.pid!, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!, bootId: facts.bootId };
+    const holder = { pid: child.pid!, startTime: stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19], bootId: facts.bootId };
     await writeFile(join(dir, LOCK_FILE), holderLine(holder));
     const refused = await StateDirLock.acquire(dir).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(StateDirLockedError);
@@ -82,8 +82,8 @@ describe('StateDirLock', () => {
       // Both racers are running processes; the pid in the stale lock is not.
       const alive = new Set([1001, 1002]);
       const factsFor = (pid: number): ProcessFacts => ({
-        self: async () => ({ pid, startTime: '1', bootId: 'b' }),
-        isRunning: async (holder) => alive.has(holder.pid),
+        self: () => Promise.resolve({ pid, startTime: '1', bootId: 'b' }),
+        isRunning: (holder) => Promise.resolve(alive.has(holder.pid)),
       });
       const attempt = (pid: number) => StateDirLock.acquire(dir, { facts: factsFor(pid) }).catch((error: unknown) => error as Error);
       const results = await Promise.all([attempt(1001), attempt(1002)]);
@@ -91,7 +91,7 @@ describe('StateDirLock', () => {
       expect(winners, `round ${round}: ${results.map(String).join(', ')}`).toHaveLength(1);
       const loser = results.find((r) => !(r instanceof StateDirLock));
       expect(loser).toBeInstanceOf(StateDirLockedError);
-      await winners[0]!.release();
+      await winners[0].release();
       expect(await readdir(dir)).toEqual([]);
     }
   });

@@ -104,7 +104,7 @@ describe('Journal', () => {
     await Promise.all(
       Array.from(
         { length: 1000 },
-        (_, i) => new Promise<void>((resolve, reject) => setTimeout(() => j.put(`spread-${i}`, { n: i }).then(resolve, reject), i % 50)),
+        (_, i) => new Promise<void>((resolve, reject) => setTimeout(() => void j.put(`spread-${i}`, { n: i }).then(resolve, reject), i % 50)),
       ),
     );
     const spreadMs = performance.now() - spreadStarted;
@@ -248,10 +248,11 @@ describe('Journal', () => {
       vi.restoreAllMocks();
     });
 
-    async function fileHandlePrototype(): Promise<{ write: (...args: unknown[]) => Promise<unknown>; datasync: () => Promise<void> }> {
+    type FileHandleMethods = { write: (...args: unknown[]) => Promise<unknown>; datasync: () => Promise<void> };
+    async function fileHandlePrototype(): Promise<FileHandleMethods> {
       const fh = await openFile(join(dir, 'probe'), 'w');
       await fh.close();
-      return Object.getPrototypeOf(fh);
+      return Object.getPrototypeOf(fh) as FileHandleMethods;
     }
 
     it('rejects the batch of a failed write, cuts off what it half wrote, and goes on', async () => {
@@ -321,7 +322,7 @@ describe('Journal', () => {
       expect(Object.fromEntries(j.entries())).toEqual({ a: { n: 1 }, c: { n: 3 } });
       expect(j.loadReport).toEqual({ records: 2, skippedCorrupt: 1, truncatedTail: 0 });
       expect(warnings).toHaveLength(2);
-      expect(warnings[0]!.fields).toMatchObject({ file: 'items.journal', offset: good1.length, reason: 'checksum mismatch' });
+      expect(warnings[0].fields).toMatchObject({ file: 'items.journal', offset: good1.length, reason: 'checksum mismatch' });
       // Then one line with the store's totals.
       expect(warnings[1]).toEqual({
         msg: 'journal: store loaded, damaged records skipped',
@@ -410,7 +411,7 @@ describe('Journal', () => {
         try {
           j = await open();
         } catch (error) {
-          throw new Error(`seed ${seed}: ${(error as Error).message}`);
+          throw new Error(`seed ${seed}: ${(error as Error).message}`, { cause: error });
         }
         const report = j.loadReport;
         expect(report.records + report.skippedCorrupt).toBeGreaterThanOrEqual(0);
@@ -436,7 +437,7 @@ describe('Journal', () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toMatch(/^[0-9a-f]{8} \{"k":"a","v":\{"n":1\}\}$/);
     expect(lines[1]).toMatch(/^[0-9a-f]{8} \{"k":"a","d":1\}$/);
-    expect(parseInt(lines[1]!.slice(0, 8), 16)).toBe(crc32(Buffer.from(lines[1]!.slice(9))));
+    expect(parseInt(lines[1].slice(0, 8), 16)).toBe(crc32(Buffer.from(lines[1].slice(9))));
   });
 
   it('never glues a new record onto garbage after reopening', async () => {

@@ -86,7 +86,7 @@ function parseSample(line: string, where: string): Sample {
       while (line[j] !== '"') {
         if (j >= line.length) throw new Error(`${where}: unterminated label value`);
         if (line[j] === '\\') {
-          if (!['\\', '"', 'n'].includes(line[j + 1]!)) throw new Error(`${where}: bad escape`);
+          if (!['\\', '"', 'n'].includes(line[j + 1])) throw new Error(`${where}: bad escape`);
           raw += line.slice(j, j + 2);
           j += 2;
         } else raw += line[j++];
@@ -251,14 +251,14 @@ describe('GET /metrics', () => {
     const counters = new Counters();
     counters.inc('dhcp.in.discover', 3);
     const { route, meter } = createMetricsRoute({
-      source: { status: () => STATUS, stats: async () => STATS },
+      source: { status: () => STATUS, stats: () => Promise.resolve(STATS) },
       counters,
       clock: { now: () => Date.now() },
       log: silentLogger,
     });
     const http = createHttpServer({
       root: '/nonexistent',
-      resolveNode: async () => undefined,
+      resolveNode: () => Promise.resolve(undefined),
       profiles: {},
       defaultProfile: 'x',
       serverBase: 'http://127.0.0.1',

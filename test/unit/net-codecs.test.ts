@@ -23,7 +23,7 @@ function expectDecodeError(fn: () => unknown, layer?: string): DecodeError {
   try {
     fn();
   } catch (error) {
-    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`);
+    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`, { cause: error });
     if (layer !== undefined) expect(error.layer).toBe(layer);
     return error;
   }
@@ -42,8 +42,8 @@ describe('pcap fixtures', () => {
     const records = readPcapRecords(file);
     expect(records.linkType).toBe(1);
     expect(records.frames.map((f) => f.data)).toEqual(readPcap(file));
-    expect(records.frames[0]!.originalLength).toBe(records.frames[0]!.data.length);
-    expect(records.frames[0]!.timestamp).toBeGreaterThan(1.6e9);
+    expect(records.frames[0].originalLength).toBe(records.frames[0].data.length);
+    expect(records.frames[0].timestamp).toBeGreaterThan(1.6e9);
     // The same capture written big-endian.
     const swapped = Buffer.from(file);
     for (const offset of [0, 8, 12, 16, 20]) swapped.writeUInt32BE(file.readUInt32LE(offset), offset);
@@ -202,7 +202,7 @@ describe('ipv4', () => {
   it('rejects IHL < 5, version != 4, and lengths that do not add up', () => {
     const wire = encodeIpv4(packet);
     const reseal = (buf: Buffer): Buffer => {
-      const hl = (buf[0]! & 0x0f) * 4;
+      const hl = (buf[0] & 0x0f) * 4;
       if (hl >= 20 && hl <= buf.length) {
         buf.writeUInt16BE(0, 10);
         buf.writeUInt16BE(internetChecksum(buf.subarray(0, hl)), 10);
@@ -229,7 +229,7 @@ describe('ipv4', () => {
   });
 
   it('throws DecodeError at every truncation of a real datagram', () => {
-    const ip = decodeEthernet(ipFrames[0]!.frame).payload;
+    const ip = decodeEthernet(ipFrames[0].frame).payload;
     const total = ip.readUInt16BE(2);
     for (let length = 0; length < total; length++) expectDecodeError(() => decodeIpv4(ip.subarray(0, length)), 'ipv4');
   });
@@ -283,7 +283,7 @@ describe('udp', () => {
     const wire = encodeUdp(datagram, '10.0.0.1', '10.0.0.2');
     expect(expectDecodeError(() => decodeUdp(wire, '10.0.0.1', '10.0.0.3'), 'udp').offset).toBe(6);
     const flipped = Buffer.from(wire);
-    flipped[flipped.length - 1]! ^= 0x01;
+    flipped[flipped.length - 1] ^= 0x01;
     expectDecodeError(() => decodeUdp(flipped, '10.0.0.1', '10.0.0.2'), 'udp');
   });
 
@@ -369,7 +369,7 @@ describe('arp', () => {
     expectDecodeError(() => decodeArp(mutate(5, 16)), 'arp'); // plen 16
     expectDecodeError(() => decodeArp(mutate(7, 3)), 'arp'); // RARP request
     for (let length = 0; length < 28; length++) expectDecodeError(() => decodeArp(wire.subarray(0, length)), 'arp');
-    expectDecodeError(() => decodeArpFrame(ipFrames[0]!.frame), 'ethernet');
+    expectDecodeError(() => decodeArpFrame(ipFrames[0].frame), 'ethernet');
   });
 });
 
@@ -456,7 +456,7 @@ describe('frame', () => {
     };
     let decoded = 0;
     for (let round = 0; round < 3000; round++) {
-      const { frame } = allFrames[Math.floor(random() * allFrames.length)]!;
+      const { frame } = allFrames[Math.floor(random() * allFrames.length)];
       const mutated = Buffer.from(frame);
       const flips = 1 + Math.floor(random() * 4);
       for (let k = 0; k < flips; k++) mutated[Math.floor(random() * mutated.length)] = Math.floor(random() * 256);

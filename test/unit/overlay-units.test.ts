@@ -29,7 +29,13 @@ const OVERLAY = join(REPO, 'rootfs-overlay');
 const UNITS = join(OVERLAY, 'usr/lib/systemd/system');
 const BUNDLE = join(REPO, 'build/out/rackboot.mjs');
 const BUILD_IMAGE = readFileSync(join(REPO, 'build/image/build-image.sh'), 'utf8');
-const CONFIG = parseYaml(readFileSync(join(OVERLAY, 'etc/rackboot/rackboot.yaml'), 'utf8')) as Record<string, unknown>;
+/** The shipped configuration: the keys these tests compare the units against. */
+const CONFIG = parseYaml(readFileSync(join(OVERLAY, 'etc/rackboot/rackboot.yaml'), 'utf8')) as {
+  state_dir: string;
+  interface: string;
+  server_address: string;
+  boot: { root: string };
+};
 
 /** A unit file as section → key → values (a key may repeat). */
 type Unit = Map<string, Map<string, string[]>>;
@@ -43,7 +49,7 @@ function parseUnit(text: string): Unit {
     const header = /^\[(.+)\]$/.exec(line);
     if (header) {
       section = new Map();
-      unit.set(header[1]!, section);
+      unit.set(header[1], section);
       continue;
     }
     const eq = line.indexOf('=');
@@ -191,7 +197,7 @@ describe('sysusers.d and tmpfiles.d', () => {
   });
 
   it('make boot.root of rackboot.yaml the boot directory on the state partition', () => {
-    const boot = CONFIG.boot as { root: string };
+    const boot = CONFIG.boot;
     expect(boot.root).toBe('/srv/rackboot');
     // verbatim link in the overlay; it resolves inside the image, not on this host
     const link = execFileSync('readlink', [join(OVERLAY, 'srv/rackboot')], { encoding: 'utf8' }).trim();

@@ -103,7 +103,7 @@ describe('command driver', () => {
         channel('n4', { off: [join(dir, 'bmc'), '{channel}', 'fail'] }),
         channel('n5', { on: [join(dir, 'no-such-tool'), '{channel}'] }),
         channel('n6', { state: [join(dir, 'mumble')] }),
-        channel('n7', { state: undefined } as Partial<CommandChannelConfig>),
+        channel('n7', { state: undefined }),
       ],
     });
     const failed = await rejection(driver.off('n4'));

@@ -47,6 +47,7 @@ describe('BCM to sysfs numbers', () => {
 
 describe('errors a person can act on', () => {
   it('names the cause of each export errno', () => {
+    /* eslint-disable @typescript-eslint/no-unsafe-assignment -- vitest types its asymmetric matchers (expect.stringContaining) as any */
     expect(exportError('n1', 17, 529, errno('EBUSY'))).toMatchObject({
       code: 'pin_busy',
       message: expect.stringContaining('GPIO17 (sysfs 529) is busy: a kernel driver or device-tree overlay'),
@@ -55,6 +56,7 @@ describe('errors a person can act on', () => {
     expect(exportError('n1', 17, 529, errno('EINVAL'))).toMatchObject({ code: 'pin_out_of_range' });
     expect(exportError('n1', 17, 529, errno('EIO'))).toMatchObject({ code: 'io', message: expect.stringContaining('EIO: failed') });
     expect(sysfsError('n1', errno('ENOENT'))).toMatchObject({ code: 'sysfs_missing', message: expect.stringContaining('CONFIG_GPIO_SYSFS') });
+    /* eslint-enable @typescript-eslint/no-unsafe-assignment */
   });
 
   it('waits for an exported pin to appear, and gives up with a clear error', async () => {
@@ -62,13 +64,14 @@ describe('errors a person can act on', () => {
     writeFileSync(join(root, 'export'), '');
     const waits: number[] = [];
     // The "kernel" (this sleep) creates gpio529 after three polls, as udev would after setting permissions.
-    const sleep = async (ms: number) => {
+    const sleep = (ms: number) => {
       waits.push(ms);
       if (waits.length === 3) {
         mkdirSync(join(root, 'gpio529'));
         writeFileSync(join(root, 'gpio529', 'value'), '0\n');
         writeFileSync(join(root, 'gpio529', 'direction'), 'in\n');
       }
+      return Promise.resolve();
     };
     expect(await exportPin('n1', 17, 529, { root, sleep, timeoutMs: 1000, pollMs: 10 })).toEqual({ alreadyExported: false });
     expect(waits).toEqual([10, 10, 10]);

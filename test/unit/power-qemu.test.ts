@@ -66,7 +66,7 @@ describe('qemu driver', () => {
     expect(await driver.state('vm1')).toBe('on');
     expect(readFileSync(join(dir, 'run', 'vm1.pid'), 'utf8')).toMatch(new RegExp(`^${pid} \\d+\\n$`));
     // Its own process group and session-less stdio: not rackboot's terminal.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
     expect(Number(stat[2])).toBe(pid); // pgrp
     await driver.on('vm1'); // already on: no second VM
     expect(driver.pidOf('vm1')).toBe(pid);

@@ -30,9 +30,12 @@ class GatedDriver implements PowerDriver {
   on = (c: string) => this.act(c, 'on', 'on');
   off = (c: string) => this.act(c, 'off', 'off');
   cycle = (c: string) => this.act(c, 'cycle', 'on');
-  state = async () => this.state_;
+  state = () => Promise.resolve(this.state_);
   closed = false;
-  close = async () => void (this.closed = true);
+  close = () => {
+    this.closed = true;
+    return Promise.resolve();
+  };
   /** Opens gates until nothing is waiting. */
   async drain() {
     for (;;) {

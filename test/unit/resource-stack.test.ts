@@ -18,7 +18,10 @@ describe('ResourceStack', () => {
       await new Promise((r) => setTimeout(r, 10));
       closed.push('store');
     });
-    stack.push('server', async () => void closed.push('server'));
+    stack.push('server', () => {
+      closed.push('server');
+      return Promise.resolve();
+    });
     const log = recordingLog();
     expect(await stack.closeAll(log)).toBe(true);
     expect(closed).toEqual(['server', 'store', 'lock']);
@@ -29,9 +32,7 @@ describe('ResourceStack', () => {
     const stack = new ResourceStack();
     const closed: string[] = [];
     stack.push('lock', () => void closed.push('lock'));
-    stack.push('store', async () => {
-      throw new Error('disk gone');
-    });
+    stack.push('store', () => Promise.reject(new Error('disk gone')));
     stack.push('link', () => {
       throw new Error('already closed');
     });

@@ -64,7 +64,7 @@ async function start(limits: Partial<SseLimits> = {}, httpLimits: Parameters<typ
   api = createApi({ host: host as unknown as ApiHost, auth, log: silentLogger, counters, clock: { now: () => Date.now() }, sse: limits });
   http = createHttpServer({
     root: dir,
-    resolveNode: async () => undefined,
+    resolveNode: () => Promise.resolve(undefined),
     profiles: {},
     defaultProfile: 'x',
     serverBase: 'http://127.0.0.1',

@@ -15,7 +15,7 @@ function expectDecodeError(buf: Buffer): DecodeError {
   try {
     decodeTftp(buf);
   } catch (error) {
-    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`);
+    if (!(error instanceof DecodeError)) throw new Error(`expected a DecodeError, got ${String(error)}`, { cause: error });
     expect(error.layer).toBe('tftp');
     return error;
   }
@@ -53,7 +53,7 @@ describe('decodeTftp / encodeTftp', () => {
     { op: 'oack', options: new Map() },
   ];
   for (const packet of packets) {
-    it(`round-trips ${packet.op} ${JSON.stringify(packet, (k, v) => (v instanceof Map ? [...v] : k === 'data' ? undefined : v))}`, () => {
+    it(`round-trips ${packet.op} ${JSON.stringify(packet, (k, v: unknown) => (v instanceof Map ? [...v] : k === 'data' ? undefined : v))}`, () => {
       expect(decodeTftp(encodeTftp(packet))).toEqual(packet);
     });
   }

@@ -121,17 +121,17 @@ describe('FileCache', () => {
     const clock = fakeNow();
     const cache = new FileCache({ now: clock.now, maxTotalBytes: 3000 });
     const [a, b, c, d] = await Promise.all(['a', 'b', 'c', 'd'].map((ch) => file(ch.repeat(1000))));
-    await cache.get(a!);
-    await cache.get(b!);
-    await cache.get(c!);
-    await cache.get(a!); // a is now the most recent; b the least
-    await cache.get(d!);
+    await cache.get(a);
+    await cache.get(b);
+    await cache.get(c);
+    await cache.get(a); // a is now the most recent; b the least
+    await cache.get(d);
     expect(cache.stats()).toMatchObject({ files: 3, bytes: 3000, misses: 4 });
-    await cache.get(a!);
-    await cache.get(c!);
-    await cache.get(d!);
+    await cache.get(a);
+    await cache.get(c);
+    await cache.get(d);
     expect(cache.stats().misses).toBe(4);
-    await cache.get(b!);
+    await cache.get(b);
     expect(cache.stats().misses).toBe(5);
     expect(cache.stats().bytes).toBe(3000);
   });

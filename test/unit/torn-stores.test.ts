@@ -223,10 +223,10 @@ describe.each(KINDS)('the $name store, torn and damaged', (kind) => {
     expect(lines.length).toBeGreaterThanOrEqual(3);
     const garbage = Buffer.from('\u0000\u00ff{"k":"x","v":1}\n00000000 {"k":"y","v":2}\nnot a record at all\n', 'latin1');
     // Garbage after the first record, and a flipped byte inside the last one but one.
-    const flipped = Buffer.from(lines[lines.length - 2]! + '\n', 'latin1');
+    const flipped = Buffer.from(lines[lines.length - 2] + '\n', 'latin1');
     flipped[12] ^= 0x20;
     const damaged = Buffer.concat([
-      Buffer.from(lines[0]! + '\n', 'latin1'),
+      Buffer.from(lines[0] + '\n', 'latin1'),
       garbage,
       Buffer.from(
         lines

@@ -31,12 +31,12 @@ describe('buildWebAssets', () => {
     const css = paths.find((p) => /^\/ui\/app-[A-Z0-9]+\.css$/.test(p));
     expect(js).toBeDefined();
     expect(css).toBeDefined();
-    const html = assets['/index.html']!.body.toString();
+    const html = assets['/index.html'].body.toString();
     expect(html).toContain(`<script type="module" src="${js}"></script>`);
     expect(html).toContain(`<link rel="stylesheet" href="${css}">`);
     // Nothing from elsewhere: no absolute URLs in the page or the script.
     expect(html).not.toMatch(/https?:\/\//);
-    expect(assets[css!]!.body.toString()).not.toMatch(/url\(|@import|https?:\/\//);
+    expect(assets[css!].body.toString()).not.toMatch(/url\(|@import|https?:\/\//);
   });
 
   it('gives each asset a matching gzip body, a quoted ETag and a content type', () => {
@@ -71,7 +71,7 @@ describe('webAssetsPlugin', () => {
     const embedded = ((await import(pathToFileURL(outfile).href)) as { default: WebAssets }).default;
     expect(Object.keys(embedded).sort()).toEqual(Object.keys(assets).sort());
     for (const [path, item] of Object.entries(assets)) {
-      const copy = embedded[path]!;
+      const copy = embedded[path];
       expect(Buffer.isBuffer(copy.body)).toBe(true);
       expect(copy.body.equals(item.body), path).toBe(true);
       expect(copy.gzip.equals(item.gzip), path).toBe(true);

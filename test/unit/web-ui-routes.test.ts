@@ -86,7 +86,7 @@ describe('UI routes', () => {
     expect(js.status).toBe(200);
     expect(js.headers['cache-control']).toBe('public, max-age=31536000, immutable');
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
-    expect(js.body.toString()).toBe(assets['/ui/app-ABC.js']!.body.toString());
+    expect(js.body.toString()).toBe(assets['/ui/app-ABC.js'].body.toString());
     expect((await get('/ui/app-OLD.js')).status).toBe(404);
     expect((await get('/ui/index.html')).status).toBe(404);
     expect((await get('/ui')).status).toBe(404);
@@ -98,7 +98,7 @@ describe('UI routes', () => {
     expect(reply.headers.vary).toBe('Accept-Encoding');
     expect(reply.headers.etag).toBe('"js1-gz"');
     expect(Number(reply.headers['content-length'])).toBe(reply.body.length);
-    expect(gunzipSync(reply.body).toString()).toBe(assets['/ui/app-ABC.js']!.body.toString());
+    expect(gunzipSync(reply.body).toString()).toBe(assets['/ui/app-ABC.js'].body.toString());
     const refused = await get('/ui/app-ABC.js', { 'Accept-Encoding': 'gzip;q=0, identity' });
     expect(refused.headers['content-encoding']).toBeUndefined();
   });
@@ -114,7 +114,7 @@ describe('UI routes', () => {
     const head = await get('/', {}, 'HEAD');
     expect(head.status).toBe(200);
     expect(head.body.length).toBe(0);
-    expect(Number(head.headers['content-length'])).toBe(assets['/index.html']!.body.length);
+    expect(Number(head.headers['content-length'])).toBe(assets['/index.html'].body.length);
     const post = await get('/', {}, 'POST');
     expect(post.status).toBe(405);
   });
@@ -135,7 +135,7 @@ describe('UI rows in the real HTTP server', () => {
       serverBase: 'http://127.0.0.1',
       log: silentLogger,
       counters: new Counters(),
-      resolveNode: async () => undefined,
+      resolveNode: () => Promise.resolve(undefined),
       extraRoutes: createUiRoutes(assets),
     });
     await http.listen(0, '127.0.0.1');

@@ -192,7 +192,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
 
     // PUBLIC
     if (route === 'GET /auth/state') {
-      let authenticated = false;
+      let authenticated: boolean;
       try {
         authenticated = authenticate(req) !== undefined;
       } catch {
@@ -249,7 +249,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
     }
     const tokenMatch = /^DELETE \/auth\/tokens\/([^/]+)$/.exec(route);
     if (tokenMatch) {
-      if (!tokens.delete(decodeURIComponent(tokenMatch[1]!))) throw fail(404, 'not_found', 'no such token');
+      if (!tokens.delete(decodeURIComponent(tokenMatch[1]))) throw fail(404, 'not_found', 'no such token');
       return {};
     }
 
@@ -297,7 +297,7 @@ export async function startFakeApi(options: FakeApiOptions): Promise<FakeApi> {
     const nodeMatch = /^(GET|PATCH|POST|DELETE) \/nodes\/([^/]+)(?:\/([a-z-]+))?$/.exec(route);
     if (nodeMatch) {
       const [, verb, id, action] = nodeMatch;
-      const node = findNode(id!);
+      const node = findNode(id);
       if (verb === 'GET' && !action) return node;
       if (verb === 'GET' && action === 'timeline') return events.filter((e) => e.mac === node.mac);
       if (verb === 'POST' && action === 'power') {

@@ -129,7 +129,7 @@ describe('web UI in Chromium', () => {
     expect(await card(page, node3).getAttribute('data-stage')).toBe('off');
     const stages = ['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp', 'ipxe_dhcp', 'script', 'kernel', 'initrd', 'booted'] as const;
     for (const [i, stage] of stages.entries()) {
-      target!.moveStage(node3, stage, { at: T0 + i * 2000 });
+      await target!.moveStage(node3, stage, { at: T0 + i * 2000 });
       await card(page, node3)
         .and(page.locator(`[data-stage="${stage}"]`))
         .waitFor();
@@ -138,8 +138,8 @@ describe('web UI in Chromium', () => {
     await expect(card(page, node3).locator('.ip').textContent()).resolves.toBe('10.0.0.3');
 
     const other = mac(5);
-    target!.moveStage(other, 'dhcp_discover', { at: T0 });
-    target!.moveStage(other, 'offered', { at: T0 + 1000, diagnosis: 'no_offer', detail: '4 DISCOVERs after our OFFER' });
+    await target!.moveStage(other, 'dhcp_discover', { at: T0 });
+    await target!.moveStage(other, 'offered', { at: T0 + 1000, diagnosis: 'no_offer', detail: '4 DISCOVERs after our OFFER' });
     await card(page, other).getByText('No offer received (PXE-E51)').waitFor();
     await page.getByRole('button', { name: /Failed 1/ }).waitFor();
 
@@ -153,7 +153,7 @@ describe('web UI in Chromium', () => {
       [11, 'booted'],
       [12, 'ipxe_dhcp'],
     ] as const;
-    for (const [index, stage] of spread) target!.moveStage(mac(index), stage, { at: T0 + 30_000 + index });
+    for (const [index, stage] of spread) await target!.moveStage(mac(index), stage, { at: T0 + 30_000 + index });
     await card(page, mac(12)).and(page.locator('[data-stage="ipxe_dhcp"]')).waitFor();
     // node-0003, 0009 and 0011 have booted.
     await page.getByRole('button', { name: 'Booted 3' }).waitFor();
@@ -225,7 +225,7 @@ describe('web UI in Chromium', () => {
       ['script', 10_000],
       ['kernel', 11_000],
     ];
-    for (const [stage, offset] of boot) target!.moveStage(node7, stage as never, { at: T0 + offset });
+    for (const [stage, offset] of boot) await target!.moveStage(node7, stage as never, { at: T0 + offset });
     await logIn(page);
     await page.getByRole('link', { name: 'node-0007' }).click();
     await page.getByRole('heading', { name: 'node-0007' }).waitFor();
@@ -235,9 +235,9 @@ describe('web UI in Chromium', () => {
     // Bars sit left to right in time order and have a width.
     const xs = await segments.evaluateAll((rects) => rects.map((r) => Number(r.getAttribute('x'))));
     expect([...xs].sort((a, b) => a - b)).toEqual(xs);
-    expect(xs[0]).toBeLessThan(xs[xs.length - 1]!);
+    expect(xs[0]).toBeLessThan(xs[xs.length - 1]);
     // The next stage arrives live and is drawn.
-    target!.moveStage(node7, 'initrd', { at: T0 + 14_000 });
+    await target!.moveStage(node7, 'initrd', { at: T0 + 14_000 });
     await segments.nth(boot.length).waitFor();
     expect(await segments.nth(boot.length).getAttribute('data-stage')).toBe('initrd');
     await page.locator('table.events tbody tr[data-type="stage"]').nth(boot.length).waitFor();
@@ -261,7 +261,7 @@ describe('web UI in Chromium', () => {
     await card(page, mac(999)).waitFor();
 
     await page.getByLabel('Search').fill('');
-    for (let i = 1; i <= 50; i++) target!.moveStage(mac(i * 20), 'kernel');
+    for (let i = 1; i <= 50; i++) await target!.moveStage(mac(i * 20), 'kernel');
     await page.getByLabel('Stage', { exact: true }).selectOption('kernel');
     await page.getByText('Showing 50 of 1000 nodes').waitFor();
     await page.getByLabel('Search').fill('rack25 even');
@@ -271,7 +271,7 @@ describe('web UI in Chromium', () => {
     await page.getByText('Showing 1000 of 1000 nodes').waitFor();
 
     // A boot storm: every node moves at once and the grid keeps up.
-    for (let i = 1; i <= 1000; i++) target!.moveStage(mac(i), 'dhcp_discover');
+    for (let i = 1; i <= 1000; i++) await target!.moveStage(mac(i), 'dhcp_discover');
     await page.waitForFunction(() => document.querySelectorAll('li.card[data-stage="dhcp_discover"]').length === 1000);
     // (CSS locators here: accessibility-tree queries over 3,000 buttons are slow in the driver, not the page.)
     await page.locator('button.chip', { hasText: 'DHCP discover 1000' }).waitFor();
@@ -279,7 +279,7 @@ describe('web UI in Chromium', () => {
 
   it('leases, profiles, status and the event log load and show the API data', async () => {
     const page = await open();
-    target!.moveStage(mac(4), 'acknowledged');
+    await target!.moveStage(mac(4), 'acknowledged');
     await logIn(page);
     await page.getByRole('link', { name: 'Leases' }).click();
     await page.getByRole('cell', { name: '10.0.0.4' }).waitFor();

@@ -7,7 +7,7 @@ export interface Loaded<T> {
   value?: T;
   error?: string;
   loading: boolean;
-  reload(): void;
+  reload: () => void;
 }
 
 /** Runs `load` on mount, when `deps` change and on reload(); keeps the last value while reloading, drops stale answers. */

@@ -45,7 +45,7 @@ export function SetupPage() {
     <main class="auth" id="main" tabIndex={-1}>
       <h1>Set up rackboot</h1>
       <p>Enter the one-time setup token (shown on the serial console and in the log when rackboot starts), then choose the admin password.</p>
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={(e) => void submit(e)} noValidate>
         <Field id="setup-token" label="Setup token" error={fieldError('token')}>
           <input id="setup-token" name="token" autocomplete="off" required value={token} onInput={(e) => setToken(e.currentTarget.value)} />
         </Field>
@@ -101,7 +101,7 @@ export function LoginPage({ reason }: { reason?: string }) {
     <main class="auth" id="main" tabIndex={-1}>
       <h1>Log in to rackboot</h1>
       {reason && <p class="muted">{reason}</p>}
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={(e) => void submit(e)} noValidate>
         <Field id="login-password" label="Admin password" error={error}>
           <input
             id="login-password"

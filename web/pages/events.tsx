@@ -27,7 +27,7 @@ function matches(event: RackbootEvent, filter: EventFilter): boolean {
 }
 
 export function EventsPage() {
-  const [filter, setFilter] = useState<EventFilter>({ type: '', node: '', limit: LIMITS[0]! });
+  const [filter, setFilter] = useState<EventFilter>({ type: '', node: '', limit: LIMITS[0] });
   const [follow, setFollow] = useState(true);
   const [events, setEvents] = useState<RackbootEvent[]>([]);
   const loaded = useLoad(() => {

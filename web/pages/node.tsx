@@ -223,7 +223,7 @@ function NextBootForm({ node, profiles }: { node: NodeView; profiles: ProfileVie
     if (updated) putNode(updated);
   };
   return (
-    <form class="inline-form" onSubmit={submit}>
+    <form class="inline-form" onSubmit={(e) => void submit(e)}>
       <label for="next-boot">Next boot only</label>
       <select id="next-boot" value={choice} onChange={(e) => setChoice(e.currentTarget.value)}>
         <option value="">Choose a profile…</option>

@@ -76,7 +76,7 @@ function ConfigForm() {
       <h2 id="config-heading">Boot policy</h2>
       <ErrorText error={config.error && `Could not load the configuration: ${config.error}`} />
       {config.value && (
-        <form onSubmit={submit} noValidate>
+        <form onSubmit={(e) => void submit(e)} noValidate>
           <Field id="defaultProfile" label="Default profile" error={fieldError('defaultProfile')} hint="Nodes without their own profile boot this one.">
             <select
               id="defaultProfile"
@@ -179,7 +179,7 @@ function PasswordForm() {
   return (
     <section class="panel" aria-labelledby="password-heading">
       <h2 id="password-heading">Admin password</h2>
-      <form onSubmit={submit} noValidate>
+      <form onSubmit={(e) => void submit(e)} noValidate>
         <Field id="pw-current" label="Current password" error={fieldError('current')}>
           <input id="pw-current" type="password" autocomplete="current-password" value={current} onInput={(e) => setCurrent(e.currentTarget.value)} />
         </Field>
@@ -249,7 +249,7 @@ function TokensPanel() {
           ))}
         </ul>
       )}
-      <form class="inline-form" onSubmit={create}>
+      <form class="inline-form" onSubmit={(e) => void create(e)}>
         <label for="token-name">New token name</label>
         <input id="token-name" value={name} onInput={(e) => setName(e.currentTarget.value)} />
         <button type="submit" disabled={!name.trim()}>

@@ -73,6 +73,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
   stack.push('packet link', () => link.close());
 
   const startedAt = clock.now();
+  // eslint-disable-next-line prefer-const -- assigned once below, but read (through onNodeDeleted) before that assignment
   let tracking: BootTracking | undefined;
   const stores = await openState(config, stack, { clock, log, onNodeDeleted: (mac) => tracking?.tracker.forget(mac) });
   const { leases, events, inventory, settings, auth } = stores;

@@ -106,6 +106,7 @@ export class AppConsoleHost implements ConsoleHost {
         /Operation not permitted|EPERM/.test(text)
           ? `rackboot may not change ${dev}'s address (it needs CAP_NET_ADMIN); set server_address in the configuration instead`
           : `could not set the address: ${text}`,
+        { cause: error },
       );
     }
     this.opts.events.append({
@@ -146,7 +147,9 @@ export class AppConsoleHost implements ConsoleHost {
     try {
       await run('systemctl', [action], { timeout: 10_000 });
     } catch (error) {
-      throw new Error(`could not ${action}: ${String((error as { stderr?: string }).stderr ?? (error as Error).message).trim() || 'systemctl failed'}`);
+      throw new Error(`could not ${action}: ${String((error as { stderr?: string }).stderr ?? (error as Error).message).trim() || 'systemctl failed'}`, {
+        cause: error,
+      });
     }
   }
 }

@@ -17,7 +17,7 @@ export interface OpenPowerDeps {
   events: EventLog;
   log: Logger;
   /** TFTP transfers plus HTTP downloads in progress (adaptive power-on waits for them). */
-  inFlightTransfers(): number;
+  inFlightTransfers: () => number;
 }
 
 export async function openPower(config: RackbootConfig, deps: OpenPowerDeps): Promise<ServicePowerControl> {

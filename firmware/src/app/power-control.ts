@@ -18,15 +18,14 @@ export interface PowerControl {
   close(): Promise<void>;
 }
 
+const noPower = (): ApiHostError =>
+  new ApiHostError(409, 'no_power', 'rackboot has no power channels configured (add a power: section to the configuration)', 'action');
+
 /** No power configured: nothing to switch, and each request says why. */
 export const NO_POWER: PowerControl = {
   channels: () => [],
   stateOf: () => 'unknown',
-  act: async () => {
-    throw new ApiHostError(409, 'no_power', 'rackboot has no power channels configured (add a power: section to the configuration)', 'action');
-  },
-  actAll: async () => {
-    throw new ApiHostError(409, 'no_power', 'rackboot has no power channels configured (add a power: section to the configuration)', 'action');
-  },
+  act: () => Promise.reject(noPower()),
+  actAll: () => Promise.reject(noPower()),
   close: async () => {},
 };

@@ -105,7 +105,7 @@ export class AttemptThrottle {
   private globalBlockedUntil(now: number): number {
     const { opts } = this;
     if (this.globalFailures.length < opts.global) return 0;
-    const oldest = this.globalFailures[0]!;
+    const oldest = this.globalFailures[0];
     return now - oldest < opts.windowMs ? oldest + opts.windowMs : 0;
   }
 

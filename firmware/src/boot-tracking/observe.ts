@@ -171,7 +171,7 @@ export function roleOf(path: string, files: ProfileFiles | undefined): { role: '
   if (!files) return { role: 'other', final: false };
   const plain = (p: string) => p.replace(/^\/+/, '');
   const wanted = plain(path);
-  const last = files.initrds.length > 0 ? files.initrds[files.initrds.length - 1]! : files.kernel;
+  const last = files.initrds.length > 0 ? files.initrds[files.initrds.length - 1] : files.kernel;
   if (wanted === plain(files.kernel)) return { role: 'kernel', final: plain(last) === wanted };
   if (files.initrds.some((initrd) => plain(initrd) === wanted)) return { role: 'initrd', final: plain(last) === wanted };
   return { role: 'other', final: false };

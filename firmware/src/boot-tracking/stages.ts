@@ -653,7 +653,7 @@ class Machine {
       detail,
       evidence: [...s.evidence],
       source,
-      ...(p.startObserved && { durationMs: this.at - s.bootStartedAt! }),
+      ...(p.startObserved && { durationMs: this.at - s.bootStartedAt }),
       ...(p.firmware !== undefined && { firmware: p.firmware }),
       dhcpAcks: s.dhcpAcks,
     });

@@ -153,7 +153,7 @@ export class BootTracker {
     const sorted = [...this.durations].sort((a, b) => a - b);
     const bootSeconds: BootStats['bootSeconds'] = { count: sorted.length };
     if (sorted.length > 0) {
-      bootSeconds.min = sorted[0]! / 1000;
+      bootSeconds.min = sorted[0] / 1000;
       bootSeconds.median = nearestRank(sorted, 0.5) / 1000;
       bootSeconds.p95 = nearestRank(sorted, 0.95) / 1000;
       bootSeconds.max = sorted.at(-1)! / 1000;
@@ -313,5 +313,5 @@ export function eventOf(mac: Mac, name: string, stage: BootStage, change: StageC
 
 function nearestRank(sorted: readonly number[], quantile: number): number {
   const rank = Math.max(1, Math.ceil(quantile * sorted.length));
-  return sorted[rank - 1]!;
+  return sorted[rank - 1];
 }

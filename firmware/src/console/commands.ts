@@ -120,6 +120,7 @@ export const COMMANDS: readonly Command[] = [
     summary: 'list the commands, or explain one',
     details: ['Tab completes command names, node names and arguments.', 'Up/down arrows recall earlier lines; Ctrl-C abandons a line; Ctrl-U erases it.'],
     complete: (index) => (index === 0 ? COMMANDS.map((c) => c.name) : []),
+    // eslint-disable-next-line @typescript-eslint/require-await -- every command runs async, so a usage error thrown by expectArgs arrives as a rejection
     async run(args, ctx) {
       expectArgs(args, 0, 1);
       if (args.length === 0) {
@@ -211,7 +212,7 @@ export const COMMANDS: readonly Command[] = [
     complete: (index, _args, ctx) => (index === 0 ? ctx.nodeNames() : []),
     async run(args, ctx) {
       expectArgs(args, 1, 1);
-      const n = await findNode(ctx, args[0]!);
+      const n = await findNode(ctx, args[0]);
       const now = ctx.now();
       const address = n.currentIp ?? n.ip ?? 'none';
       ctx.print(
@@ -266,7 +267,7 @@ export const COMMANDS: readonly Command[] = [
       expectArgs(args, 2, 2);
       const action = args[0] as PowerAction;
       if (!POWER_ACTIONS.includes(action)) throw new UsageError(`expected on, off or cycle, found '${args[0]}'`);
-      const target = args[1]!;
+      const target = args[1];
       let label = 'every node with a power channel';
       if (target !== 'all') label = (await findNode(ctx, target)).name;
       if ((target === 'all' || action === 'off') && !(await ctx.confirm(`Power ${action} ${label}?`))) {
@@ -292,7 +293,7 @@ export const COMMANDS: readonly Command[] = [
     complete: (index, _args, ctx) => (index === 0 ? ctx.nodeNames() : index === 1 ? ctx.profileNames() : []),
     async run(args, ctx) {
       expectArgs(args, 2, 2);
-      const node = await findNode(ctx, args[0]!);
+      const node = await findNode(ctx, args[0]);
       const profiles = await ctx.host.profiles();
       const profile = profiles.find((p) => p.name === args[1]);
       if (!profile) throw new UsageError(`no profile '${args[1]}'; expected one of: ${profiles.map((p) => p.name).join(', ')}`);
@@ -401,6 +402,7 @@ export const COMMANDS: readonly Command[] = [
     usage: 'logout',
     summary: 'end this session',
     details: ['The session also ends after a while without input.'],
+    // eslint-disable-next-line @typescript-eslint/require-await -- every command runs async, so a usage error thrown by expectArgs arrives as a rejection
     async run(args, ctx) {
       expectArgs(args, 0, 0);
       ctx.logout();

@@ -63,8 +63,8 @@ export function table(columns: readonly Column[], rows: readonly (readonly strin
   const render = (cells: readonly string[]): string =>
     cells
       .map((cell, i) => {
-        const text = fit(cell, widths[i]!);
-        return columns[i]!.align === 'right' ? text.padStart(widths[i]!) : text.padEnd(widths[i]!);
+        const text = fit(cell, widths[i]);
+        return columns[i].align === 'right' ? text.padStart(widths[i]) : text.padEnd(widths[i]);
       })
       .join(' '.repeat(gap))
       .trimEnd();

@@ -1,6 +1,7 @@
 // What the serial console needs from the rest of rackboot. The console codes
-// only against this interface; serve.ts builds one from the inventory, the
-// boot tracker, the power sequencer, auth and the system network settings.
+// only against this interface; app/console-host.ts (AppConsoleHost) implements
+// it over the API host, the inventory, the event log, power control, auth and
+// the system's network settings.
 // Every method may throw: the console prints the error's message and carries on.
 
 import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../model/api.js';

@@ -1,4 +1,4 @@
-// The serial management console: what serve.ts imports.
+// The serial management console: what app/app.ts imports to run it.
 export { Console, type ConsoleOptions, type ConsoleCounters } from './console.js';
 export type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from './host.js';
 export { SerialTransport, openNativePort, type SerialTransportOptions } from './serial.js';

@@ -138,7 +138,7 @@ export class LineEditor {
     const out: string[] = [];
     const events: EditorEvent[] = [];
     let consumed = 0;
-    while (consumed < data.length && events.length === 0) this.feedByte(data[consumed++]!, out, events);
+    while (consumed < data.length && events.length === 0) this.feedByte(data[consumed++], out, events);
     return { output: out.join(''), event: events[0], consumed };
   }
 
@@ -371,7 +371,7 @@ export class LineEditor {
     }
     if (this.historyIndex === this.history.length) this.draft = this.line;
     this.historyIndex = next;
-    const line = next === this.history.length ? this.draft : this.history[next]!;
+    const line = next === this.history.length ? this.draft : this.history[next];
     this.setLine(line, line.length, out);
   }
 
@@ -389,7 +389,7 @@ export class LineEditor {
       return 'done';
     }
     if (candidates.length === 1) {
-      const rest = candidates[0]!.slice(word.length);
+      const rest = candidates[0].slice(word.length);
       const after = this.line.slice(this.cursor);
       this.insertCompletion(rest + (after.startsWith(' ') ? '' : ' '), out);
       return 'done';

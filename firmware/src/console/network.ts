@@ -11,9 +11,9 @@ export type NetSetParse = { ok: true; change: NetworkChange } | { ok: false; pro
 
 export function parseNetSet(args: readonly string[]): NetSetParse {
   if (args.length !== 1 && args.length !== 3) return { ok: false, problem: `expected ${NET_SET_USAGE}` };
-  const match = /^([^/]+)\/(\d{1,2})$/.exec(args[0]!);
+  const match = /^([^/]+)\/(\d{1,2})$/.exec(args[0]);
   if (!match) return { ok: false, problem: `expected ADDRESS/PREFIX like 10.0.0.2/24, found '${args[0]}'` };
-  const address = match[1]!;
+  const address = match[1];
   const prefix = Number(match[2]);
   if (!isIpv4(address)) return { ok: false, problem: `expected an IPv4 address like 10.0.0.2, found '${address}'` };
   if (prefix < 1 || prefix > 32) return { ok: false, problem: `expected a prefix length from 1 to 32, found ${prefix}` };
@@ -28,7 +28,7 @@ export function parseNetSet(args: readonly string[]): NetSetParse {
   }
   if (args.length === 1) return { ok: true, change: { address, prefix } };
   if (args[1] !== 'gw') return { ok: false, problem: `expected 'gw GATEWAY' after the address, found '${args[1]}'` };
-  const gateway = args[2]!;
+  const gateway = args[2];
   if (!isIpv4(gateway)) return { ok: false, problem: `expected a gateway IPv4 address, found '${gateway}'` };
   if (gateway === address) return { ok: false, problem: 'expected a gateway other than the appliance itself' };
   if (!sameSubnet(address, gateway, prefix)) return { ok: false, problem: `expected a gateway inside ${address}/${prefix}, found ${gateway}` };

@@ -90,10 +90,10 @@ export function decodeDhcp(buf: Buffer): DhcpMessage {
   if (buf.length < OPTIONS_OFFSET) {
     throw new DecodeError(LAYER, buf.length, `message of ${buf.length} bytes is shorter than the header and magic cookie (240)`);
   }
-  const op = buf[0]!;
+  const op = buf[0];
   if (op !== BOOTREQUEST && op !== BOOTREPLY) throw new DecodeError(LAYER, 0, `op ${op} is neither BOOTREQUEST (1) nor BOOTREPLY (2)`);
-  const htype = buf[1]!;
-  const hlen = buf[2]!;
+  const htype = buf[1];
+  const hlen = buf[2];
   if (hlen > CHADDR_LENGTH) throw new DecodeError(LAYER, 2, `hlen ${hlen} exceeds the 16-byte chaddr field`);
   if (htype === 1 && hlen !== 6) throw new DecodeError(LAYER, 2, `hlen ${hlen} is not 6 for an Ethernet (htype 1) client`);
 
@@ -133,13 +133,13 @@ export function decodeDhcp(buf: Buffer): DhcpMessage {
   }
 
   const decodedOptions: DhcpOptions = new Map();
-  for (const [code, parts] of options) decodedOptions.set(code, parts.length === 1 ? Buffer.from(parts[0]!) : Buffer.concat(parts));
+  for (const [code, parts] of options) decodedOptions.set(code, parts.length === 1 ? Buffer.from(parts[0]) : Buffer.concat(parts));
 
   return {
     op,
     htype,
     hlen,
-    hops: buf[3]!,
+    hops: buf[3],
     xid: buf.readUInt32BE(4),
     secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10),
@@ -167,14 +167,14 @@ function scanOptions(
 ): boolean {
   let i = start;
   while (i < end) {
-    const code = buf[i]!;
+    const code = buf[i];
     if (code === Opt.Pad) {
       i++;
       continue;
     }
     if (code === Opt.End) return true;
     if (i + 1 >= end) throw new DecodeError(LAYER, i, `option ${code} has no length byte before the end of the ${area} area`);
-    const length = buf[i + 1]!;
+    const length = buf[i + 1];
     if (i + 2 + length > end) {
       throw new DecodeError(LAYER, i + 1, `option ${code} length ${length} runs past the end of the ${area} area`);
     }
@@ -243,7 +243,7 @@ export function encodeDhcp(msg: DhcpMessage, opts: EncodeDhcpOptions = {}): Buff
     if (sname.length === 0) areas.push(snameArea);
     let current = 0;
     for (const instance of instances) {
-      while (current < areas.length && areas[current]!.used + instance.length > areas[current]!.capacity) current++;
+      while (current < areas.length && areas[current].used + instance.length > areas[current].capacity) current++;
       const area = areas[current];
       if (!area) {
         throw new RangeError(

@@ -4,10 +4,10 @@ import type { Lease } from './leases.js';
 export function formatLeaseTable(leases: readonly Lease[], now: number): string {
   const rows = leases.map((l) => [l.ip, l.mac, l.state, remaining(l, now), l.hostname ?? '']);
   const header = ['ADDRESS', 'MAC', 'STATE', 'EXPIRES IN', 'HOSTNAME'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!)))
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
       .join('  ')
       .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + `\n${leases.length} lease(s)\n`;

@@ -105,14 +105,14 @@ export function decodeEncapsulated(value: Buffer, code: number): Map<number, Buf
   const parts = new Map<number, Buffer[]>();
   let i = 0;
   while (i < value.length) {
-    const sub = value[i]!;
+    const sub = value[i];
     if (sub === 0) {
       i++;
       continue;
     }
     if (sub === 255) break;
     if (i + 1 >= value.length) fail(code, i, `sub-option ${sub} has no length byte`);
-    const length = value[i + 1]!;
+    const length = value[i + 1];
     if (i + 2 + length > value.length) fail(code, i + 1, `sub-option ${sub} length ${length} runs past the end`);
     const data = value.subarray(i + 2, i + 2 + length);
     const list = parts.get(sub);
@@ -130,7 +130,7 @@ export function decodeEncapsulated(value: Buffer, code: number): Map<number, Buf
 /** 53 (RFC 2132 9.6): exactly one byte. */
 export function messageType(options: DhcpOptions): MessageType | undefined {
   const raw = fixedLength(options, Opt.MessageType, 1);
-  return raw ? (raw[0]! as MessageType) : undefined;
+  return raw ? raw[0] : undefined;
 }
 
 /** 50 (RFC 2132 9.1). */
@@ -200,7 +200,7 @@ export function userClass(options: DhcpOptions): string[] | undefined {
   const items: string[] = [];
   let i = 0;
   while (i < raw.length) {
-    const length = raw[i]!;
+    const length = raw[i];
     if (length === 0 || i + 1 + length > raw.length) return [raw.toString('latin1')];
     items.push(raw.subarray(i + 1, i + 1 + length).toString('latin1'));
     i += 1 + length;
@@ -228,7 +228,7 @@ export interface ClientNdi {
 /** 94 (RFC 4578 2.2): network interface type and UNDI version, e.g. {1, 2, 1} for UNDI 2.1. */
 export function clientNdi(options: DhcpOptions): ClientNdi | undefined {
   const raw = fixedLength(options, Opt.ClientNdi, 3);
-  return raw ? { type: raw[0]!, major: raw[1]!, minor: raw[2]! } : undefined;
+  return raw ? { type: raw[0], major: raw[1], minor: raw[2] } : undefined;
 }
 
 /**
@@ -263,7 +263,7 @@ export function guidFromString(uuid: string): Buffer {
   const match = /^([0-9a-f]{8})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{4})-([0-9a-f]{12})$/i.exec(uuid);
   if (!match) throw new RangeError(`not a UUID: ${JSON.stringify(uuid)}`);
   const le = (hex: string): Buffer => Buffer.from(hex, 'hex').reverse();
-  return Buffer.concat([le(match[1]!), le(match[2]!), le(match[3]!), Buffer.from(match[4]! + match[5]!, 'hex')]);
+  return Buffer.concat([le(match[1]), le(match[2]), le(match[3]), Buffer.from(match[4] + match[5], 'hex')]);
 }
 
 /** 97 as a client sends it: type 0 + GUID bytes (see clientUuid for the byte order). */
@@ -417,7 +417,7 @@ export function pxeOptions(options: DhcpOptions): PxeVendorOptions | undefined {
         while (i < value.length) {
           if (i + 3 > value.length) fail(code, i, 'PXE boot server entry truncated');
           const type = value.readUInt16BE(i);
-          const count = value[i + 2]!;
+          const count = value[i + 2];
           if (i + 3 + count * 4 > value.length) fail(code, i + 2, `PXE boot server entry claims ${count} addresses past the end`);
           const ips: Ipv4[] = [];
           for (let k = 0; k < count; k++) ips.push(ipFromBytes(value, i + 3 + k * 4));
@@ -433,7 +433,7 @@ export function pxeOptions(options: DhcpOptions): PxeVendorOptions | undefined {
         while (i < value.length) {
           if (i + 3 > value.length) fail(code, i, 'PXE boot menu entry truncated');
           const type = value.readUInt16BE(i);
-          const length = value[i + 2]!;
+          const length = value[i + 2];
           if (i + 3 + length > value.length) fail(code, i + 2, `PXE boot menu description of ${length} bytes runs past the end`);
           items.push({ type, description: value.subarray(i + 3, i + 3 + length).toString('latin1') });
           i += 3 + length;
@@ -443,7 +443,7 @@ export function pxeOptions(options: DhcpOptions): PxeVendorOptions | undefined {
       }
       case PxeSubOpt.MenuPrompt:
         if (value.length < 1) fail(code, 0, 'empty PXE menu prompt');
-        result.menuPrompt = { timeout: value[0]!, prompt: value.subarray(1).toString('latin1') };
+        result.menuPrompt = { timeout: value[0], prompt: value.subarray(1).toString('latin1') };
         break;
       case PxeSubOpt.BootItem:
         if (value.length !== 4) fail(code, 0, `PXE boot item of ${value.length} bytes`);

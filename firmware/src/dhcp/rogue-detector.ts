@@ -66,7 +66,7 @@ export class RogueServerDetector {
   /** A DHCP message seen going to port 68 from port 67. */
   seen(msg: DhcpMessage, srcIp: Ipv4, srcMac: Mac): void {
     const typeCode = msg.options.get(Opt.MessageType);
-    const messageType = msg.op === 2 && typeCode?.length === 1 ? REPLY_TYPES[typeCode[0]!] : undefined;
+    const messageType = msg.op === 2 && typeCode?.length === 1 ? REPLY_TYPES[typeCode[0]] : undefined;
     if (!messageType) return;
     const id = msg.options.get(Opt.ServerId);
     const serverId = id?.length === 4 ? ipFromBytes(id) : srcIp;

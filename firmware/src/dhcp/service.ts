@@ -38,8 +38,8 @@ export interface DhcpServiceOptions {
   clock: Clock;
   log: Logger;
   counters: Counters;
-  icmpProbe(ip: Ipv4, timeoutMs: number): Promise<boolean>;
-  seedNeighbor(ip: Ipv4, mac: Mac): void;
+  icmpProbe: (ip: Ipv4, timeoutMs: number) => Promise<boolean>;
+  seedNeighbor: (ip: Ipv4, mac: Mac) => void;
   /** Decides what each boot client is told to load. */
   booter: Booter;
   observer?: BootObserver;

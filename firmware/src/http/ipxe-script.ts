@@ -126,7 +126,7 @@ export function buildIpxeScript(profile: ProfileConfig, ctx: IpxeScriptContext):
         lines.push(`echo rackboot: ${ipxeText(`the boot menu for ${describeNode(ctx.node)} has no bootable items`)}`);
         break;
       }
-      const first = ipxeWord(items[0]!.profile);
+      const first = ipxeWord(items[0].profile);
       lines.push(`menu rackboot: ${ipxeText(`boot menu for ${describeNode(ctx.node)}`)}`);
       for (const item of items) lines.push(`item ${ipxeWord(item.profile)} ${ipxeText(item.label)}`);
       // choose --timeout takes milliseconds (src/hci/commands/menu_cmd.c); the configuration says seconds.

@@ -48,19 +48,19 @@ const COUNTER_RULES: CounterRule[] = [
     pattern: /^(dhcp|tftp)\.(in|out)\.([a-z0-9_]+)$/,
     family: 'rackboot_packets_total',
     help: 'Packets by protocol, direction and message type.',
-    labels: (m) => ({ protocol: m[1]!, direction: m[2]!, type: m[3]! }),
+    labels: (m) => ({ protocol: m[1], direction: m[2], type: m[3] }),
   },
   {
     pattern: /^dhcp\.refused\.([a-z0-9_]+)$/,
     family: 'rackboot_refused_total',
     help: 'Requests refused, by protocol and reason.',
-    labels: (m) => ({ protocol: 'dhcp', reason: m[1]! }),
+    labels: (m) => ({ protocol: 'dhcp', reason: m[1] }),
   },
   {
     pattern: /^dhcp\.ignored\.([a-z0-9_]+)$/,
     family: 'rackboot_dhcp_ignored_total',
     help: 'DHCP messages ignored as forged: a DECLINE or RELEASE not from the holder of the address, option 82 from a client that is not a relay.',
-    labels: (m) => ({ reason: m[1]! }),
+    labels: (m) => ({ reason: m[1] }),
   },
   {
     pattern: /^dhcp\.offers_evicted$/,
@@ -72,48 +72,48 @@ const COUNTER_RULES: CounterRule[] = [
     pattern: /^dhcp\.foreign_server\.(rogue|site)$/,
     family: 'rackboot_dhcp_foreign_server_replies_total',
     help: 'DHCP replies seen from another server on the segment: rogue (full DHCP mode) or site (the expected server in proxy mode).',
-    labels: (m) => ({ kind: m[1]! }),
+    labels: (m) => ({ kind: m[1] }),
   },
   {
     pattern: /^dhcp\.foreign_server_reports\.(rogue|site)$/,
     family: 'rackboot_dhcp_foreign_server_reports_total',
     help: 'Events written about another DHCP server on the segment (rate-limited per server).',
-    labels: (m) => ({ kind: m[1]! }),
+    labels: (m) => ({ kind: m[1] }),
   },
   {
     pattern: /^malformed\.([a-z0-9_]+)$/,
     family: 'rackboot_malformed_total',
     help: 'Undecodable packets, by the protocol layer that refused them.',
-    labels: (m) => ({ protocol: m[1]! }),
+    labels: (m) => ({ protocol: m[1] }),
   },
   {
     pattern: /^([a-z0-9_]+)\.dropped\.([a-z0-9_]+)$/,
     family: 'rackboot_dropped_total',
     help: 'Packets, requests or streams dropped, by protocol and reason.',
-    labels: (m) => ({ protocol: m[1]!, reason: m[2]! }),
+    labels: (m) => ({ protocol: m[1], reason: m[2] }),
   },
   { pattern: /^http\.dropped$/, family: 'rackboot_dropped_total', help: '', labels: () => ({ protocol: 'http', reason: 'connection_limit' }) },
   {
     pattern: /^http\.errors\.(\d{3})$/,
     family: 'rackboot_http_error_responses_total',
     help: 'HTTP responses with status 400 or above, by status.',
-    labels: (m) => ({ status: m[1]! }),
+    labels: (m) => ({ status: m[1] }),
   },
   {
     pattern: /^(dhcp|tftp|http)\.errors$/,
     family: 'rackboot_errors_total',
     help: 'Internal errors while handling a request, by protocol.',
-    labels: (m) => ({ protocol: m[1]! }),
+    labels: (m) => ({ protocol: m[1] }),
   },
   { pattern: /^tftp\.done$/, family: 'rackboot_tftp_transfers_total', help: 'TFTP transfers that ended, by result.', labels: () => ({ result: 'done' }) },
-  { pattern: /^tftp\.failed\.([a-z0-9_]+)$/, family: 'rackboot_tftp_transfers_total', help: '', labels: (m) => ({ result: m[1]! }) },
+  { pattern: /^tftp\.failed\.([a-z0-9_]+)$/, family: 'rackboot_tftp_transfers_total', help: '', labels: (m) => ({ result: m[1] }) },
   { pattern: /^tftp\.retransmits$/, family: 'rackboot_tftp_retransmits_total', help: 'TFTP blocks sent again after a timeout.', labels: () => ({}) },
   { pattern: /^tftp\.requests$/, family: 'rackboot_tftp_requests_total', help: 'TFTP read requests received.', labels: () => ({}) },
   {
     pattern: /^tftp\.refused\.([a-z0-9_]+)$/,
     family: 'rackboot_refused_total',
     help: 'Requests refused, by protocol and reason.',
-    labels: (m) => ({ protocol: 'tftp', reason: m[1]! }),
+    labels: (m) => ({ protocol: 'tftp', reason: m[1] }),
   },
   { pattern: /^http\.refused$/, family: 'rackboot_refused_total', help: '', labels: () => ({ protocol: 'http', reason: 'path' }) },
   { pattern: /^http\.bytes_sent$/, family: 'rackboot_http_sent_bytes_total', help: 'HTTP response body bytes sent.', labels: () => ({}) },
@@ -126,25 +126,25 @@ const COUNTER_RULES: CounterRule[] = [
     help: 'HTTP connections closed with 408: the request head came too slowly (slowloris).',
     labels: () => ({}),
   },
-  { pattern: /^sse\.refused\.([a-z0-9_]+)$/, family: 'rackboot_refused_total', help: '', labels: (m) => ({ protocol: 'sse', reason: m[1]! }) },
+  { pattern: /^sse\.refused\.([a-z0-9_]+)$/, family: 'rackboot_refused_total', help: '', labels: (m) => ({ protocol: 'sse', reason: m[1] }) },
   { pattern: /^sse\.opened$/, family: 'rackboot_event_streams_opened_total', help: 'Server-Sent Events streams opened.', labels: () => ({}) },
   {
     pattern: /^api\.refused\.([a-z0-9_]+)$/,
     family: 'rackboot_api_refused_total',
     help: 'API requests refused for authentication, CSRF or rate limits, by reason.',
-    labels: (m) => ({ reason: m[1]! }),
+    labels: (m) => ({ reason: m[1] }),
   },
   {
     pattern: /^api\.booted\.([a-z0-9_]+)$/,
     family: 'rackboot_booted_callbacks_total',
     help: 'Booted callbacks from nodes, by result.',
-    labels: (m) => ({ result: m[1]! }),
+    labels: (m) => ({ result: m[1] }),
   },
   {
     pattern: /^boot\.unattributed\.([a-z0-9_]+)$/,
     family: 'rackboot_unattributed_observations_total',
     help: 'Observations no node could be found for, by protocol.',
-    labels: (m) => ({ protocol: m[1]! }),
+    labels: (m) => ({ protocol: m[1] }),
   },
 ];
 const FALLBACK_FAMILY = 'rackboot_counter_total';
@@ -188,14 +188,14 @@ export class RateMeter {
     const now = this.clock.now();
     this.samples.push({ at: now, value: this.read() });
     // Keep the newest sample at or before the window's start, as the rate's base.
-    while (this.samples.length > 2 && this.samples[1]!.at <= now - this.windowMs) this.samples.shift();
+    while (this.samples.length > 2 && this.samples[1].at <= now - this.windowMs) this.samples.shift();
   }
 
   /** Per second, over the window (or over what has been sampled so far, when less). 0 before two samples. */
   rate(): number {
     this.sample();
-    const first = this.samples[0]!;
-    const last = this.samples[this.samples.length - 1]!;
+    const first = this.samples[0];
+    const last = this.samples[this.samples.length - 1];
     const seconds = (last.at - first.at) / 1000;
     if (seconds <= 0) return 0;
     return Math.max(0, last.value - first.value) / seconds;

@@ -54,24 +54,24 @@ export function decideRange(header: string | undefined, size: number): RangeDeci
   if (!specs.every((spec) => INT_RANGE.test(spec) || SUFFIX_RANGE.test(spec))) return { kind: 'full', reason: 'malformed' };
   for (const spec of specs) {
     const int = INT_RANGE.exec(spec);
-    if (int && int[2] !== '' && compareDigits(int[2]!, int[1]!) < 0) return { kind: 'full', reason: 'malformed' };
+    if (int && int[2] !== '' && compareDigits(int[2], int[1]) < 0) return { kind: 'full', reason: 'malformed' };
   }
   if (specs.length > 1) return { kind: 'full', reason: 'multiple' };
 
-  const spec = specs[0]!;
+  const spec = specs[0];
   const suffix = SUFFIX_RANGE.exec(spec);
   if (suffix) {
-    const length = digitsToNumber(suffix[1]!);
+    const length = digitsToNumber(suffix[1]);
     if (length === 0) return { kind: 'unsatisfiable' };
     if (size === 0) return { kind: 'full', reason: 'empty-representation' };
     // 14.1.1: a suffix longer than the representation selects all of it.
     return { kind: 'partial', start: Math.max(0, size - length), end: size - 1 };
   }
   const int = INT_RANGE.exec(spec)!;
-  const first = digitsToNumber(int[1]!);
+  const first = digitsToNumber(int[1]);
   if (first >= size) return { kind: 'unsatisfiable' };
   // 14.1.1: a last-pos at or past the end means "to the end".
-  const last = int[2] === '' ? size - 1 : Math.min(digitsToNumber(int[2]!), size - 1);
+  const last = int[2] === '' ? size - 1 : Math.min(digitsToNumber(int[2]), size - 1);
   return { kind: 'partial', start: first, end: last };
 }
 
@@ -118,7 +118,7 @@ export interface EntityTag {
 /** One entity tag (8.8.3): `"xyz"` or `W/"xyz"`; undefined if malformed. */
 export function parseEntityTag(text: string): EntityTag | undefined {
   const match = /^(W\/)?("[\x21\x23-\x7e\x80-\xff]*")$/.exec(text.trim());
-  return match ? { weak: match[1] !== undefined, opaque: match[2]! } : undefined;
+  return match ? { weak: match[1] !== undefined, opaque: match[2] } : undefined;
 }
 
 /**
@@ -142,7 +142,7 @@ export function parseEntityTagList(text: string): { any: true } | { any: false; 
     pattern.lastIndex = offset;
     const match = pattern.exec(trimmed);
     if (!match) return undefined;
-    tags.push({ weak: match[1] !== undefined, opaque: match[2]! });
+    tags.push({ weak: match[1] !== undefined, opaque: match[2] });
     offset = pattern.lastIndex;
   }
   return tags.length > 0 ? { any: false, tags } : undefined;
@@ -173,15 +173,15 @@ export function parseHttpDate(text: string): number | undefined {
   let year: number, month: string, day: number, hour: number, minute: number, second: number;
   let m: RegExpExecArray | null;
   if ((m = IMF_FIXDATE.exec(value))) {
-    [day, month, year, hour, minute, second] = [Number(m[1]), m[2]!, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
+    [day, month, year, hour, minute, second] = [Number(m[1]), m[2], Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
   } else if ((m = RFC850_DATE.exec(value))) {
     // 5.6.7: a two-digit year more than 50 years in the future is in the past century.
     const yy = Number(m[3]);
     const thisYear = new Date().getUTCFullYear();
     year = 2000 + yy > thisYear + 50 ? 1900 + yy : 2000 + yy;
-    [day, month, hour, minute, second] = [Number(m[1]), m[2]!, Number(m[4]), Number(m[5]), Number(m[6])];
+    [day, month, hour, minute, second] = [Number(m[1]), m[2], Number(m[4]), Number(m[5]), Number(m[6])];
   } else if ((m = ASCTIME_DATE.exec(value))) {
-    [month, day, hour, minute, second, year] = [m[1]!, Number(m[2]!.trim()), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
+    [month, day, hour, minute, second, year] = [m[1], Number(m[2].trim()), Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])];
   } else {
     return undefined;
   }

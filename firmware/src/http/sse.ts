@@ -67,7 +67,7 @@ interface Stream {
   pending: RackbootEvent[] | null;
   /** The newest event this stream has sent; live events at or below it were already sent by the replay. */
   lastSentId: number;
-  close(): void;
+  close: () => void;
 }
 
 export class EventStreams {

@@ -27,7 +27,7 @@ export function renderTemplate(text: string, fields: Readonly<Record<string, str
   const rendered = text.replace(TOKEN, (match: string, name: string | undefined) => {
     if (name === undefined) return '{';
     // Own properties only: `{constructor}` or `{__proto__}` must not reach Object.prototype.
-    if (Object.hasOwn(fields, name)) return fields[name]!;
+    if (Object.hasOwn(fields, name)) return fields[name];
     if (!unknown.includes(name)) unknown.push(name);
     return match;
   });

@@ -131,10 +131,10 @@ export class EventLog {
       (q.mac === undefined || e.mac === q.mac) && (types === undefined || types.has(e.type)) && (q.since === undefined || e.at >= q.since);
     const out: RackbootEvent[] = [];
     if (q.after !== undefined || q.since !== undefined) {
-      for (let i = start; i < this.events.length && out.length < limit; i++) if (matches(this.events[i]!)) out.push(this.events[i]!);
+      for (let i = start; i < this.events.length && out.length < limit; i++) if (matches(this.events[i])) out.push(this.events[i]);
       return out;
     }
-    for (let i = this.events.length - 1; i >= start && out.length < limit; i--) if (matches(this.events[i]!)) out.push(this.events[i]!);
+    for (let i = this.events.length - 1; i >= start && out.length < limit; i--) if (matches(this.events[i])) out.push(this.events[i]);
     return out.reverse();
   }
 
@@ -198,7 +198,7 @@ function firstIndexAfter(events: readonly RackbootEvent[], id: number): number {
   let hi = events.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
-    if (events[mid]!.id <= id) lo = mid + 1;
+    if (events[mid].id <= id) lo = mid + 1;
     else hi = mid;
   }
   return lo;

@@ -611,6 +611,7 @@ function uniqueAmong(base: string, takenLowerCase: ReadonlySet<string>): string 
 function show(value: unknown): string {
   let text: string;
   try {
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- String() gets only what JSON.stringify cannot show: a symbol or a function
     text = value === undefined ? 'nothing' : (JSON.stringify(value) ?? String(value));
   } catch {
     text = String(value);

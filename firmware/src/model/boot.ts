@@ -6,16 +6,7 @@
 import type { Ipv4, Mac } from '../net/addr.js';
 
 /** Who is asking: PXE firmware by architecture, UEFI HTTP Boot, iPXE, a Raspberry Pi's boot ROM, or a plain DHCP client (an OS). */
-export type ClientKind =
-  | 'bios-pxe'
-  | 'uefi-x64-pxe'
-  | 'uefi-ia32-pxe'
-  | 'uefi-arm64-pxe'
-  | 'uefi-x64-http'
-  | 'uefi-arm64-http'
-  | 'ipxe'
-  | 'rpi-boot'
-  | 'plain';
+export type ClientKind = 'bios-pxe' | 'uefi-x64-pxe' | 'uefi-ia32-pxe' | 'uefi-arm64-pxe' | 'uefi-x64-http' | 'uefi-arm64-http' | 'ipxe' | 'rpi-boot' | 'plain';
 
 /** A DHCP client as classified from its request (dhcp/client-class.ts). */
 export interface ClientClass {

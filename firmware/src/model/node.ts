@@ -25,7 +25,6 @@ export interface NodeRecord {
   updatedAt: number;
 }
 
-
 /** "node-525400aabbcc": stable, valid as a host name, and unique per NIC. */
 export function defaultNodeName(mac: Mac): string {
   return `node-${mac.replace(/:/g, '')}`;

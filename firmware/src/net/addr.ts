@@ -70,7 +70,7 @@ export function normalizeMac(text: string): Mac {
 
 export function macFromBytes(buf: Uint8Array, offset = 0, length = 6): Mac {
   const parts: string[] = [];
-  for (let i = 0; i < length; i++) parts.push(buf[offset + i]!.toString(16).padStart(2, '0'));
+  for (let i = 0; i < length; i++) parts.push(buf[offset + i].toString(16).padStart(2, '0'));
   return parts.join(':');
 }
 

@@ -13,11 +13,11 @@ export function onesComplementSum(data: Uint8Array, initial = 0): number {
   let sum = initial;
   const even = data.length & ~1;
   for (let i = 0; i < even; i += 2) {
-    sum += (data[i]! << 8) | data[i + 1]!;
+    sum += (data[i] << 8) | data[i + 1];
     // Fold now and then so the sum never leaves the safe-integer range of a 32-bit add.
     if (sum > 0xffffff) sum = (sum & 0xffff) + (sum >>> 16);
   }
-  if (even !== data.length) sum += data[even]! << 8;
+  if (even !== data.length) sum += data[even] << 8;
   while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
   return sum;
 }

@@ -97,7 +97,7 @@ function allocateSequence(): number {
 function onMessage(packet: Buffer, source: string): void {
   // IPv4 raw sockets deliver the IP header too.
   if (packet.length < 20) return;
-  const icmp = (packet[0]! & 0x0f) * 4;
+  const icmp = (packet[0] & 0x0f) * 4;
   if (packet.length < icmp + 8 || packet[icmp] !== ICMP_ECHO_REPLY || packet[icmp + 1] !== 0) return;
   if (packet.readUInt16BE(icmp + 4) !== identifier) return;
   const probe = outstanding.get(packet.readUInt16BE(icmp + 6));

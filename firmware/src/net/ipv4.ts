@@ -38,9 +38,9 @@ export function decodeIpv4(buf: Buffer): Ipv4Packet {
   if (buf.length < IPV4_HEADER_LENGTH) {
     throw new DecodeError(LAYER, buf.length, `packet of ${buf.length} bytes is shorter than the 20-byte header`);
   }
-  const version = buf[0]! >>> 4;
+  const version = buf[0] >>> 4;
   if (version !== 4) throw new DecodeError(LAYER, 0, `version ${version} is not 4`);
-  const headerLength = (buf[0]! & 0x0f) * 4;
+  const headerLength = (buf[0] & 0x0f) * 4;
   if (headerLength < IPV4_HEADER_LENGTH) throw new DecodeError(LAYER, 0, `IHL ${headerLength / 4} is below the minimum of 5`);
   if (headerLength > buf.length) {
     throw new DecodeError(LAYER, buf.length, `header length ${headerLength} exceeds the ${buf.length} bytes received`);
@@ -59,12 +59,12 @@ export function decodeIpv4(buf: Buffer): Ipv4Packet {
   }
   const flagsAndOffset = buf.readUInt16BE(6);
   return {
-    tos: buf[1]!,
+    tos: buf[1],
     id: buf.readUInt16BE(4),
     flags: flagsAndOffset >>> 13,
     fragmentOffset: flagsAndOffset & 0x1fff,
-    ttl: buf[8]!,
-    protocol: buf[9]!,
+    ttl: buf[8],
+    protocol: buf[9],
     src: ipFromBytes(buf, 12),
     dst: ipFromBytes(buf, 16),
     payload: buf.subarray(headerLength, totalLength),

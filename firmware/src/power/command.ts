@@ -26,7 +26,7 @@ export function runCommand(argv: readonly string[], timeoutMs: number): Promise<
   return new Promise((resolve, reject) => {
     // Its own process group, so a timeout kills what a wrapper script started too (a grandchild holding
     // stdout open would otherwise keep the action waiting past its timeout).
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     // Keeps the newest bytes of each stream (an error is usually printed last).

@@ -34,7 +34,7 @@ export async function listGpioChips(channel: string, root = GPIO_SYSFS_ROOT): Pr
     const dir = join(root, name);
     try {
       const [base, ngpio, label] = await Promise.all(['base', 'ngpio', 'label'].map((f) => fs.readFile(join(dir, f), 'utf8')));
-      const chip = { name, base: Number(base!.trim()), ngpio: Number(ngpio!.trim()), label: label!.trim() };
+      const chip = { name, base: Number(base.trim()), ngpio: Number(ngpio.trim()), label: label.trim() };
       if (Number.isInteger(chip.base) && Number.isInteger(chip.ngpio)) chips.push(chip);
     } catch {
       // A chip directory we cannot read is not the SoC controller we are looking for.

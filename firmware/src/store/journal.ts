@@ -235,6 +235,7 @@ export class Journal<V> {
       if (json === undefined) throw new TypeError(`value for ${JSON.stringify(key)} has no JSON form`);
       line = encodeRecord(`{"k":${JSON.stringify(key)},"v":${json}}`);
     } catch (error) {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- passes on what JSON.stringify (or a toJSON) threw, as thrown
       return Promise.reject(error);
     }
     this.data.set(key, value);
@@ -282,7 +283,7 @@ export class Journal<V> {
     this.pending = null;
     if (!batch) return;
     if (this.failure) return batch.reject(this.failure);
-    const data = batch.lines.length === 1 ? batch.lines[0]! : Buffer.concat(batch.lines, batch.bytes);
+    const data = batch.lines.length === 1 ? batch.lines[0] : Buffer.concat(batch.lines, batch.bytes);
     try {
       await writeAll(this.fh, data);
     } catch (error) {
@@ -511,7 +512,7 @@ function frameBody(buf: Buffer, start: number, end: number): Buffer | string {
   if (buf[start + 8] !== 0x20) return 'no checksum field';
   let expected = 0;
   for (let i = 0; i < 8; i++) {
-    const digit = hexDigit(buf[start + i]!);
+    const digit = hexDigit(buf[start + i]);
     if (digit < 0) return 'no checksum field';
     expected = expected * 16 + digit;
   }
@@ -535,7 +536,7 @@ function decodeRecord<V>(body: Buffer, validate: JournalOptions<V>['validate']):
   if (record.d === 1) return { key: record.k, deleted: true };
   if (!Object.hasOwn(record, 'v')) return 'record without value or delete mark';
   if (validate) {
-    let ok = false;
+    let ok: boolean;
     try {
       ok = validate(record.v, record.k);
     } catch {

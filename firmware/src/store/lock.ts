@@ -144,7 +144,7 @@ async function readHolder(path: string): Promise<{ holder: LockHolder | undefine
   }
   const match = /^(\d+) (\d*) ([0-9a-f-]*)\n$/.exec(text);
   const pid = Number(match?.[1]);
-  return { holder: match && pid > 0 ? { pid, startTime: match[2]!, bootId: match[3]! } : undefined, ino };
+  return { holder: match && pid > 0 ? { pid, startTime: match[2], bootId: match[3] } : undefined, ino };
 }
 
 async function breakStale(path: string, staleIno: number, pid: number): Promise<void> {

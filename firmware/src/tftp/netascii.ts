@@ -28,7 +28,7 @@ export function encodeNetascii(data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(netasciiLength(data));
   let o = 0;
   for (let i = 0; i < data.length; i++) {
-    const byte = data[i]!;
+    const byte = data[i];
     if (byte === LF) {
       out[o++] = CR;
       out[o++] = LF;
@@ -50,7 +50,7 @@ export function decodeNetascii(data: Buffer): Buffer {
   const out = Buffer.allocUnsafe(data.length);
   let o = 0;
   for (let i = 0; i < data.length; i++) {
-    const byte = data[i]!;
+    const byte = data[i];
     if (byte === CR && i + 1 < data.length && (data[i + 1] === LF || data[i + 1] === NUL)) {
       out[o++] = data[i + 1] === LF ? LF : CR;
       i++;

@@ -15,7 +15,7 @@ export function hasBody(req: IncomingMessage): boolean {
 
 export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<unknown> {
   if (!hasBody(req)) return undefined;
-  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase();
   if (type !== 'application/json') {
     req.resume();
     throw new ApiFailure(415, 'unsupported_media_type', `Send the body as JSON with Content-Type: application/json (found ${JSON.stringify(type || 'none')}).`);

@@ -23,7 +23,7 @@ export function identify(req: IncomingMessage, auth: AuthService): Principal | u
   const authorization = req.headers.authorization;
   if (authorization !== undefined && authorization.trim() !== '') {
     const match = /^Bearer[ ]+(\S+)\s*$/i.exec(authorization);
-    const token = match ? auth.useToken(match[1]!) : undefined;
+    const token = match ? auth.useToken(match[1]) : undefined;
     if (!token)
       throw new ApiFailure(401, 'unauthorized', 'The API token is not valid (revoked, mistyped, or not a bearer token).', undefined, {
         'WWW-Authenticate': 'Bearer',

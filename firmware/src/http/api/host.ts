@@ -1,10 +1,10 @@
-// What the REST API needs from the rest of rackboot, as one small interface the
-// app implements over the inventory, the boot tracker, the event log, the lease
-// table, power and the configuration (serve.ts). The API validates input before
-// calling it and maps what it throws to HTTP answers (see errors.ts): throw
-// ApiHostError for a refusal, or an InventoryError-like error ({code:
-// 'bad_request' | 'conflict' | 'not_found', field}); anything else is a 500
-// whose details stay in the log.
+// What the REST API needs from the rest of rackboot, as one small interface that
+// app/api-host.ts (AppApiHost) implements over the inventory, the boot tracker,
+// the event log, the lease table, power and the configuration. The API
+// validates input before calling it and maps what it throws to HTTP answers
+// (see errors.ts): throw ApiHostError for a refusal, or an InventoryError-like
+// error ({code: 'bad_request' | 'conflict' | 'not_found', field}); anything
+// else is a 500 whose details stay in the log.
 
 import type { BootStage, Diagnosis } from '../../model/boot.js';
 import type { EventType } from '../../model/event.js';

@@ -72,7 +72,7 @@ export function toFailure(error: unknown, log: Logger, context: Record<string, u
   if (error instanceof Error) {
     const typed = error as Error & { code?: unknown; field?: unknown };
     if (typeof typed.code === 'string' && Object.hasOwn(INVENTORY_STATUS, typed.code)) {
-      return new ApiFailure(INVENTORY_STATUS[typed.code]!, typed.code, error.message, typeof typed.field === 'string' ? typed.field : undefined);
+      return new ApiFailure(INVENTORY_STATUS[typed.code], typed.code, error.message, typeof typed.field === 'string' ? typed.field : undefined);
     }
   }
   log.error('api request failed', { ...context, error: error as Error, stack: error instanceof Error ? error.stack : undefined });

@@ -161,8 +161,8 @@ function matchPath(pattern: string[], segments: string[]): Record<string, string
   if (pattern.length !== segments.length) return undefined;
   const params: Record<string, string> = {};
   for (let i = 0; i < pattern.length; i++) {
-    const p = pattern[i]!;
-    if (p.startsWith(':')) params[p.slice(1)] = valid.pathParam(segments[i]!, p.slice(1));
+    const p = pattern[i];
+    if (p.startsWith(':')) params[p.slice(1)] = valid.pathParam(segments[i], p.slice(1));
     else if (p !== segments[i]) return undefined;
   }
   return params;
@@ -236,7 +236,7 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'auth/tokens', () => ({ body: auth.listTokens() }));
   route('POST', 'auth/tokens', async (c) => ({ status: 201, body: await auth.createToken(valid.tokenCreate(c.body).name, by(c)) }), { body: true });
   route('DELETE', 'auth/tokens/:name', async (c) => {
-    await auth.revokeToken(c.params.name!, by(c));
+    await auth.revokeToken(c.params.name, by(c));
     return { body: {} };
   });
 
@@ -244,28 +244,28 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'status', async () => ({ body: await host.status() }));
   route('GET', 'nodes', async (c) => ({ body: await host.listNodes(valid.nodeFilter(c.ctx.query)) }));
   route('POST', 'nodes', async (c) => ({ status: 201, body: await host.createNode(valid.nodeCreate(c.body), by(c)) }), { body: true });
-  route('GET', 'nodes/:id', async (c) => ({ body: await node(c.params.id!) }));
+  route('GET', 'nodes/:id', async (c) => ({ body: await node(c.params.id) }));
   route(
     'PATCH',
     'nodes/:id',
     async (c) => {
       const patch = valid.nodeUpdate(c.body);
-      return { body: await host.updateNode((await node(c.params.id!)).mac, patch, by(c)) };
+      return { body: await host.updateNode((await node(c.params.id)).mac, patch, by(c)) };
     },
     { body: true },
   );
   route('DELETE', 'nodes/:id', async (c) => {
-    await host.deleteNode((await node(c.params.id!)).mac, by(c));
+    await host.deleteNode((await node(c.params.id)).mac, by(c));
     return { body: {} };
   });
-  route('GET', 'nodes/:id/timeline', async (c) => ({ body: await host.timeline((await node(c.params.id!)).mac) }));
-  route('POST', 'nodes/:id/approve', async (c) => ({ body: await host.approveNode((await node(c.params.id!)).mac, by(c)) }));
+  route('GET', 'nodes/:id/timeline', async (c) => ({ body: await host.timeline((await node(c.params.id)).mac) }));
+  route('POST', 'nodes/:id/approve', async (c) => ({ body: await host.approveNode((await node(c.params.id)).mac, by(c)) }));
   route(
     'POST',
     'nodes/:id/power',
     async (c) => {
       const { action } = valid.powerRequest(c.body);
-      return { body: await host.power((await node(c.params.id!)).mac, action, by(c)) };
+      return { body: await host.power((await node(c.params.id)).mac, action, by(c)) };
     },
     { body: true },
   );
@@ -274,7 +274,7 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
     'nodes/:id/next-boot',
     async (c) => {
       const profile = valid.nextBoot(c.body);
-      return { body: await host.setNextBoot((await node(c.params.id!)).mac, profile, by(c)) };
+      return { body: await host.setNextBoot((await node(c.params.id)).mac, profile, by(c)) };
     },
     { body: true },
   );

@@ -25,6 +25,7 @@ export function show(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'object') return 'an object';
+  // eslint-disable-next-line @typescript-eslint/no-base-to-string -- String() gets only what JSON.stringify cannot show: a symbol or a function
   const text = JSON.stringify(value) ?? String(value);
   return text.length > 60 ? `${text.slice(0, 57)}..."` : text;
 }
@@ -118,7 +119,7 @@ export function nodeUpdate(body: unknown): NodeUpdate {
   const n = notes(f);
   if (t !== undefined) out.tags = t;
   if (n !== undefined) out.notes = n;
-  return out as NodeUpdate;
+  return out;
 }
 
 export function nextBoot(body: unknown): string | null {
