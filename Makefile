@@ -1,7 +1,8 @@
 # rackboot — every target installs what it needs on a fresh Debian 12 machine.
 #   make setup   system packages + npm ci
 #   make build   native addon + single-file bundle in build/out/
-#   make test    type check + all tests (unit, integration in network namespaces)
+#   make test    type check, lint (eslint, prettier, folder layers) + all tests (unit, integration in network namespaces)
+#   make lint    eslint, prettier --check and build/check-layers.mjs
 #   make unit    type check + the tests that need no root
 #   make integration  the tests in network namespaces, with real clients and QEMU (root)
 #   make serve   build, then serve DHCP on INTERFACE with boot files from ROOT
@@ -24,7 +25,7 @@ NODE_GYP := node_modules/.bin/node-gyp
 NODEDIR := $(shell dirname "$$(dirname "$$(readlink -f "$$(command -v node)")")")
 STAMP := node_modules/.rackboot-setup
 
-.PHONY: setup apt build native bundle test typecheck unit integration clean serve payload lab bench fuzz image overlay-tarball image-check image-boot-test image-apt
+.PHONY: setup apt build native bundle test typecheck lint unit integration clean serve payload lab bench fuzz image overlay-tarball image-check image-boot-test image-apt
 
 # The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries),
 # downloaded with apt-get download, never installed on this machine.
@@ -56,6 +57,13 @@ build: bundle
 typecheck: $(STAMP)
 	node_modules/.bin/tsc --noEmit -p .
 
+# The static checks: typescript-eslint's type-aware rules, Prettier's format, and the folder layers
+# (build/check-layers.mjs fails on any import of a folder that is not below, or a cycle; docs/architecture.md).
+lint: $(STAMP)
+	node build/check-layers.mjs
+	node_modules/.bin/prettier --check --log-level warn .
+	node_modules/.bin/eslint --max-warnings 0 .
+
 payload: $(STAMP)
 	@mkdir -p node_modules/.cache
 	flock node_modules/.cache/rackboot-payload.lock bash build/payload.sh $(PAYLOAD_DIR)
@@ -66,10 +74,10 @@ payload: $(STAMP)
 UNIT_TESTS := test/unit test/web/ui.test.ts
 INTEGRATION_TESTS := test/integration test/web/real-rackboot.test.ts
 
-test: build typecheck payload
+test: build typecheck lint payload
 	node_modules/.bin/vitest run
 
-unit: build typecheck
+unit: build typecheck lint
 	node_modules/.bin/vitest run $(UNIT_TESTS)
 
 integration: build payload

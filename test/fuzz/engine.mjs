@@ -167,6 +167,7 @@ class Dictionary {
   addString(text) {
     if (typeof text !== 'string' || text.length === 0 || text.length > 64) return;
     this.add(Buffer.from(text, 'latin1'));
+    // eslint-disable-next-line no-control-regex -- the range starts at NUL: any character beyond latin1
     if (/[^\x00-\xff]/.test(text)) this.add(Buffer.from(text, 'utf8'));
   }
 
@@ -348,11 +349,11 @@ function loadInstrumented(bundlePath, coverage, dict) {
   const compare = (a, b, operator) => {
     switch (operator) {
       case '==':
-        return a == b; // eslint-disable-line eqeqeq
+        return a == b;
       case '===':
         return a === b;
       case '!=':
-        return a != b; // eslint-disable-line eqeqeq
+        return a != b;
       case '!==':
         return a !== b;
       case '<':

@@ -140,11 +140,11 @@ function writeTftp(): void {
     head[2] = request.length;
     return Buffer.concat([head, request, ...steps]);
   };
-  save('tftp-transfer', transfer(1500, requests[0]!, [step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 2 }), step({ op: 'ack', block: 3 })]));
-  save('tftp-transfer', transfer(3000, requests[1]!, [step({ op: 'error', code: 8, message: 'TFTP Aborted' })]));
+  save('tftp-transfer', transfer(1500, requests[0], [step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 2 }), step({ op: 'ack', block: 3 })]));
+  save('tftp-transfer', transfer(3000, requests[1], [step({ op: 'error', code: 8, message: 'TFTP Aborted' })]));
   save(
     'tftp-transfer',
-    transfer(3000, requests[2]!, [step({ op: 'ack', block: 0 }), Buffer.from([10]), step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 1 })]),
+    transfer(3000, requests[2], [step({ op: 'ack', block: 0 }), Buffer.from([10]), step({ op: 'ack', block: 1 }), step({ op: 'ack', block: 1 })]),
   );
   save(
     'tftp-transfer',
@@ -157,7 +157,7 @@ function writeTftp(): void {
       [step({ op: 'ack', block: 0 }), Buffer.from([0x20]), step({ op: 'ack', block: 4 }), Buffer.from([19, 19])],
     ),
   );
-  save('tftp-transfer', transfer(512, requests[4]!, [step({ op: 'ack', block: 0 }), step({ op: 'data', block: 1, data: Buffer.alloc(4) })]));
+  save('tftp-transfer', transfer(512, requests[4], [step({ op: 'ack', block: 0 }), step({ op: 'data', block: 1, data: Buffer.alloc(4) })]));
 }
 
 function writeHttp(): void {

@@ -23,7 +23,7 @@ export class ApiClient {
   /** Sets the admin password with the logged setup token, then makes and uses an API token. */
   static async setUp(ns: Netns, baseUrl: string, server: RackbootProcess): Promise<ApiClient> {
     const line = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('setup token: '));
-    const setupToken = (line.msg as string).slice('setup token: '.length);
+    const setupToken = line.msg.slice('setup token: '.length);
     const jar = `/tmp/rackboot-api-${process.pid}-${Date.now()}.cookies`;
     const setup = await curl(ns, [
       '-c',

@@ -174,7 +174,7 @@ export class Terminal {
 
   /** The row the cursor is on, and the cursor column. */
   get currentRow(): string {
-    return this.rows[this.row]!.trimEnd();
+    return this.rows[this.row].trimEnd();
   }
 
   get cursorColumn(): number {
@@ -267,7 +267,7 @@ export class Terminal {
         this.bells++;
         return;
       default: {
-        const line = this.rows[this.row]!.padEnd(this.col);
+        const line = this.rows[this.row].padEnd(this.col);
         this.rows[this.row] = line.slice(0, this.col) + ch + line.slice(this.col + 1);
         this.col++;
       }
@@ -278,7 +278,7 @@ export class Terminal {
     this.escape = '';
     const final = body.slice(-1);
     const n = Number(body.slice(0, -1)) || 1;
-    if (final === 'K') this.rows[this.row] = this.rows[this.row]!.slice(0, this.col);
+    if (final === 'K') this.rows[this.row] = this.rows[this.row].slice(0, this.col);
     else if (final === 'D') this.col = Math.max(0, this.col - n);
     else if (final === 'C') this.col += n;
     else if (final === 'H')

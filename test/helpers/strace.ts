@@ -37,7 +37,7 @@ export function parseTrace(text: string, cwd: string): Call[] {
     if (!match || line.startsWith('<...')) continue;
     const [, name, args] = match as unknown as [string, string, string];
     if (/= -1 /.test(args) && !args.includes('<unfinished')) continue; // failed: changed nothing
-    const paths = [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => resolve(cwd, m[1]!));
+    const paths = [...args.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => resolve(cwd, m[1]));
     const fdPath = /^(?:AT_FDCWD, )?\d+<([^>]*)>/.exec(args)?.[1];
     let writes: string[] = [];
     if (name === 'openat' || name === 'open') {

@@ -18,7 +18,7 @@ interface Run {
 function run(args: string[], prefix: string[] = []): Promise<Run> {
   const argv = [...prefix, process.execPath, BUNDLE, ...args];
   return new Promise((resolve) => {
-    execFile(argv[0]!, argv.slice(1), { timeout: 20_000 }, (error, stdout, stderr) => {
+    execFile(argv[0], argv.slice(1), { timeout: 20_000 }, (error, stdout, stderr) => {
       const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -119,7 +119,7 @@ describe('rackboot command line', () => {
       const client = await lab.client();
       const { script, events } = await lab.clientScript('udhcpc', 'defaults');
       await client.exec(['udhcpc', '-i', 'eth0', '-s', script, '-n', '-q', '-t', '5', '-T', '2']);
-      const ip = (await waitForEvent(events, /^bound /)).split(' ')[1]!;
+      const ip = (await waitForEvent(events, /^bound /)).split(' ')[1];
       expect(ip).toBe('10.93.0.128');
       // The root holds only a kernel: the appliance's own iPXE binaries are served (TFTP and HTTP).
       const tftpCopy = join(lab.dir, 'undionly.kpxe');

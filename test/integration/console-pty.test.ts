@@ -372,7 +372,7 @@ describe('serial console over a socat pty pair', () => {
     const bells = terminal.bells;
     const mark = terminal.mark();
     await terminal.type('x'.repeat(10 * 1024) + '\r');
-    await terminal.waitFor(/^  'x+~$/, mark);
+    await terminal.waitFor(/^ {2}'x+~$/, mark);
     expect(console_.counters.droppedOutput).toBe(0);
     expect(terminal.bells).toBeGreaterThan(bells);
     expect(console_.shell.editor.counters.overflowChars).toBe(10 * 1024 - 1024);

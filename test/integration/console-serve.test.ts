@@ -93,7 +93,7 @@ console:
 
   it('before setup prints the logged setup token, refuses the rest, and sets the password with passwd', async () => {
     const logged = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('setup token: '));
-    const token = (logged.msg as string).slice('setup token: '.length);
+    const token = logged.msg.slice('setup token: '.length);
     // Shown unasked when the console starts, and again on Enter.
     expect(await terminal.waitFor(/^setup token: /)).toBe(`setup token: ${token}`);
     await terminal.waitFor('Type setup-token for the token the web UI asks for');

@@ -97,8 +97,8 @@ describe('the state directory', () => {
         process.kill(target, 'SIGTERM');
       }
     }
-    const [code] = await exited;
-    run.code = code as number | null;
+    const [code] = (await exited) as [number | null];
+    run.code = code;
     return run;
   }
 

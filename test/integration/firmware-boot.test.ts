@@ -121,7 +121,7 @@ ${PROFILE}`);
       expect(lease, `${node.firmware}: no lease`).toBeDefined();
       expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.mac=${node.mac}`);
-      expect(up.cmdline, node.firmware).toContain(`rackboot.ip=${lease!.ip}`);
+      expect(up.cmdline, node.firmware).toContain(`rackboot.ip=${String(lease!.ip)}`);
       // The booted OS's own DHCP (client "plain") is not part of the boot.
       const dhcpTransactions = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac && l.client !== 'plain').length;
       expect(view.dhcpAcks, node.firmware).toBe(dhcpTransactions);

@@ -58,8 +58,8 @@ async function curl(args: string[]): Promise<CurlResult> {
   const bodyFile = join(work, `body-${bodies++}`);
   const { stdout } = await execFileP('curl', ['-sS', '-D', '-', '-o', bodyFile, ...args], { encoding: 'utf8' });
   const blocks = stdout.split(/\r\n\r\n/).filter((block) => block.startsWith('HTTP/'));
-  const lines = blocks[blocks.length - 1]!.split('\r\n');
-  const status = Number(lines[0]!.split(' ')[1]);
+  const lines = blocks[blocks.length - 1].split('\r\n');
+  const status = Number(lines[0].split(' ')[1]);
   const headers: Record<string, string> = {};
   for (const line of lines.slice(1)) {
     const colon = line.indexOf(':');
@@ -91,8 +91,8 @@ async function createHttpServerFor(extra: { limits?: Partial<HttpLimits>; hotFil
     log: createLogger({ level: 'debug', format: 'json', write: (line) => logLines.push(line) }),
     counters,
     onEvent: (event) => events.push(event),
-    async resolveNode(query) {
-      return inventory.find((node) => (query.mac !== undefined ? node.mac === query.mac : node.ip === query.ip));
+    resolveNode(query) {
+      return Promise.resolve(inventory.find((node) => (query.mac !== undefined ? node.mac === query.mac : node.ip === query.ip)));
     },
     // Every client here is 127.0.0.1: the per-address cap would refuse the load test's 200.
     limits: { closeGraceMs: 500, maxConnectionsPerAddress: 1024, ...limits },
@@ -245,7 +245,7 @@ describe('boot files over HTTP (curl)', () => {
     }
     const refusedLines = logLines.filter((line) => line.includes('refused boot file request')).slice(refusedBefore);
     expect(refusedLines.length).toBe(attempts.filter(([, status]) => status === 403).length);
-    expect(JSON.parse(refusedLines[0]!)).toMatchObject({ level: 'warn', remote: '127.0.0.1', path: '/../../../../etc/passwd', reason: 'dot segment' });
+    expect(JSON.parse(refusedLines[0])).toMatchObject({ level: 'warn', remote: '127.0.0.1', path: '/../../../../etc/passwd', reason: 'dot segment' });
     expect(JSON.parse(refusedLines.find((line) => line.includes('"/escape"'))!)).toMatchObject({ reason: 'resolves outside the boot root (symlink)' });
 
     // A symlink that stays inside the root is fine, and the server is still serving.
@@ -271,7 +271,7 @@ describe('boot files over HTTP (curl)', () => {
     const byMac = await curl([`${base}/boot.ipxe?mac=52:54:00:00:00:01`]);
     expect(byMac.status).toBe(200);
     expect(byMac.headers['cache-control']).toBe('no-store');
-    const expected = ipxeScriptFor(profiles.compute!, { profiles, node: inventory[0]!, serverBase: SERVER_BASE, profileName: 'compute' });
+    const expected = ipxeScriptFor(profiles.compute, { profiles, node: inventory[0], serverBase: SERVER_BASE, profileName: 'compute' });
     expect(byMac.body.toString()).toBe(expected);
     expect(expected).toContain('hostname=node01');
 
@@ -281,7 +281,7 @@ describe('boot files over HTTP (curl)', () => {
     // No usable mac: looked up by the client's address (127.0.0.1 is "loopy", profile disk).
     for (const url of [`${base}/boot.ipxe`, `${base}/boot.ipxe?mac=%24%7Bnet0/mac%7D`]) {
       const byIp = await curl([url]);
-      expect(byIp.body.toString()).toBe(ipxeScriptFor(profiles.disk!, { profiles, node: inventory[1]!, serverBase: SERVER_BASE, profileName: 'disk' }));
+      expect(byIp.body.toString()).toBe(ipxeScriptFor(profiles.disk, { profiles, node: inventory[1], serverBase: SERVER_BASE, profileName: 'disk' }));
     }
 
     // A menu's choice wins; the retry loop asks for it again.

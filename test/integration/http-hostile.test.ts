@@ -137,7 +137,7 @@ http:
   }
 
   it('refuses traversal in every spelling, and serves what is inside the root', async () => {
-    const client = clients[0]!;
+    const client = clients[0];
     const cases: [string, number][] = [
       ['/../boot-private/secret.txt', 403],
       ['/../../../../etc/passwd', 403],
@@ -203,7 +203,7 @@ http:
       { timeoutMs: 90_000 },
     );
     const [sumLine, smallStatus] = download.trim().split('\n');
-    expect(sumLine!.split(' ')[0]).toBe(kernelSha);
+    expect(sumLine.split(' ')[0]).toBe(kernelSha);
     expect(smallStatus).toBe('200');
     const [trickle, idle] = await attacks;
     console.log('slowloris:', JSON.stringify({ trickle, idle }));
@@ -225,7 +225,7 @@ http:
   }, 60_000);
 
   it('counted every refusal, in the log and in /metrics', async () => {
-    const metrics = (await curl(clients[3]!, [`http://${SERVER}/metrics`])).body;
+    const metrics = (await curl(clients[3], [`http://${SERVER}/metrics`])).body;
     expect(metrics).toMatch(/^rackboot_dropped_total\{protocol="http",reason="address_limit"\} [1-9]\d*$/m);
     expect(metrics).toMatch(/^rackboot_http_request_timeouts_total [1-9]\d*$/m);
     expect(await server.stop()).toBe(0);
@@ -243,6 +243,6 @@ http:
     // The server logged the refusals at a bounded rate, not once per connection.
     const limitedLines = server.lines.filter((l) => l.msg === 'too many connections from one address, dropping');
     expect(limitedLines.length).toBeGreaterThan(0);
-    expect(limitedLines.length).toBeLessThan(http['http.address_limited']!);
+    expect(limitedLines.length).toBeLessThan(http['http.address_limited']);
   });
 });

@@ -50,7 +50,7 @@ function runAndKill(script: string, dir: string, killAfterMs: number, afterReady
           continue;
         }
         const [ip, mac] = text.split(' ');
-        acked.push([ip!, mac!]);
+        acked.push([ip, mac]);
       }
     });
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));

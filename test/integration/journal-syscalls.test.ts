@@ -76,10 +76,10 @@ describe('journal compaction under strace', () => {
     const relevant = calls.filter((c) => steps.some(([, match]) => match(c)));
     const complete: number[] = [];
     for (let i = 0; i < relevant.length; i++) {
-      if (!steps[0]![1](relevant[i]!)) continue;
+      if (!steps[0][1](relevant[i])) continue;
       const seq = relevant.slice(i, i + steps.length);
       if (seq.length < steps.length) break; // the kill interrupted this one
-      const names = seq.map((c, k) => (steps[k]![1](c) ? steps[k]![0] : `(${c.name} ${c.paths.join(' ')} ${c.fdPath ?? ''}) instead of ${steps[k]![0]}`));
+      const names = seq.map((c, k) => (steps[k][1](c) ? steps[k][0] : `(${c.name} ${c.paths.join(' ')} ${c.fdPath ?? ''}) instead of ${steps[k][0]}`));
       expect(names, `compaction at call ${i}`).toEqual(steps.map(([name]) => name));
       complete.push(i);
     }

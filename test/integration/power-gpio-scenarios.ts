@@ -68,10 +68,11 @@ async function errorOf(promise: Promise<unknown>): Promise<{ code?: string; mess
 }
 
 /** Runs this bundle again as a child (same mount namespace) and waits until it prints "ready". */
+// eslint-disable-next-line @typescript-eslint/require-await -- callers await it; a spawn failure must arrive as a rejection
 async function startChild(name: string, wrapper: string[] = []) {
-  const argv = [...wrapper, process.execPath, process.argv[1]!, name];
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-  const lines = createInterface({ input: child.stdout! });
+  const argv = [...wrapper, process.execPath, process.argv[1], name];
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const lines = createInterface({ input: child.stdout });
   const output: string[] = [];
   const said = (word: string) => new Promise<void>((resolve) => lines.on('line', (line) => line === word && resolve()));
   lines.on('line', (line) => output.push(line));
@@ -164,11 +165,11 @@ const scenarios: Record<string, () => Promise<unknown>> = {
       const child = await startChild(name);
       await child.opened;
       emu.scan(); // the child's direction write is processed before it writes a value (see childHoldOn)
-      child.child.stdin!.write('on\n');
+      child.child.stdin.write('on\n');
       await child.ready;
       emu.scan();
       const before = emu.line(sysfs);
-      child.child.stdin!.end('exit\n');
+      child.child.stdin.end('exit\n');
       const [code, signal] = await child.exited;
       emu.scan();
       result[name] = { code, signal, before, after: emu.line(sysfs), history: emu.history(sysfs) };
@@ -234,7 +235,7 @@ const scenarios: Record<string, () => Promise<unknown>> = {
     const child = await startChild('child-permission', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--']);
     const [code] = await child.exited;
     emu.stop();
-    return { code, childResult: JSON.parse(child.output.at(-1) ?? 'null'), exports: emu.exports() };
+    return { code, childResult: JSON.parse(child.output.at(-1) ?? 'null') as unknown, exports: emu.exports() };
   },
 
   async 'child-permission'() {

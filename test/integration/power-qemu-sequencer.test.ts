@@ -88,11 +88,11 @@ describe('sequencer + service + qemu driver', () => {
     await until('two nodes on', () => observed.length === 2);
     await new Promise((r) => setTimeout(r, 400));
     expect(observed).toHaveLength(2);
-    stages.set(macs[0]!, 'kernel');
+    stages.set(macs[0], 'kernel');
     const summary = await run.done;
     expect(summary.switchedOn).toEqual(macs);
     // (The stagger's timing is checked on a fake clock in test/unit/power-sequencer.test.ts.)
-    expect(observed).toEqual(macs.map((mac) => ({ kind: 'power_on', mac, at: expect.any(Number), by: 'admin' })));
+    expect(observed).toEqual(macs.map((mac) => ({ kind: 'power_on', mac, at: expect.any(Number) as number, by: 'admin' })));
     for (const name of Object.values(nodes)) {
       expect(await service.state(Object.keys(nodes).find((m) => nodes[m] === name)!)).toEqual({ ok: true, state: 'on', readable: true });
       await until(
@@ -104,14 +104,14 @@ describe('sequencer + service + qemu driver', () => {
     // vm2's boot fails (its DHCP is dropped): recovery cycles it; the second attempt boots.
     const qemu = opened.drivers.get('vm2') as unknown as { pidOf(c: string): number | undefined };
     const firstPid = qemu.pidOf('vm2');
-    for (const l of listeners) l(macs[1]!, 'no_offer', 'DISCOVERs after our OFFER');
+    for (const l of listeners) l(macs[1], 'no_offer', 'DISCOVERs after our OFFER');
     await until('first recovery cycle', () => observed.length === 4);
     const secondPid = qemu.pidOf('vm2');
     expect(secondPid).toBeDefined();
     expect(secondPid).not.toBe(firstPid);
-    for (const l of listeners) l(macs[1]!, 'no_offer', 'DISCOVERs after our OFFER');
+    for (const l of listeners) l(macs[1], 'no_offer', 'DISCOVERs after our OFFER');
     await until('second recovery cycle', () => observed.length === 5);
-    for (const l of listeners) l(macs[1]!, 'booted');
+    for (const l of listeners) l(macs[1], 'booted');
     await until('booted event', () => events.some((e) => e.message.includes('booted after')));
     expect(events.filter((e) => e.type === 'recovery').map((e) => e.message)).toEqual([
       'power-cycling vm2 after no_offer (DISCOVERs after our OFFER): attempt 1 of 2',

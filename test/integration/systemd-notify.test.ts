@@ -28,7 +28,7 @@ class NotifyReceiver {
     await new Promise<void>((resolve, reject) => {
       let buffered = '';
       child.once('exit', (code) => reject(new Error(`notify receiver exited with ${code}`)));
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
         buffered += chunk;
         let newline: number;
         while ((newline = buffered.indexOf('\n')) >= 0) {

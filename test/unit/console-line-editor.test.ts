@@ -104,7 +104,7 @@ describe('LineEditor', () => {
     editor.begin('> ');
     const r = typed(editor, 'a'.repeat(100));
     // Each redraw starts at column 0 and shows at most 37 characters after the prompt.
-    // eslint-disable-next-line no-control-regex -- stripping ANSI escape sequences is what this regex is for
+
     for (const redraw of r.output.split('\r').slice(1)) expect(redraw.replace(/\x1b\[[0-9]*[A-Za-z]/g, '').length).toBeLessThanOrEqual(39);
     expect(typed(editor, '\r').event).toEqual({ kind: 'line', text: 'a'.repeat(100) });
   });
@@ -134,7 +134,7 @@ describe('LineEditor', () => {
             const r = editor.feed(rest);
             expect(r.consumed).toBeGreaterThan(0);
             rest = rest.subarray(r.consumed);
-            // eslint-disable-next-line no-control-regex -- the terminal output is checked for escapes and control bytes
+
             expect(r.output.replace(/\x1b\[[0-9;]*[A-Za-z]/g, '')).toMatch(/^[\x20-\x7e\r\n\x08\x07]*$/);
             if (r.event?.kind === 'line') expect(r.event.text.length).toBeLessThanOrEqual(256);
             if (r.event) editor.begin('> ');

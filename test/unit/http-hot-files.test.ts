@@ -69,7 +69,7 @@ describe('HotFiles', () => {
     }
     expect(hot.stats()).toMatchObject({ files: 2, bytes: 2000 });
     // d0 was evicted: asking again reads it again.
-    await withFile('d0.bin', files[0]!, async (path, handle) => expect((await hot.get(path, '"x"', 1000, handle))?.equals(files[0]!)).toBe(true));
+    await withFile('d0.bin', files[0], async (path, handle) => expect((await hot.get(path, '"x"', 1000, handle))?.equals(files[0])).toBe(true));
     expect(hot.stats().loads).toBe(4);
   });
 

@@ -103,7 +103,12 @@ describe('openWithinRoot', () => {
   });
 
   it('opens a plain file', async () => {
-    expect(await openWithinRoot(new BootRoot(root), 'pxelinux.0')).toEqual({ ok: true, path: join(root, 'pxelinux.0'), size: 6, mtimeMs: expect.any(Number) });
+    expect(await openWithinRoot(new BootRoot(root), 'pxelinux.0')).toEqual({
+      ok: true,
+      path: join(root, 'pxelinux.0'),
+      size: 6,
+      mtimeMs: expect.any(Number) as number,
+    });
   });
 
   it('follows a symlink that stays inside the root (pxelinux.cfg/01-<mac> -> profile)', async () => {

@@ -20,7 +20,7 @@ async function load(path: string, what: string): Promise<{ ok: true } | { ok: fa
     await loadConfigFile(path);
     return { ok: true };
   } catch (error) {
-    if (!(error instanceof ConfigError)) throw new Error(`${what}: ${String((error as Error)?.stack ?? error)}`);
+    if (!(error instanceof ConfigError)) throw new Error(`${what}: ${String((error as Error)?.stack ?? error)}`, { cause: error });
     expect(error.problems.length, what).toBeGreaterThan(0);
     const text = error.format();
     for (const line of text.split('\n')) {
@@ -60,7 +60,7 @@ describe('configuration files torn or damaged', () => {
   );
 
   it('refuses garbage, binary, NULs, invalid UTF-8 and a directory with the file named', async () => {
-    const whole = await readFile(join(REPO, FILES[0]!));
+    const whole = await readFile(join(REPO, FILES[0]));
     let seed = 11;
     const random = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) >>> 24;
     const refused = true;

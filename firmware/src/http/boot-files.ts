@@ -133,6 +133,7 @@ export function confinePath(rawPath: string): ConfinedPath {
     if (decoded.includes('\u0000')) return { ok: false, status: 403, reason: 'NUL in path' };
     if (decoded.includes('\\')) return { ok: false, status: 403, reason: 'backslash in path' };
     if (decoded.includes('/')) return { ok: false, status: 403, reason: 'slash in a path segment' };
+    // eslint-disable-next-line no-control-regex -- refusing control characters is the point
     if (/[\u0001-\u001f\u007f]/.test(decoded)) return { ok: false, status: 403, reason: 'control character in path' };
     segments.push(decoded);
   }
@@ -207,7 +208,7 @@ export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
     let streaming = false;
     const send: Sending = { clock, body, finish, refuse, logPath: eventPath, handOver: () => (streaming = true) };
     try {
-      await respondWithFile(req, res, ctx, file, located.path, confined.segments[confined.segments.length - 1]!, send);
+      await respondWithFile(req, res, ctx, file, located.path, confined.segments[confined.segments.length - 1], send);
     } finally {
       if (!streaming) await file.close().catch(() => undefined);
     }

@@ -114,7 +114,7 @@ export interface HttpServerOptions {
   serverBase: string;
   log: Logger;
   counters: Counters;
-  onEvent?(event: HttpEvent): void;
+  onEvent?: (event: HttpEvent) => void;
   /** More rows for the routing table (API, SSE, UI). Rows win over built-in ones with the same prefix. */
   extraRoutes?: Route[];
   /** The boot server's serial number, `{serial}` in templates. */

@@ -12,7 +12,7 @@ import { decodeTftp, encodeTftp, TftpError, type TftpPacket } from './codec.js';
 import { ReadTransfer, type TransferEvent, type TransferLimits, type FileSource } from './transfer.js';
 import { resolveBootPath, openWithinRoot } from './paths.js';
 import { BootRoot } from '../boot-policy/boot-root.js';
-import { systemClock, type Clock } from '../util/clock.js';
+import { systemTimers, type Timers } from '../util/timers.js';
 import { FileCache } from './file-cache.js';
 import { SendScheduler, TransferSlots } from './scheduler.js';
 import { toNetascii } from './netascii.js';
@@ -41,7 +41,8 @@ export interface TftpServerOptions {
   onEvent?(event: TftpEvent): void;
   /** Retransmission limits; tests shorten them. */
   limits?: Partial<TransferLimits>;
-  clock?: Clock;
+  /** Time for the client-gone checks, the slot overflow and every transfer's retransmissions. */
+  timers?: Timers;
 }
 
 /** What the server itself saw before a transfer exists: a request, or a request it refused. */
@@ -77,12 +78,12 @@ export class TftpServer {
   private readonly slots: TransferSlots;
   private readonly limits: TransferLimits;
   private readonly root: BootRoot;
-  private readonly clock: Clock;
+  private readonly timers: Timers;
   private nextTransferId = 0;
 
   constructor(private readonly opts: TftpServerOptions) {
     this.root = new BootRoot(opts.root);
-    this.clock = opts.clock ?? systemClock;
+    this.timers = opts.timers ?? systemTimers;
     this.cache = new FileCache();
     this.maxPerClient = opts.maxPerClient ?? Math.max(1, Math.ceil(opts.maxTransfers / 2));
     this.scheduler = new SendScheduler({
@@ -93,8 +94,8 @@ export class TftpServer {
     this.slots = new TransferSlots(opts.maxTransfers, {
       waitMs: SLOT_WAIT_MS,
       extra: opts.maxTransfers,
-      setTimer: (ms, fn) => setTimeout(fn, ms),
-      clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+      setTimer: (ms, fn) => this.timers.setTimer(ms, fn),
+      clearTimer: (handle) => this.timers.clearTimer(handle),
     });
     this.limits = {
       maxBlksize: Math.max(512, opts.mtu - DATA_OVERHEAD),
@@ -130,7 +131,7 @@ export class TftpServer {
     return this.active.size;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.listener?.close();
     this.listener = undefined;
     const entries = [...this.active.values()];
@@ -141,6 +142,7 @@ export class TftpServer {
       closeQuietly(entry.socket);
     }
     this.cache.clear();
+    return Promise.resolve();
   }
 
   private onRequest(buf: Buffer, ip: Ipv4, port: number): void {
@@ -175,7 +177,7 @@ export class TftpServer {
       // The client repeated its RRQ: our first answer was lost, or it is one of the
       // PXE ROMs that send it twice. Never a second transfer; answer again if started.
       counters.inc('tftp.duplicate_request');
-      existing.lastRequestAt = this.clock.now();
+      existing.lastRequestAt = this.timers.now();
       existing.transfer?.requestRepeated();
       return;
     }
@@ -190,7 +192,7 @@ export class TftpServer {
     }
     counters.inc('tftp.requests');
     this.emit({ type: 'request', options: Object.fromEntries(packet.options), client: ip, port, filename: packet.filename });
-    const entry: ActiveTransfer = { ip, filename: packet.filename, lastRequestAt: this.clock.now() };
+    const entry: ActiveTransfer = { ip, filename: packet.filename, lastRequestAt: this.timers.now() };
     this.active.set(key, entry);
     this.perClient.set(ip, held + 1);
     void this.serve(key, entry, packet, ip, port).catch((error: unknown) => {
@@ -219,7 +221,7 @@ export class TftpServer {
     // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
     const release = await this.slots.acquire(key);
     if (!this.active.has(key)) return release();
-    if (this.clock.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
+    if (this.timers.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
       counters.inc('tftp.dropped.client_gone');
       log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
       release();
@@ -263,9 +265,9 @@ export class TftpServer {
             // The transfer's socket is already closed (server stopping): nothing to send on.
           }
         },
-        now: () => this.clock.now(),
-        setTimer: (ms, fn) => setTimeout(fn, ms),
-        clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+        now: () => this.timers.now(),
+        setTimer: (ms, fn) => this.timers.setTimer(ms, fn),
+        clearTimer: (handle) => this.timers.clearTimer(handle),
       },
       limits: this.limits,
       gate,

@@ -39,7 +39,7 @@ export async function fuzz(data: Buffer): Promise<void> {
   world ??= setUp();
   const w = await world;
   if (data.length < 1) return;
-  const selector = data[0]!;
+  const selector = data[0];
   const msg = allowing(() => decodeDhcp(data.subarray(1)), DecodeError);
   if (!msg) return;
   const proxy = (selector & 1) !== 0;
@@ -80,7 +80,7 @@ async function checkKnownNodeServed(w: DhcpWorld): Promise<void> {
   w.sent.length = 0;
   await w.servers.dhcp.handle(clientMessage(MessageType.Discover, KNOWN_MAC), BROADCAST_META);
   check(w.sent.length === 1, 'the known node got no answer to a DISCOVER after the fuzz input');
-  const offer = decodeDhcp(w.sent[0]!);
+  const offer = decodeDhcp(w.sent[0]);
   check(
     offer.options.get(Opt.MessageType)?.[0] === MessageType.Offer && offer.yiaddr === KNOWN_IP,
     `the known node was offered ${offer.yiaddr}, not ${KNOWN_IP}`,

@@ -43,25 +43,25 @@ const NOT_COMMANDS = new Set(['#!ipxe', '#', ':failed', ':local_efi', ':local_bi
 
 export function fuzz(data: Buffer): void {
   if (data.length === 0) return;
-  const selector = data[0]!;
+  const selector = data[0];
   const [kernel, initrds, cmdline, url, items, nodeName, mac, ip, serial, profileName, requested, booted, base] = fields(data.subarray(1), 13).map((f) =>
     Buffer.from(f, 'latin1').toString('utf8'),
   );
   const kinds = ['linux', 'chain', 'local', 'menu'] as const;
-  const kind = kinds[selector & 3]!;
-  const initrdList = initrds === '' ? [] : initrds!.split('\x01');
+  const kind = kinds[selector & 3];
+  const initrdList = initrds === '' ? [] : initrds.split('\x01');
   const menuItems =
     items === ''
       ? []
-      : items!.split('\x01').map((item) => {
+      : items.split('\x01').map((item) => {
           const [profile, label] = item.split('\x02');
           return { profile: profile ?? '', label: label ?? '' };
         });
   const profile: ProfileConfig =
     kind === 'linux'
-      ? { kind, kernel: kernel!, initrds: initrdList, cmdline: cmdline! }
+      ? { kind, kernel: kernel, initrds: initrdList, cmdline: cmdline }
       : kind === 'chain'
-        ? { kind, url: url! }
+        ? { kind, url: url }
         : kind === 'local'
           ? { kind }
           : { kind, items: menuItems, timeout: (selector >> 2) & 0x3f };
@@ -70,8 +70,8 @@ export function fuzz(data: Buffer): void {
   const platform = ([undefined, 'efi', 'pcbios', undefined] as const)[(selector >> 6) & 3];
   const { script } = buildIpxeScript(profile, {
     profiles,
-    node: { name: nodeName!, mac: mac!, ip: ip! },
-    serverBase: selector & 0x20 && base !== '' ? base! : 'http://10.0.0.1',
+    node: { name: nodeName, mac: mac, ip: ip },
+    serverBase: selector & 0x20 && base !== '' ? base : 'http://10.0.0.1',
     ...(serial !== '' ? { bootServerSerial: serial } : {}),
     ...(platform ? { platform } : {}),
     ...(profileName !== '' ? { profileName } : {}),
@@ -95,7 +95,7 @@ function checkScript(script: string, expectedLines: number): void {
   for (const line of lines) {
     check(!line.endsWith('\\'), `line continues onto the next: ${line}`);
     const tokens = line.split(' ');
-    const command = line.startsWith('# ') ? '#' : tokens[0]!;
+    const command = line.startsWith('# ') ? '#' : tokens[0];
     check(COMMANDS.has(command), `line starts with ${JSON.stringify(command)}, not a command rackboot writes: ${line}`);
     if (command === '#' || command === '#!ipxe') continue;
     if (command === 'iseq') {

@@ -24,7 +24,7 @@ export function fuzz(data: Buffer): void {
   const size = data.readUInt16BE(0) % 4096;
   const file = Buffer.alloc(size);
   for (let i = 0; i < size; i++) file[i] = (i * 7 + (i >> 8)) & 0xff;
-  const requestLength = data[2]!;
+  const requestLength = data[2];
   const decoded = allowing(() => decodeTftp(data.subarray(3, 3 + requestLength)), DecodeError);
   const request = decoded?.op === 'rrq' ? decoded : { op: 'rrq' as const, filename: 'undionly.kpxe', mode: 'octet', options: new Map<string, string>() };
 
@@ -68,7 +68,7 @@ export function fuzz(data: Buffer): void {
   checkSent(sent.splice(0));
   let at = 3 + requestLength;
   while (at < data.length && transfer.state !== 'done' && transfer.state !== 'failed') {
-    const op = data[at++]!;
+    const op = data[at++];
     if (op < 0x20) {
       // Timers fire one by one, each a step of its own.
       const target = clock.now + op * 100;
