@@ -49,7 +49,7 @@ export function checkCsrf(req: IncomingMessage, principal: Principal): void {
   const sent = Array.isArray(header) ? header[0] : header;
   if (sent === undefined || sent === '')
     throw new ApiFailure(403, 'csrf', 'Missing X-CSRF-Token header: state-changing requests with a session need the csrfToken of the session.');
-  if (!constantTimeEqual(sent, principal.session.csrfToken)) throw new ApiFailure(403, 'csrf', 'The X-CSRF-Token header does not match this session.');
+  if (!constantTimeEqual(sent, principal.session.csrfToken)) throw new ApiFailure(403, 'csrf', 'The X-CSRF-Token header does not match the session.');
 }
 
 /**
