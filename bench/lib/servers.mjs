@@ -5,7 +5,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { daemon, inNs, run, sleep } from './sh.mjs';
-import { SERVER_IP } from './link.mjs';
+import { CLIENT_IP, SERVER_IP } from './link.mjs';
 
 export const POOL = { start: '10.97.1.0', end: '10.97.250.250', mask: '255.255.0.0', subnet: '10.97.0.0/16' };
 
@@ -16,8 +16,13 @@ export async function startRackboot(ctx, { tftpRateMbit = 2000, maxTransfers = 2
   const config = join(dir, 'rackboot.yaml');
   await writeFile(
     config,
+    // perfdhcp is a relay (giaddr = CLIENT_IP) and its clients, like the storm's, are all unknown: the
+    // peers have no starvation limits either.
     `interface: eth0
 lease_time: 1h
+dhcp:
+  unknown_share_percent: 100
+  relays: [${CLIENT_IP}]
 pools:
   - subnet: ${POOL.subnet}
     range: ${POOL.start}-${POOL.end}

@@ -6,6 +6,7 @@ import { serve, type ServeArgs } from './serve.js';
 import { existsSync } from 'node:fs';
 import { LeaseTable } from './dhcp/leases.js';
 import { formatLeaseTable } from './dhcp/lease-format.js';
+import { printableJson } from './util/printable.js';
 import { ipToInt } from './net/addr.js';
 import { DEFAULTS } from './config/defaults.js';
 import { loadPacketAddon } from './net/native.js';
@@ -65,6 +66,9 @@ directory. Safe to run while 'rackboot serve' owns the directory.
 Options:
   --state-dir DIR   default /var/lib/rackboot
   --json            one JSON array instead of a table
+
+Host names are client-supplied: control characters in them are shown as \\xHH
+in the table and as \\u00HH escapes in JSON, never written raw.
 `;
 
 const SERVE_OPTIONS = {
@@ -200,7 +204,7 @@ async function leasesCommand(args: string[]): Promise<number> {
   }
   const leases = (await LeaseTable.readStored(dir)).sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip));
   if (values.json) {
-    process.stdout.write(JSON.stringify(leases, null, 1) + '\n');
+    process.stdout.write(printableJson(leases, 1) + '\n');
     return 0;
   }
   process.stdout.write(formatLeaseTable(leases, Date.now()));

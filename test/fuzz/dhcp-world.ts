@@ -36,6 +36,7 @@ export function worldConfig(mode: 'dhcp' | 'proxy'): RackbootConfig {
           ],
     options: { router: '10.9.0.254', dns: ['10.9.0.1'], domain: 'cluster.test', ntp: ['10.9.0.1'] },
     hosts: [{ mac: KNOWN_MAC, ip: KNOWN_IP, hostname: 'node99', profile: 'default' }],
+    dhcp: { ...testConfig().dhcp, relays: [RELAY] },
   });
 }
 

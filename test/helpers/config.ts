@@ -16,7 +16,7 @@ export function testConfig(overrides: Partial<RackbootConfig> = {}): RackbootCon
     hosts: [],
     boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
     http: { port: 80 },
-    dhcp: { maxOffers: 1024, unknownSharePercent: 100 },
+    dhcp: { maxOffers: 1024, unknownSharePercent: 100, relays: [] },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },
     inventory: { unknownNodes: 'boot', bootTimeoutMs: 900_000, openTimeoutMs: 30_000, stallTimeoutMs: 60_000 },
     power: structuredClone(DEFAULT_POWER_CONFIG),

@@ -29,9 +29,13 @@ const KILLS = Number(process.env.RACKBOOT_KILL_LOOP ?? 12);
 /** Kills that land while rackboot starts (often during store recovery): every fourth. */
 const STARTUP_KILL_EVERY = 4;
 const SERVER = '10.79.0.1';
+// perfdhcp is a relay (giaddr = 10.79.0.2) whose made-up clients are all unknown.
 const CONFIG = `
 interface: eth0
 lease_time: 1h
+dhcp:
+  unknown_share_percent: 100
+  relays: [10.79.0.2]
 pools:
   - subnet: 10.79.0.0/22
     range: 10.79.0.10-10.79.3.250

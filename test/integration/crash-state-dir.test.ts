@@ -17,9 +17,12 @@ import { createLogger } from '../../firmware/src/util/log.js';
 import { ALLOWED_OUTSIDE, STRACE_FILE_CALLS, parseTrace, type Call } from '../helpers/strace.js';
 
 const SERVER = '10.81.0.1';
+// perfdhcp is a relay (giaddr = 10.81.0.2).
 const CONFIG = `
 interface: eth0
 lease_time: 1h
+dhcp:
+  relays: [10.81.0.2]
 pools:
   - subnet: 10.81.0.0/24
     range: 10.81.0.100-10.81.0.199

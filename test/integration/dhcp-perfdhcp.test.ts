@@ -16,9 +16,13 @@ import { decodeDhcp } from '../../firmware/src/dhcp/codec.js';
 import { MessageType, Opt } from '../../firmware/src/dhcp/message.js';
 import { macFromBytes } from '../../firmware/src/net/addr.js';
 
+// perfdhcp is a relay (giaddr = 10.79.0.2) whose 1,000+ made-up clients are all unknown.
 const CONFIG = `
 interface: eth0
 lease_time: 1h
+dhcp:
+  unknown_share_percent: 100
+  relays: [10.79.0.2]
 pools:
   - subnet: 10.79.0.0/22
     range: 10.79.0.10-10.79.3.250

@@ -32,6 +32,8 @@ function config(overrides: Partial<RackbootConfig> = {}): RackbootConfig {
     ],
     options: { router: '10.9.0.254', dns: ['10.9.0.1'], domain: 'cluster.test', ntp: [] },
     hosts: [{ mac: '52:54:00:00:00:99', ip: '10.9.0.10', hostname: 'node99', profile: 'default' }],
+    // The relay of the 10.20.0.0/24 tests.
+    dhcp: { ...testConfig().dhcp, relays: ['10.20.0.1'] },
     ...overrides,
   });
 }
@@ -269,7 +271,7 @@ describe('DhcpServer', () => {
       booter: ipxeBooter({ serverAddress: SERVER, httpPort: 80 }),
       config: config({
         pools: [{ subnet: '10.9.0.0', prefix: 16, start: '10.9.1.0', end: '10.9.200.255' }],
-        dhcp: { maxOffers: 100_000, unknownSharePercent: 100 },
+        dhcp: { maxOffers: 100_000, unknownSharePercent: 100, relays: [] },
       }),
       serverAddress: SERVER,
       leases,

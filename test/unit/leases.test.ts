@@ -153,8 +153,8 @@ describe('LeaseTable', () => {
 
   it('quarantines a declined address and forgets its client', async () => {
     await table.bind('10.0.0.10', A, 3600);
-    const declined = await table.decline('10.0.0.10', 600);
-    expect(declined).toEqual({ ip: '10.0.0.10', mac: A.mac, state: 'declined', start: now, expires: now + 600_000 });
+    const declined = await table.decline('10.0.0.10', 600, 'decline');
+    expect(declined).toEqual({ ip: '10.0.0.10', mac: A.mac, state: 'declined', cause: 'decline', start: now, expires: now + 600_000 });
     expect(table.byClient(A.key)).toBeUndefined();
     expect(table.isFree('10.0.0.10', now)).toBe(false);
     expect(table.isFreeFor('10.0.0.10', A.key, now)).toBe(false);
@@ -168,8 +168,8 @@ describe('LeaseTable', () => {
   });
 
   it('quarantines an address nobody held (a conflict probe answered)', async () => {
-    const declined = await table.decline('10.0.0.20', 600);
-    expect(declined).toMatchObject({ mac: '00:00:00:00:00:00', state: 'declined' });
+    const declined = await table.decline('10.0.0.20', 600, 'probe');
+    expect(declined).toMatchObject({ mac: '00:00:00:00:00:00', state: 'declined', cause: 'probe' });
     expect(table.isFree('10.0.0.20', now)).toBe(false);
   });
 
@@ -197,7 +197,7 @@ describe('LeaseTable', () => {
       now += 1000;
     }
     for (let i = 0; i < 40; i += 5) await table.release(`10.0.1.${i}`);
-    for (let i = 1; i < 40; i += 7) await table.decline(`10.0.1.${i}`, 60);
+    for (let i = 1; i < 40; i += 7) await table.decline(`10.0.1.${i}`, 60, 'decline');
     await table.bind('10.0.1.50', { key: 'c2', mac: '52:54:00:00:01:02' }, 600);
     table.sweep(now);
     const before = byIpOrder(table.all());

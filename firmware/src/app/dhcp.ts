@@ -51,6 +51,13 @@ export async function startDhcp(
       bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
       clients: inventoryClients(inventory, () => settings.unknownNodes),
       onForeignServer: (report) => events.append({ type: 'dhcp', message: foreignServerMessage(report, config.interface), detail: { ...report } }),
+      onForgedTraffic: (report) =>
+        events.append({
+          type: 'dhcp',
+          mac: report.claimedMac,
+          message: `forged DHCP traffic from ${report.sourceMac} on ${config.interface} ignored: ${report.frames} ${report.frames === 1 ? 'frame' : 'frames'} claiming to be ${report.claimedMac}, latest a ${report.messageType.toUpperCase()}`,
+          detail: { ...report },
+        }),
     });
   } catch (error) {
     throw new StartupError(`cannot start DHCP: ${(error as Error).message}`, { interface: config.interface });
@@ -58,9 +65,15 @@ export async function startDhcp(
 }
 
 function foreignServerMessage(report: ForeignServerReport, ifname: string): string {
-  return report.kind === 'rogue'
-    ? `another DHCP server ${report.serverId} (${report.mac}) is answering on ${ifname}: ${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`
-    : `site DHCP server ${report.serverId} (${report.mac}) seen on ${ifname}, as expected in proxy mode`;
+  const replies = `${report.replies} ${report.replies === 1 ? 'reply' : 'replies'} since the last report, latest a ${report.messageType.toUpperCase()} of ${report.yiaddr}`;
+  switch (report.kind) {
+    case 'rogue':
+      return `another DHCP server ${report.serverId} (${report.mac}) is answering on ${ifname}: ${replies}`;
+    case 'impersonation':
+      return `a station with MAC ${report.mac} is answering DHCP on ${ifname} with rackboot's server identifier ${report.serverId}: ${replies}`;
+    case 'site':
+      return `site DHCP server ${report.serverId} (${report.mac}) seen on ${ifname}, as expected in proxy mode`;
+  }
 }
 
 /**

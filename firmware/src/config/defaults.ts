@@ -15,7 +15,9 @@ export const DEFAULTS = {
   httpPort: 80,
   tftpPort: 69,
   dhcpMaxOffers: 1024,
-  dhcpUnknownSharePercent: 100,
+  // Half of each pool for clients nobody listed: a flood of made-up MACs leaves the other
+  // half to the nodes in hosts and the inventory (docs/config.md).
+  dhcpUnknownSharePercent: 50,
   // A Pi 4's gigabit port: leave headroom for DHCP/ARP and HTTP.
   tftpMaxTransfers: 128,
   tftpMaxRateMbit: 400,
@@ -163,7 +165,7 @@ export function defaultConfigForInterface(
       profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: initrd ? [initrd] : [], cmdline: opts.kernelArgs ?? '' } },
     },
     http: { port: DEFAULTS.httpPort },
-    dhcp: { maxOffers: DEFAULTS.dhcpMaxOffers, unknownSharePercent: DEFAULTS.dhcpUnknownSharePercent },
+    dhcp: { maxOffers: DEFAULTS.dhcpMaxOffers, unknownSharePercent: DEFAULTS.dhcpUnknownSharePercent, relays: [] },
     tftp: {
       port: DEFAULTS.tftpPort,
       maxTransfers: DEFAULTS.tftpMaxTransfers,

@@ -86,8 +86,13 @@ export interface MenuItemConfig {
 export interface DhcpLimitsConfig {
   /** Unconfirmed offers kept at once; beyond it the oldest offer is forgotten. */
   maxOffers: number;
-  /** Share of each pool (percent) that unknown clients may hold, offered or bound. */
+  /** Share of each pool (percent) that unknown clients may hold: offered, bound, or quarantined on their DECLINE. */
   unknownSharePercent: number;
+  /**
+   * DHCP relays whose packets (giaddr set) are served; a packet with giaddr from any
+   * other IP source is dropped. Trusted by IP source address, which can be forged.
+   */
+  relays: Ipv4[];
 }
 
 /** The HTTP server; the optional limits are set only when the file gives them (http/server.ts has the defaults). */

@@ -3,11 +3,13 @@
 // ASCII, so a node name or event message can never send the operator's
 // terminal an escape sequence.
 
+import { printable as escapeControls } from '../util/printable.js';
+
 export const TRUNCATION_MARK = '~';
 
-/** Replaces control characters and anything outside printable ASCII with '?'. */
+/** Replaces control characters (util/printable.ts) and anything outside printable ASCII with '?'. */
 export function printable(text: string): string {
-  return text.replace(/[^\x20-\x7e]/g, '?');
+  return escapeControls(text, { replacement: '?', asciiOnly: true });
 }
 
 /** `text` cut to `width` columns, with a mark where it was cut. */

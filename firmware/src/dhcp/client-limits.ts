@@ -3,7 +3,9 @@
 // operator created or approved) or unknown (everyone else). Per MAC the lease
 // table already allows one offer and one lease. Across MACs:
 //  - unknown clients together hold at most `unknownSharePercent` of a pool's
-//    addresses (offered or bound);
+//    addresses: offered, bound, or quarantined after a DECLINE one of them sent
+//    (a DECLINE takes an address away as surely as a lease does, so a flood of
+//    DISCOVER+DECLINE from made-up MACs meets the same share);
 //  - addresses that known clients without a lease will need are held back from
 //    unknown clients, so known nodes still get theirs during a flood.
 // Known clients are never refused here. Counting the pool is a pass over the
@@ -13,7 +15,7 @@
 import type { Mac } from '../net/addr.js';
 import type { PoolConfig } from '../config/schema.js';
 import type { AddressPlan } from './address-plan.js';
-import type { LeaseTable } from './leases.js';
+import type { Lease, LeaseTable } from './leases.js';
 import { subnetContains } from './address-plan.js';
 
 /** Tells known clients from unknown ones. */
@@ -90,7 +92,7 @@ export class ClientLimits {
       if (!pool) continue;
       const count = counts.get(pool)!;
       count.held++;
-      if (lease.state !== 'declined' && !this.directory.isKnown(lease.mac)) count.unknownHeld++;
+      if (this.heldByUnknown(lease)) count.unknownHeld++;
     }
     this.counts = counts;
     let without = 0;
@@ -99,6 +101,16 @@ export class ClientLimits {
       if (!lease || lease.state === 'declined') without++;
     }
     this.knownWithout = without;
+  }
+
+  /**
+   * An address that counts against the unknown share: held by an unknown client,
+   * or quarantined on an unknown client's DECLINE. A quarantine after our own
+   * conflict probe counts for nobody: no client asked for it.
+   */
+  private heldByUnknown(lease: Lease): boolean {
+    if (lease.state === 'declined' && lease.cause !== 'decline') return false;
+    return !this.directory.isKnown(lease.mac);
   }
 
   private sizeOf(pool: PoolConfig): number {

@@ -1,8 +1,11 @@
-// An 80-column table of leases, for `rackboot leases` and the serial console.
+// An 80-column table of leases, for `rackboot leases`. Host names come from
+// clients (option 12) and may hold terminal escape sequences: every cell is
+// made printable (util/printable.ts) before it reaches the operator's shell.
+import { printable } from '../util/printable.js';
 import type { Lease } from './leases.js';
 
 export function formatLeaseTable(leases: readonly Lease[], now: number): string {
-  const rows = leases.map((l) => [l.ip, l.mac, l.state, remaining(l, now), l.hostname ?? '']);
+  const rows = leases.map((l) => [l.ip, l.mac, l.state, remaining(l, now), l.hostname ?? ''].map((cell) => printable(cell)));
   const header = ['ADDRESS', 'MAC', 'STATE', 'EXPIRES IN', 'HOSTNAME'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>

@@ -36,6 +36,12 @@ export interface Lease {
   clientKey?: string;
   hostname?: string;
   state: LeaseState;
+  /**
+   * Declined leases only: what quarantined the address, a client's DHCPDECLINE
+   * (`mac` sent it) or a conflict probe rackboot made. Absent in records
+   * written before it existed.
+   */
+  cause?: 'decline' | 'probe';
   /** ms since the epoch: when this offer, binding, or quarantine began. */
   start: number;
   /** ms since the epoch: end of the offer, binding or quarantine; for released leases, when they were released. */
@@ -232,12 +238,15 @@ export class LeaseTable {
   }
 
   /** Something else answers at `ip` (DHCPDECLINE or a conflict probe): keep it out of use for a while. */
-  async decline(ip: Ipv4, quarantineSeconds: number): Promise<Lease> {
+  async decline(ip: Ipv4, quarantineSeconds: number, cause: 'decline' | 'probe'): Promise<Lease> {
     const now = this.clock.now();
     const offer = this.offers.get(ip);
     this.dropOfferOn(ip);
-    const mac = this.journal.get(ip)?.mac ?? offer?.mac ?? UNKNOWN_MAC;
-    const lease: Lease = Object.freeze({ ip, mac, state: 'declined', start: now, expires: now + quarantineSeconds * 1000 });
+    // The client the address is offered to is the one declining it (or the one probed for),
+    // not whoever held it before: the unknown share counts declines by this MAC.
+    const live = offer && offer.expires > now ? offer : undefined;
+    const mac = live?.mac ?? this.journal.get(ip)?.mac ?? UNKNOWN_MAC;
+    const lease: Lease = Object.freeze({ ip, mac, state: 'declined', cause, start: now, expires: now + quarantineSeconds * 1000 });
     await this.store(lease);
     return lease;
   }
@@ -337,7 +346,8 @@ function isStoredLease(value: unknown, key: string): value is Lease {
     Number.isFinite(v.expires) &&
     optionalString(v.clientId) &&
     optionalString(v.clientKey) &&
-    optionalString(v.hostname)
+    optionalString(v.hostname) &&
+    (v.cause === undefined || v.cause === 'decline' || v.cause === 'probe')
   );
 }
 

@@ -13,6 +13,8 @@ import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
 import { FreeAddressFinder } from './free-addresses.js';
 import { ProbeAhead } from './probe-ahead.js';
 import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
+import { DeclineLimiter } from './source-limits.js';
+import { EventBudget } from './event-budget.js';
 import { BOOTREPLY, DHCP_SERVER_PORT, MessageType, Opt, PXE_PROXY_PORT, type DhcpMessage, type DhcpOptions } from './message.js';
 import { replyDestination, type Destination, type DhcpTransport } from './transport.js';
 import { classifyClient } from './client-class.js';
@@ -94,7 +96,26 @@ export interface DhcpServerOptions {
   bootGate?: BootGate;
   /** Who is known (never limited); without it, the configuration's hosts. */
   clients?: ClientDirectory;
+  /** Frames on our segment whose Ethernet source is not their chaddr were ignored (bounded by `eventBudget`). */
+  onForgedTraffic?(report: ForgedTrafficReport): void;
+  /** Bounds the events about forgeable traffic; shared with the rogue detector. By default one of its own. */
+  eventBudget?: EventBudget;
 }
+
+/** DHCP requests whose Ethernet source differs from the client hardware address they carry. */
+export interface ForgedTrafficReport {
+  /** The Ethernet source: the station that really sent them. */
+  sourceMac: Mac;
+  /** The chaddr of the latest one: the client it claimed to be. */
+  claimedMac: Mac;
+  /** The latest one's message type, lower case ("discover"). */
+  messageType: string;
+  /** Frames from this source ignored since its previous report (the first time: all so far). */
+  frames: number;
+}
+
+/** Sources of forged frames whose counts are kept between reports; the oldest is forgotten first. */
+const MAX_FORGED_SOURCES = 64;
 
 export interface RequestMeta {
   /** UDP port the request arrived on: 67, or 4011 for PXE boot server requests. */
@@ -122,8 +143,15 @@ export class DhcpServer {
   private readonly free: FreeAddressFinder;
   private readonly probeAhead: ProbeAhead;
   private readonly limits: ClientLimits;
+  private readonly declines = new DeclineLimiter();
+  private readonly relays: ReadonlySet<Ipv4>;
+  private readonly eventBudget: EventBudget;
+  /** Ethernet source -> forged frames from it not yet reported. */
+  private readonly forgedSince = new Map<Mac, number>();
 
   constructor(private readonly opts: DhcpServerOptions) {
+    this.relays = new Set(opts.config.dhcp.relays);
+    this.eventBudget = opts.eventBudget ?? new EventBudget();
     this.plan = new AddressPlan(opts.config.pools, opts.config.hosts, [opts.serverAddress]);
     this.free = new FreeAddressFinder(this.plan, opts.leases);
     this.probeAhead = new ProbeAhead({ clock: opts.clock, verdicts: opts.prober, free: this.free, probe: (ip) => this.probeAndQuarantine(ip), log: opts.log });
@@ -144,7 +172,21 @@ export class DhcpServer {
       return;
     }
     const client = clientOf(msg);
-    counters.inc(`dhcp.in.${MessageType[type]?.toLowerCase() ?? type}`);
+    const typeName = MessageType[type]?.toLowerCase() ?? String(type);
+    counters.inc(`dhcp.in.${typeName}`);
+    if (msg.giaddr !== ZERO_IP && !this.relays.has(meta.srcIp)) {
+      // giaddr makes a packet relayed: remote pools, no ARP probe, answers to the relay. Any
+      // station can set it, so only the configured relays' packets are taken as relayed.
+      counters.inc('dhcp.dropped.relay_not_configured');
+      return;
+    }
+    if (msg.giaddr === ZERO_IP && meta.srcMac !== undefined && meta.srcMac !== client.mac) {
+      // On our own segment a client sends its own frames: another station speaking for
+      // chaddr is forging. Not answered, and not observed (it must not drive boot stages).
+      counters.inc('dhcp.ignored.source_mac_mismatch');
+      this.forgedFrame(meta.srcMac, client.mac, typeName);
+      return;
+    }
     if (msg.giaddr === ZERO_IP && msg.options.has(Opt.RelayAgentInfo)) {
       // RFC 3046 2.1 / 4: option 82 is a relay's statement about the client's port. From a
       // client on our own segment (no giaddr) it is forged: never echoed, never relied on.
@@ -182,9 +224,9 @@ export class DhcpServer {
       case MessageType.Request:
         return this.onRequest(msg, client, boot);
       case MessageType.Decline:
-        return this.onDecline(msg, client, meta);
+        return this.onDecline(msg, client);
       case MessageType.Release:
-        return this.onRelease(msg, client, meta);
+        return this.onRelease(msg, client);
       case MessageType.Inform:
         return this.onInform(msg, client, boot);
       default:
@@ -308,25 +350,30 @@ export class DhcpServer {
     this.emit({ type: 'nak', mac: client.mac, xid: msg.xid, client: boot });
   }
 
-  private async onDecline(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
+  private async onDecline(msg: DhcpMessage, client: Client): Promise<void> {
     const requested = ipOf(msg.options, Opt.RequestedIp);
     if (!requested || ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(requested);
-    const spoofed = this.notHolder(msg, client, meta, lease);
+    const spoofed = this.notHolder(client, lease);
     if (spoofed) {
       this.ignoreSpoofed('decline', spoofed, client, requested);
       return;
     }
     if (!lease) return;
+    const limited = this.declines.admit(client.mac, this.opts.clock.now());
+    if (limited) {
+      this.opts.counters.inc(`dhcp.dropped.${limited}`);
+      return;
+    }
     this.opts.log.warn('client declined address: in use by another host', { mac: client.mac, ip: requested });
-    await this.opts.leases.decline(requested, QUARANTINE_SECONDS);
+    await this.opts.leases.decline(requested, QUARANTINE_SECONDS, 'decline');
     this.emit({ type: 'decline', mac: client.mac, xid: msg.xid, ip: requested, client: classifyClient(msg) });
   }
 
-  private async onRelease(msg: DhcpMessage, client: Client, meta: RequestMeta): Promise<void> {
+  private async onRelease(msg: DhcpMessage, client: Client): Promise<void> {
     if (ipOf(msg.options, Opt.ServerId) !== this.opts.serverAddress) return;
     const lease = this.opts.leases.byIp(msg.ciaddr);
-    const spoofed = this.notHolder(msg, client, meta, lease);
+    const spoofed = this.notHolder(client, lease);
     if (spoofed) {
       this.ignoreSpoofed('release', spoofed, client, msg.ciaddr);
       return;
@@ -340,15 +387,15 @@ export class DhcpServer {
   /**
    * Why a DECLINE or RELEASE for `lease` does not come from its holder, or undefined
    * when it does. Both take an address away from someone, so the sender must be the
-   * holder: same chaddr, same client identifier when the lease has one (RFC 2131
-   * 4.3.4/4.3.5 identify the client by option 61 when present), and, on our own
-   * segment, an Ethernet source that matches chaddr.
+   * holder: same chaddr, and the same client identifier when the lease has one
+   * (RFC 2131 4.3.4/4.3.5 identify the client by option 61 when present). On our
+   * own segment handle() has already dropped frames whose Ethernet source is not
+   * chaddr.
    */
-  private notHolder(msg: DhcpMessage, client: Client, meta: RequestMeta, lease: Lease | undefined): string | undefined {
+  private notHolder(client: Client, lease: Lease | undefined): string | undefined {
     if (!lease || (lease.state !== 'offered' && lease.state !== 'bound')) return 'no_lease';
     if (lease.mac !== client.mac) return 'not_holder';
     if (lease.clientId !== undefined && client.clientId !== lease.clientId) return 'client_id_mismatch';
-    if (msg.giaddr === ZERO_IP && meta.srcMac !== undefined && meta.srcMac !== client.mac) return 'source_mac_mismatch';
     return undefined;
   }
 
@@ -526,7 +573,7 @@ export class DhcpServer {
     if (inUse) {
       this.opts.counters.inc('dhcp.conflict_detected');
       this.opts.log.warn('address answered a conflict probe; quarantined', { ip, quarantineSeconds: QUARANTINE_SECONDS });
-      await this.opts.leases.decline(ip, QUARANTINE_SECONDS);
+      await this.opts.leases.decline(ip, QUARANTINE_SECONDS, 'probe');
     }
     return inUse;
   }
@@ -661,6 +708,27 @@ export class DhcpServer {
   /** The address identifying the client's network: the relay's, or ours for local clients. */
   private linkAddress(msg: DhcpMessage): Ipv4 {
     return msg.giaddr !== ZERO_IP ? msg.giaddr : this.opts.serverAddress;
+  }
+
+  /** Counts a forged frame from `source` and reports the source when the event budget allows. */
+  private forgedFrame(source: Mac, claimed: Mac, messageType: string): void {
+    const frames = (this.forgedSince.get(source) ?? 0) + 1;
+    this.forgedSince.delete(source);
+    if (this.forgedSince.size >= MAX_FORGED_SOURCES) this.forgedSince.delete(this.forgedSince.keys().next().value as Mac);
+    this.forgedSince.set(source, frames);
+    const verdict = this.eventBudget.take(`forged ${source}`, this.opts.clock.now());
+    if (verdict === 'quiet') return;
+    if (verdict === 'over_budget') {
+      this.opts.counters.inc('dhcp.events_suppressed.forged_source');
+      return;
+    }
+    this.forgedSince.set(source, 0);
+    this.opts.log.warn('forged DHCP traffic ignored: Ethernet source differs from chaddr', { source, claimed, type: messageType, frames });
+    try {
+      this.opts.onForgedTraffic?.({ sourceMac: source, claimedMac: claimed, messageType, frames });
+    } catch (error) {
+      this.opts.log.error('forged traffic report failed', { error: error as Error });
+    }
   }
 
   private emit(event: DhcpEvent): void {

@@ -14,7 +14,8 @@ import { encodeUdpFrame } from '../net/frame.js';
 import type { FrameLink } from '../net/link.js';
 import { ArpProber } from '../net/arp-prober.js';
 import { decodeDhcp } from './codec.js';
-import { DhcpServer, type BootGate, type BootObserver } from './server.js';
+import { DhcpServer, type BootGate, type BootObserver, type ForgedTrafficReport } from './server.js';
+import { EventBudget } from './event-budget.js';
 import type { ClientDirectory } from './client-limits.js';
 import { RogueServerDetector, type ForeignServerReport } from './rogue-detector.js';
 import { DHCP_CLIENT_PORT, DHCP_SERVER_PORT, PXE_PROXY_PORT } from './message.js';
@@ -44,8 +45,10 @@ export interface DhcpServiceOptions {
   booter: Booter;
   observer?: BootObserver;
   bootGate?: BootGate;
-  /** Another DHCP server answered on the segment (rate-limited per server; see rogue-detector.ts). */
+  /** Another DHCP server answered on the segment, or one answered in our name (bounded; see rogue-detector.ts). */
   onForeignServer?(report: ForeignServerReport): void;
+  /** Requests whose Ethernet source is not their chaddr were ignored (bounded with the reports above). */
+  onForgedTraffic?(report: ForgedTrafficReport): void;
   /** Who is known to the inventory (never limited by the starvation limits). */
   clients?: ClientDirectory;
   /** Conflict probe wait; tests on an idle veth can shorten it. */
@@ -70,14 +73,19 @@ export class DhcpService {
       now: () => opts.clock.now(),
       timeoutMs: opts.probeTimeoutMs,
     });
+    // One budget for every event about forgeable traffic: together at most 8 per 10 minutes.
+    const eventBudget = new EventBudget();
     this.rogues = new RogueServerDetector({
       serverAddress,
+      serverMac: link.mac,
+      budget: eventBudget,
       mode: opts.config.mode,
       now: () => opts.clock.now(),
       counters,
       report: (report) => {
         const fields = { serverId: report.serverId, mac: report.mac, replies: report.replies, type: report.messageType, yiaddr: report.yiaddr };
         if (report.kind === 'rogue') log.warn('another DHCP server is answering on this segment', fields);
+        else if (report.kind === 'impersonation') log.warn("another station is answering DHCP with rackboot's server identifier", fields);
         else log.info('site DHCP server seen (expected in proxy mode)', fields);
         opts.onForeignServer?.(report);
       },
@@ -97,6 +105,8 @@ export class DhcpService {
       observer: opts.observer,
       bootGate: opts.bootGate,
       clients: opts.clients,
+      eventBudget,
+      onForgedTraffic: (report) => opts.onForgedTraffic?.(report),
     });
   }
 

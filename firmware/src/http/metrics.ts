@@ -59,7 +59,7 @@ const COUNTER_RULES: CounterRule[] = [
   {
     pattern: /^dhcp\.ignored\.([a-z0-9_]+)$/,
     family: 'rackboot_dhcp_ignored_total',
-    help: 'DHCP messages ignored as forged: a DECLINE or RELEASE not from the holder of the address, option 82 from a client that is not a relay.',
+    help: 'DHCP messages ignored as forged: an Ethernet source other than chaddr on our segment, a DECLINE or RELEASE not from the holder of the address, option 82 from a client that is not a relay.',
     labels: (m) => ({ reason: m[1] }),
   },
   {
@@ -69,15 +69,21 @@ const COUNTER_RULES: CounterRule[] = [
     labels: () => ({}),
   },
   {
-    pattern: /^dhcp\.foreign_server\.(rogue|site)$/,
+    pattern: /^dhcp\.foreign_server\.(rogue|site|impersonation)$/,
     family: 'rackboot_dhcp_foreign_server_replies_total',
-    help: 'DHCP replies seen from another server on the segment: rogue (full DHCP mode) or site (the expected server in proxy mode).',
+    help: "DHCP replies seen from another server on the segment: rogue (full DHCP mode), site (the expected server in proxy mode) or impersonation (rackboot's server id from another MAC).",
     labels: (m) => ({ kind: m[1] }),
   },
   {
-    pattern: /^dhcp\.foreign_server_reports\.(rogue|site)$/,
+    pattern: /^dhcp\.foreign_server_reports\.(rogue|site|impersonation)$/,
     family: 'rackboot_dhcp_foreign_server_reports_total',
     help: 'Events written about another DHCP server on the segment (rate-limited per server).',
+    labels: (m) => ({ kind: m[1] }),
+  },
+  {
+    pattern: /^dhcp\.events_suppressed\.([a-z0-9_]+)$/,
+    family: 'rackboot_dhcp_events_suppressed_total',
+    help: 'Events about forgeable DHCP traffic not written because 8 were written in the last 10 minutes, by kind.',
     labels: (m) => ({ kind: m[1] }),
   },
   {

@@ -21,8 +21,8 @@ export function readOptionsSection(r: DocumentReader, top: MapView): OptionsDraf
   };
 }
 
-/** `dns`/`ntp`: a list of addresses, or one address. */
-function readAddressList(r: DocumentReader, view: MapView, key: string): Ipv4[] {
+/** `dns`/`ntp` (and `dhcp.relays`): a list of addresses, or one address; wrong items are reported and left out. */
+export function readAddressList(r: DocumentReader, view: MapView, key: string): Ipv4[] {
   const keyPath = view.path(key);
   const items = r.list(view.node(key), keyPath, 'a list of IPv4 addresses like [10.0.0.1], or one address', true) ?? [];
   return items.map((item) => r.item(item.node, item.keyPath, ipv4Spec)).filter((ip): ip is Ipv4 => ip !== undefined);
