@@ -122,6 +122,8 @@ ${PROFILE}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.name=${node.name}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.mac=${node.mac}`);
       expect(up.cmdline, node.firmware).toContain(`rackboot.ip=${String(lease!.ip)}`);
+      // The callback carries the boot's token; the OS calling it is what confirmed the boot above.
+      expect(up.cmdline, node.firmware).toMatch(new RegExp(`rackboot\\.booted=http://${SERVER}/api/v1/booted\\?mac=${node.mac}&token=[0-9a-f]{32}(\\s|$)`));
       // The booted OS's own DHCP (client "plain") is not part of the boot.
       const dhcpTransactions = server.lines.filter((l) => l.msg === 'lease bound' && l.mac === node.mac && l.client !== 'plain').length;
       expect(view.dhcpAcks, node.firmware).toBe(dhcpTransactions);

@@ -1,7 +1,8 @@
 // A one-shot next-boot profile on a real rackboot: set through the API, it
 // stays through a kernel download cut half-way (iPXE retries the script and
 // must boot the rescue profile again), and is cleared once the profile's last
-// file has arrived whole; the boot after that is the node's own profile.
+// file has arrived whole with the boot's token (from the node's own script);
+// the boot after that is the node's own profile.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { ApiClient } from '../helpers/api-client.js';
@@ -56,8 +57,14 @@ boot:
     expect(await stopRackboot({ lab, server })).toBe(0);
   });
 
-  const script = () => node.exec(['curl', '-sSf', `http://${SERVER}/boot.ipxe?mac=${NODE}`]);
-  const fetch = (file: string) => node.exec(['curl', '-sSf', '-o', '/dev/null', `http://${SERVER}/${file}`]);
+  /** The token of the node's last script: its kernel and initrd URLs carry it. */
+  let token = '';
+  const script = async () => {
+    const text = await node.exec(['curl', '-sSf', `http://${SERVER}/boot.ipxe?mac=${NODE}`]);
+    token = /\?token=([0-9a-f]{32})/.exec(text)?.[1] ?? '';
+    return text;
+  };
+  const fetch = (file: string) => node.exec(['curl', '-sSf', '-o', '/dev/null', `http://${SERVER}/${file}?token=${token}`]);
 
   async function waitForNextBoot(expected: string | undefined): Promise<void> {
     const deadline = Date.now() + 10_000;
@@ -72,7 +79,7 @@ boot:
     expect(set.status).toBe(200);
     expect(await script()).toContain(`kernel http://${SERVER}/rescue-vmlinuz`);
     await fetch('rescue-vmlinuz');
-    await node.exec(['sh', '-c', `curl -sS --limit-rate 500K --max-time 1 -o /dev/null http://${SERVER}/rescue-initrd.img; true`]);
+    await node.exec(['sh', '-c', `curl -sS --limit-rate 500K --max-time 1 -o /dev/null 'http://${SERVER}/rescue-initrd.img?token=${token}'; true`]);
     // iPXE's retry after the failed download: still the rescue boot.
     expect(await script()).toContain(`kernel http://${SERVER}/rescue-vmlinuz`);
     expect((await api.node(NODE)).nextBootProfile).toBe('rescue');

@@ -38,6 +38,8 @@ function nodeView(mac: string, name: string, currentIp?: string): NodeView {
   };
 }
 
+const BOOT_TOKEN = 'a'.repeat(32);
+
 /** Records every call that changes something, so a refused request can be shown to have reached nothing. */
 class FakeHost implements ApiHost {
   nodes = new Map<string, NodeView>([
@@ -138,8 +140,11 @@ class FakeHost implements ApiHost {
     this.writes.push(`config ${JSON.stringify(patch)} by ${by}`);
     return this.config();
   }
-  markBooted(mac: string) {
+  /** Node 01's current boot token is BOOT_TOKEN; nobody else has one. */
+  confirmBoot(mac: string, token: string | undefined) {
+    if (mac !== '52:54:00:00:00:01' || token !== BOOT_TOKEN) return false;
     this.booted.push(mac);
+    return true;
   }
 }
 
@@ -540,13 +545,18 @@ describe('requests', () => {
 });
 
 describe('booted callback', () => {
-  it('is public, but only the node itself, from its own address, can mark it booted', async () => {
-    expect((await call('GET', '/api/v1/booted?mac=52:54:00:00:00:01')).status).toBe(204);
-    expect((await call('POST', '/api/v1/booted?mac=52-54-00-00-00-01', { raw: 'x=1', contentType: 'application/x-www-form-urlencoded' })).status).toBe(204);
+  it('is public, but only the holder of the boot token can mark the node booted', async () => {
+    const t = `&token=${BOOT_TOKEN}`;
+    expect((await call('GET', `/api/v1/booted?mac=52:54:00:00:00:01${t}`)).status).toBe(204);
+    expect((await call('POST', `/api/v1/booted?mac=52-54-00-00-00-01${t}`, { raw: 'x=1', contentType: 'application/x-www-form-urlencoded' })).status).toBe(204);
     expect(host.booted).toEqual(['52:54:00:00:00:01', '52:54:00:00:00:01']);
-    const other = await call('GET', '/api/v1/booted?mac=52:54:00:00:00:02');
-    expect(other.status).toBe(403);
-    expect((await call('GET', '/api/v1/booted?mac=52:54:00:00:00:99')).status).toBe(404);
+    // The caller's address proves nothing: without the token, or with another, it is 403.
+    const bare = await call('GET', '/api/v1/booted?mac=52:54:00:00:00:01');
+    expect(bare.status).toBe(403);
+    expect(bare.text).toContain('token');
+    expect((await call('GET', `/api/v1/booted?mac=52:54:00:00:00:01&token=${'b'.repeat(32)}`)).status).toBe(403);
+    expect((await call('GET', `/api/v1/booted?mac=52:54:00:00:00:02${t}`)).status).toBe(403);
+    expect((await call('GET', `/api/v1/booted?mac=52:54:00:00:00:99${t}`)).status).toBe(404);
     expect((await call('GET', '/api/v1/booted?mac=nonsense')).status).toBe(400);
     expect(host.booted).toHaveLength(2);
   });

@@ -8,6 +8,8 @@ import { silentLogger } from '../../firmware/src/util/log.js';
 const MAC = '52:54:00:00:00:01';
 const BIOS: ClientClass = { kind: 'bios-pxe', arch: 0, isIpxe: false, vendorClass: 'PXEClient:Arch:00000:UNDI:002001' };
 
+const TOKEN = 'c'.repeat(32);
+
 function setup(slow?: (ip: string) => Promise<string | undefined>) {
   const seen: BootObservation[] = [];
   const counters = new Counters();
@@ -19,11 +21,46 @@ function setup(slow?: (ip: string) => Promise<string | undefined>) {
     counters,
     log: silentLogger,
     profileFilesOf: () => ({ kernel: 'vmlinuz', initrds: ['initrd.img'] }),
+    tokenMatches: (mac, token) => mac === MAC && token === TOKEN,
   });
   return { seen, counters, addresses, observations };
 }
 
 describe('boot observations', () => {
+  it("never attributes HTTP to a ?mac= the server did not attribute, and marks downloads carrying the node's token", () => {
+    const { seen, observations } = setup();
+    observations.dhcp({ type: 'ack', mac: MAC, xid: 7, ip: '10.0.0.5', client: BIOS, bootFile: 'undionly.kpxe' });
+    observations.dhcp({ type: 'ack', mac: '52:54:00:00:00:66', xid: 8, ip: '10.0.0.66', client: BIOS, bootFile: 'undionly.kpxe' });
+    seen.length = 0;
+    // The server's events for a forged `?mac=VICTIM&profile=nope` (404) and a forged script: no MAC, so nothing for the victim.
+    observations.http({ type: 'ipxe-script', status: 404, remote: '10.0.0.66' });
+    observations.http({ type: 'ipxe-script', status: 200, profile: 'compute', remote: '10.0.0.66', mac: '52:54:00:00:00:66', name: 'x' });
+    expect(seen.map((o) => o.mac)).toEqual(['52:54:00:00:00:66']);
+    seen.length = 0;
+    const get = (remote: string, token?: string) =>
+      observations.http({
+        type: 'http-download',
+        path: '/initrd.img',
+        method: 'GET',
+        status: 200,
+        bytes: 1,
+        complete: true,
+        ms: 1,
+        remote,
+        ...(token && { token }),
+      });
+    get('10.0.0.5', TOKEN);
+    get('10.0.0.5');
+    get('10.0.0.5', 'd'.repeat(32));
+    get('10.0.0.66', TOKEN);
+    expect(seen.map((o) => [o.mac, o.kind === 'http_download' && o.withToken])).toEqual([
+      [MAC, true],
+      [MAC, false],
+      [MAC, false],
+      ['52:54:00:00:00:66', false],
+    ]);
+  });
+
   it('attributes TFTP and HTTP to the MAC that the DHCP ACK gave the address to', () => {
     const { seen, observations } = setup();
     observations.dhcp({ type: 'discover', mac: MAC, xid: 7, client: BIOS });

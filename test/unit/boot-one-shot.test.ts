@@ -1,11 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { NodeResolver } from '../../firmware/src/boot-policy/nodes.js';
+import { BootTokens } from '../../firmware/src/boot-policy/boot-token.js';
+import { NodeResolver, type BootNode } from '../../firmware/src/boot-policy/nodes.js';
 import { OneShotBoots } from '../../firmware/src/boot-tracking/one-shot.js';
 import type { BootObservation } from '../../firmware/src/model/boot.js';
 import type { NodeRecord } from '../../firmware/src/model/node.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
 
 const MAC = '52:54:00:00:00:01';
+const ATTACKER = '52:54:00:00:00:66';
+/** Who is at which address: the node, and a host forging requests for it. */
+const ADDRESSES: Record<string, string> = { '10.0.0.5': MAC, '10.0.0.66': ATTACKER };
 
 /** The inventory's next-boot field, as NodeResolver and OneShotBoots see it. */
 class NextBootField {
@@ -14,8 +18,11 @@ class NextBootField {
   get(): NodeRecord | undefined {
     return { mac: MAC, name: 'n1', profile: 'debian', tags: [], origin: 'api', approved: true, createdAt: 0, updatedAt: 0 } as unknown as NodeRecord;
   }
-  nextBoot(): string | undefined {
-    return this.value;
+  nextBoot(mac: string): string | undefined {
+    return mac === MAC ? this.value : undefined;
+  }
+  isBootAllowed(): boolean {
+    return true;
   }
   clearNextBoot(_mac: string, profile: string): Promise<void> {
     if (this.value === profile) {
@@ -29,13 +36,23 @@ class NextBootField {
 function world(initial: string | undefined) {
   const field = new NextBootField(initial);
   const oneShots = new OneShotBoots({ store: field, hasBootFiles: (p) => p !== 'local-disk', log: silentLogger });
+  const tokens = new BootTokens();
+  let token: string | undefined;
   const resolver = new NodeResolver({
     directory: field,
     defaultProfile: () => 'debian',
-    onProfileServed: (mac, profile, oneShot) => oneShots.served(mac, profile, oneShot),
+    addressOf: (ip) => ADDRESSES[ip],
+    tokens,
+    onProfileServed: (mac, profile, oneShot, served) => oneShots.served(mac, profile, oneShot, served),
   });
-  const script = async (profile?: string) => (await resolver.resolve({ mac: MAC, ip: '10.0.0.5', ...(profile && { profile }) }))!.profile;
-  const download = (final: boolean, complete: boolean, status = 200): BootObservation => ({
+  const scriptFrom = async (ip: string, profile?: string) => (await resolver.resolve({ mac: MAC, ip, ...(profile && { profile }) })) as BootNode;
+  const script = async (profile?: string) => {
+    const node = await scriptFrom('10.0.0.5', profile);
+    token = node.token;
+    return node.profile;
+  };
+  // What observe.ts makes of the node's own download: its URL carries the token of its script.
+  const download = (final: boolean, complete: boolean, status = 200, withToken = tokens.matches(MAC, token)): BootObservation => ({
     kind: 'http_download',
     mac: MAC,
     at: 0,
@@ -46,9 +63,10 @@ function world(initial: string | undefined) {
     bytes: 1,
     complete,
     ms: 1,
+    withToken,
   });
   const settle = () => new Promise((r) => setImmediate(r));
-  return { field, oneShots, script, download, settle };
+  return { field, oneShots, script, scriptFrom, download, settle };
 }
 
 describe('one-shot next-boot profile', () => {
@@ -69,6 +87,33 @@ describe('one-shot next-boot profile', () => {
     expect(w.field.cleared).toEqual(['rescue']);
     expect(await w.script()).toBe('debian');
     expect(w.oneShots.pending().size).toBe(0);
+  });
+
+  it('is not consumed by a forged ?mac= script request from another host, nor by downloads without the token', async () => {
+    const w = world('rescue');
+    // Another host asks for the node's script: it gets its own node's, without a token, and starts nothing.
+    const forged = await w.scriptFrom('10.0.0.66');
+    expect(forged.mac).toBe(ATTACKER);
+    expect(forged.token).toBeUndefined();
+    expect(w.oneShots.pending().size).toBe(0);
+    // The node's own boot is under way; whole downloads of its last file without its token end nothing.
+    expect(await w.script()).toBe('rescue');
+    w.oneShots.observe(w.download(true, true, 200, false));
+    await w.settle();
+    expect(w.field.value).toBe('rescue');
+    // Its own, with the token, does.
+    w.oneShots.observe(w.download(true, true));
+    await w.settle();
+    expect(w.field.cleared).toEqual(['rescue']);
+
+    // A profile without files ends at its script: only at the node's own.
+    const local = world('local-disk');
+    await local.scriptFrom('10.0.0.66');
+    await local.settle();
+    expect(local.field.value).toBe('local-disk');
+    expect(await local.script()).toBe('local-disk');
+    await local.settle();
+    expect(local.field.cleared).toEqual(['local-disk']);
   });
 
   it('is cleared by the OS calling back', async () => {
@@ -107,7 +152,7 @@ describe('one-shot next-boot profile', () => {
       log: silentLogger,
       maxInFlight: 2,
     });
-    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']) oneShots.served(mac, 'rescue', true);
+    for (const mac of ['02:00:00:00:00:01', '02:00:00:00:00:02', '02:00:00:00:00:03']) oneShots.served(mac, 'rescue', true, 'a'.repeat(32));
     await new Promise((r) => setImmediate(r));
     expect(cleared).toEqual(['02:00:00:00:00:01']);
     expect([...oneShots.pending().keys()]).toEqual(['02:00:00:00:00:02', '02:00:00:00:00:03']);

@@ -11,6 +11,7 @@ import {
   uniqueImageNames,
   type IpxeScriptContext,
 } from '../../firmware/src/http/ipxe-script.js';
+import { bootedCallbackUrl } from '../../firmware/src/http/booted-url.js';
 
 const profiles: Record<string, ProfileConfig> = {
   compute: {
@@ -86,6 +87,23 @@ chain --replace --autofree http://10.0.0.1/boot.ipxe?mac=\${netX/mac} || goto fa
     expect(script).toContain(
       'kernel http://10.0.0.1:8080/vmlinuz initrd=initrd.img quiet rackboot.booted=http://10.0.0.1/api/v1/booted?mac=52:54:00:00:00:01%20$%7Bx%7D || goto failed\n',
     );
+  });
+
+  it('carries the boot token on the kernel, initrd, menu and retry URLs and in the booted callback built by booted-url.ts', () => {
+    const token = '0123456789abcdef0123456789abcdef';
+    const bootedUrl = bootedCallbackUrl('http://10.0.0.1/', '52:54:00:00:00:01', token);
+    expect(bootedUrl).toBe(`http://10.0.0.1/api/v1/booted?mac=52:54:00:00:00:01&token=${token}`);
+    const script = ipxeScriptFor(profiles.compute, ctx('compute', { token, bootedUrl }));
+    expect(script).toContain(`kernel http://10.0.0.1:8080/images/vmlinuz?token=${token} initrd=initrd.img initrd=microcode.img `);
+    expect(script).toContain(` rackboot.booted=http://10.0.0.1/api/v1/booted?mac=52:54:00:00:00:01&token=${token} || goto failed\n`);
+    expect(script).toContain(`initrd --name initrd.img http://10.0.0.1:8080/images/initrd.img?token=${token} || goto failed\n`);
+    expect(script).toContain(`initrd --name microcode.img http://10.0.0.1:8080/images/microcode.img?token=${token} || goto failed\n`);
+    expect(script).toContain(`/boot.ipxe?mac=\${netX/mac}&token=${token} || goto failed\n`);
+    const menu = ipxeScriptFor(profiles.choose, ctx('choose', { token }));
+    expect(menu).toContain(`/boot.ipxe?profile=\${rackboot_choice}&mac=\${netX/mac}&token=${token} || goto failed\n`);
+    // Without a token (a script for a claim, not for the node itself) no URL has one; a non-hex token never enters.
+    expect(ipxeScriptFor(profiles.compute, ctx('compute'))).not.toContain('token=');
+    expect(ipxeScriptFor(profiles.compute, ctx('compute', { token: 'x y${a}' }))).not.toContain('token=');
   });
 
   it('chain: absolute URL as is, relative URL under the server', () => {

@@ -45,6 +45,8 @@ export interface AppApiHostOptions {
   settings: RuntimeSettings;
   /** The address a MAC was last seen with on the link. */
   addressOf(mac: Mac): string | undefined;
+  /** Confirms the node's current boot when `token` is its boot token (app/boot-tracking.ts). */
+  confirmBoot(mac: Mac, token: string | undefined): boolean;
   activeTftpTransfers(): number;
   activeHttpDownloads(): number;
 }
@@ -185,8 +187,8 @@ export class AppApiHost implements ApiHost {
     return this.config();
   }
 
-  markBooted(mac: Mac, source: 'callback'): void {
-    this.opts.tracker.observe({ kind: 'os_booted', mac, at: this.opts.clock.now(), source });
+  confirmBoot(mac: Mac, token: string | undefined): boolean {
+    return this.opts.confirmBoot(mac, token);
   }
 
   /** The inventory record with its boot and power state: what the API, UI and console show. */

@@ -75,7 +75,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
   const startedAt = clock.now();
   // eslint-disable-next-line prefer-const -- assigned once below, but read (through onNodeDeleted) before that assignment
   let tracking: BootTracking | undefined;
-  const stores = await openState(config, stack, { clock, log, onNodeDeleted: (mac) => tracking?.tracker.forget(mac) });
+  const stores = await openState(config, stack, { clock, log, onNodeDeleted: (mac) => tracking?.forget(mac) });
   const { leases, events, inventory, settings, auth } = stores;
   const boot = trackBoots(config, stores, { clock, log, counters });
   tracking = boot;
@@ -117,6 +117,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     power,
     settings,
     addressOf: (mac) => boot.addresses.addressOf(mac),
+    confirmBoot: (mac, token) => boot.confirmBoot(mac, token),
     activeTftpTransfers: () => tftp.activeCount,
     activeHttpDownloads: () => inFlight.http(),
   });

@@ -3,7 +3,9 @@
 // MAC, names the file's role in the node's profile (kernel, initrd), and keeps
 // the order of a node's observations even when attribution has to wait for
 // the kernel's neighbour table. Observations nobody can attribute are counted
-// (boot.unattributed.<protocol>) and dropped.
+// (boot.unattributed.<protocol>) and dropped. HTTP requests are attributed by
+// the requester's address only: a script event names a MAC only when the HTTP
+// server attributed it that way (boot-policy/nodes.ts), never from `?mac=`.
 
 import type { ArpPacket } from '../net/arp.js';
 import type { Ipv4, Mac } from '../net/addr.js';
@@ -29,6 +31,8 @@ export interface BootObserverOptions {
   log: Logger;
   /** The kernel and initrds the node boots (paths under the boot root), when its profile is a linux one. */
   profileFilesOf(mac: Mac): ProfileFiles | undefined;
+  /** Whether `token` is the node's current boot token (boot-policy/boot-token.ts). */
+  tokenMatches?(mac: Mac, token: string | undefined): boolean;
 }
 
 export class BootObservations {
@@ -122,6 +126,7 @@ export class BootObservations {
         bytes: event.bytes,
         complete: event.complete,
         ms: event.ms,
+        withToken: this.opts.tokenMatches?.(mac, event.token) ?? false,
       };
     });
   }

@@ -5,6 +5,11 @@
 // clearing it would re-image the node at every boot after. Profiles with no
 // files of their own (local disk, chain) end at the script, so theirs is cleared
 // there.
+//
+// Only the holder of the boot's token (boot-policy/boot-token.ts) can end it:
+// a script served without a token (a `?mac=` that is not the requester's own)
+// starts nothing, a download counts only when its URL carried the current
+// token, and the booted callback is checked for the token before it gets here.
 
 import type { BootObservation } from '../model/boot.js';
 import type { Mac } from '../net/addr.js';
@@ -30,9 +35,12 @@ export class OneShotBoots {
 
   constructor(private readonly opts: OneShotBootsOptions) {}
 
-  /** A script was served from `profile`; `oneShot` says it was the node's next-boot profile. */
-  served(mac: Mac, profile: string, oneShot: boolean): void {
-    if (!oneShot) return;
+  /**
+   * A script was served from `profile`; `oneShot` says it was the node's next-boot
+   * profile, `token` the boot token it carries (none: it was not for the node itself).
+   */
+  served(mac: Mac, profile: string, oneShot: boolean, token: string | undefined): void {
+    if (!oneShot || token === undefined) return;
     if (!this.opts.hasBootFiles(profile)) return this.clear(mac, profile);
     this.inFlight.delete(mac);
     this.inFlight.set(mac, profile);
@@ -43,10 +51,11 @@ export class OneShotBoots {
     }
   }
 
+  /** Downloads count only with `withToken`; an `os_booted` must come from a checked callback or the tracker. */
   observe(obs: BootObservation): void {
     const profile = this.inFlight.get(obs.mac);
     if (profile === undefined) return;
-    const lastFileFetched = obs.kind === 'http_download' && obs.final && obs.complete && obs.status === 200;
+    const lastFileFetched = obs.kind === 'http_download' && obs.final && obs.complete && obs.status === 200 && obs.withToken === true;
     if (lastFileFetched || obs.kind === 'os_booted') this.clear(obs.mac, profile);
   }
 

@@ -38,6 +38,7 @@ import {
   type ConditionalHeaders,
   type Validators,
 } from './range.js';
+import { isBootTokenText } from '../boot-policy/boot-token.js';
 import { HotFiles, type HotFilesOptions } from './hot-files.js';
 import { sendText, truncate, type RequestContext, type RouteHandler } from './router.js';
 
@@ -55,6 +56,8 @@ export interface HttpDownloadEvent {
   complete: boolean;
   ms: number;
   remote: string;
+  /** `?token=` when it has a boot token's form (boot-policy/boot-token.ts); whose it is, boot tracking decides. */
+  token?: string;
 }
 
 export interface BootFilesOptions {
@@ -172,7 +175,18 @@ export function createBootFilesHandler(opts: BootFilesOptions): RouteHandler {
     let eventPath = truncate(ctx.path, 200);
     const finish: Finish = (status, bytes, complete) => {
       if (bytes > 0) counters.inc('http.bytes_sent', bytes);
-      opts.onEvent?.({ type: 'http-download', path: eventPath, method: ctx.method, status, bytes, complete, ms: clock.now() - started, remote: ctx.remote });
+      const token = ctx.query.get('token');
+      opts.onEvent?.({
+        type: 'http-download',
+        path: eventPath,
+        method: ctx.method,
+        status,
+        bytes,
+        complete,
+        ms: clock.now() - started,
+        remote: ctx.remote,
+        ...(isBootTokenText(token) && { token }),
+      });
     };
     const refuse: Refuse = (status, reason) => {
       if (status === 403) {

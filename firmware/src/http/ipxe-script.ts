@@ -44,7 +44,13 @@ export interface IpxeScriptContext {
   /** A profile the client asked for (`?profile=`, a menu choice): the retry loop asks for it again. */
   requestedProfile?: string;
   /**
-   * Where the booted OS reports that it is up. Linux profiles carry it as the last
+   * The node's boot token (boot-policy/boot-token.ts): appended as `?token=` to the
+   * kernel and initrd URLs, the menu's chain and the retry loop, so the node's own
+   * downloads and requests are known as this boot's. Hex only, so inert.
+   */
+  token?: string;
+  /**
+   * Where the booted OS reports that it is up (http/booted-url.ts, with the token). Linux profiles carry it as the last
    * kernel argument, `rackboot.booted=URL`, for an init script to fetch
    * (`wget -q -O- "$url"`); the kernel ignores a parameter with a dot that names no module.
    */
@@ -100,9 +106,10 @@ export function buildIpxeScript(profile: ProfileConfig, ctx: IpxeScriptContext):
         ...(cmdline === '' ? [] : [cmdline]),
         ...(ctx.bootedUrl === undefined ? [] : [`rackboot.booted=${ipxeUrl(ctx.bootedUrl)}`]),
       ];
-      lines.push(`kernel ${fileUrl(base, profile.kernel)}${kernelArgs.map((arg) => ` ${arg}`).join('')} || goto failed`);
+      const withToken = tokenQuery(ctx, '?');
+      lines.push(`kernel ${fileUrl(base, profile.kernel)}${withToken}${kernelArgs.map((arg) => ` ${arg}`).join('')} || goto failed`);
       profile.initrds.forEach((path, index) => {
-        lines.push(`initrd --name ${names[index]} ${fileUrl(base, path)} || goto failed`);
+        lines.push(`initrd --name ${names[index]} ${fileUrl(base, path)}${withToken} || goto failed`);
       });
       lines.push('boot || goto failed');
       break;
@@ -133,7 +140,7 @@ export function buildIpxeScript(profile: ProfileConfig, ctx: IpxeScriptContext):
       const timeoutMs = Math.max(0, Math.round(profile.timeout * 1000));
       lines.push(`choose --timeout ${timeoutMs} --default ${first} ${MENU_CHOICE} || goto failed`);
       // --replace: the chosen profile's script takes this one's place (and has its own retry loop).
-      lines.push(`chain --replace --autofree ${ipxeUrl(base)}/boot.ipxe?profile=\${${MENU_CHOICE}}&mac=${RUNTIME_MAC} || goto failed`);
+      lines.push(`chain --replace --autofree ${ipxeUrl(base)}/boot.ipxe?profile=\${${MENU_CHOICE}}&mac=${RUNTIME_MAC}${tokenQuery(ctx, '&')} || goto failed`);
       break;
     }
   }
@@ -176,8 +183,13 @@ function failureLoop(ctx: IpxeScriptContext, base: string): string[] {
     `echo rackboot: ${ipxeText(what)}`,
     `sleep ${delay}`,
     'imgfree',
-    `chain --replace --autofree ${ipxeUrl(base)}/boot.ipxe?${asked}mac=${RUNTIME_MAC} || goto failed`,
+    `chain --replace --autofree ${ipxeUrl(base)}/boot.ipxe?${asked}mac=${RUNTIME_MAC}${tokenQuery(ctx, '&')} || goto failed`,
   ];
+}
+
+/** `?token=T` or `&token=T` when the script has a token; anything but hex is dropped, so nothing else can enter a URL this way. */
+function tokenQuery(ctx: IpxeScriptContext, separator: '?' | '&'): string {
+  return ctx.token !== undefined && /^[0-9a-f]+$/.test(ctx.token) ? `${separator}token=${ctx.token}` : '';
 }
 
 export function retryDelaySeconds(mac: string): number {

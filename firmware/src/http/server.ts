@@ -36,16 +36,20 @@ import type { Logger } from '../util/log.js';
 import { BootRoot } from '../boot-policy/boot-root.js';
 import { createBootFilesHandler, type HttpDownloadEvent } from './boot-files.js';
 import type { HotFilesOptions } from './hot-files.js';
+import { isBootTokenText } from '../boot-policy/boot-token.js';
+import { bootedCallbackUrl } from './booted-url.js';
 import { buildIpxeScript, type IpxeScriptContext } from './ipxe-script.js';
 import { Router, sendText, type RequestContext, type Route } from './router.js';
 
 export interface NodeQuery {
-  /** From `?mac=` when it is a MAC address (normalised: lower case, colons). */
+  /** From `?mac=` when it is a MAC address (normalised: lower case, colons). A claim only: the address says who asks. */
   mac?: string;
   /** The client's address. */
   ip: string;
   /** From `?profile=` (a menu choice), when it names a defined profile. */
   profile?: string;
+  /** From `?token=` when it has a boot token's form (the retry loop and menu choices present it). */
+  token?: string;
 }
 
 export interface ResolvedNode {
@@ -54,6 +58,16 @@ export interface ResolvedNode {
   ip: string;
   /** The node's profile; a `?profile=` in the request takes precedence over it (see serveBootScript). */
   profile: string;
+  /** The node's boot token: its kernel, initrd, retry and booted-callback URLs carry it. */
+  token?: string;
+  /** False when the node is only the request's `?mac=` claim (its address named nobody): its events are not attributed. */
+  attributed?: boolean;
+}
+
+/** The node may not boot (unapproved under `inventory.unknown_nodes: hold`): 403. */
+export interface HeldNode {
+  held: true;
+  mac?: string;
 }
 
 /** One per /boot.ipxe request answered with a script (or refused). */
@@ -105,8 +119,8 @@ const BUSY_LOG_INTERVAL_MS = 5_000;
 export interface HttpServerOptions {
   /** The boot root (absolute). */
   root: string;
-  /** Looks up the node behind a script request: by MAC when given, else by IP. Undefined: an unknown node, which boots the default profile. */
-  resolveNode(req: NodeQuery): Promise<ResolvedNode | undefined>;
+  /** Looks up the node behind a script request (boot-policy/nodes.ts). Undefined: an unknown node, which boots the default profile. */
+  resolveNode(req: NodeQuery): Promise<ResolvedNode | HeldNode | undefined>;
   profiles: Record<string, ProfileConfig>;
   /** The profile of nodes that have none; a function when it can change at run time. */
   defaultProfile: string | (() => string);
@@ -119,7 +133,7 @@ export interface HttpServerOptions {
   extraRoutes?: Route[];
   /** The boot server's serial number, `{serial}` in templates. */
   bootServerSerial?: string;
-  /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of known nodes then carry `rackboot.booted=URL?mac=MAC`. */
+  /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of nodes with a boot token then carry `rackboot.booted=URL?mac=MAC&token=T`. */
   bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
   /** Boot files kept in memory (boot-files.ts); absent or false streams every file. */
@@ -277,39 +291,55 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
 }
 
 /**
- * GET /boot.ipxe?mac=<mac>&profile=<name>&platform=efi|pcbios
+ * GET /boot.ipxe?mac=<mac>&profile=<name>&platform=efi|pcbios&token=<token>
  *
  * The DHCP answer points iPXE at `/boot.ipxe?mac=${netX/mac}` (iPXE expands
- * the setting in the URL it is given). Without a usable mac the node is looked
- * up by the client's address. The profile is `?profile=` when given (a menu
- * choice; unknown names are 404), else the node's, else the default. A
- * profile is not a security boundary — any client on the boot network can
- * fetch any boot file anyway — so the request's choice wins over the
- * inventory's; resolveNode sees it and can record it.
+ * the setting in the URL it is given). resolveNode names the node by the
+ * client's address and treats `?mac=` as a claim to compare; events carry a
+ * MAC only when the address named it. A held node gets 403. The profile is
+ * `?profile=` when given (a menu choice; unknown names are 404, attributed to
+ * nobody), else the node's, else the default. A profile is not a security
+ * boundary — any client on the boot network can fetch any boot file anyway —
+ * so the request's choice wins over the inventory's; what needs protecting
+ * (confirming a boot, consuming a one-shot profile) needs the node's token.
  */
 function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler'] {
   const reported = new Set<string>();
   return async (req: IncomingMessage, res: ServerResponse, ctx: RequestContext) => {
     const macParam = ctx.query.get('mac') ?? '';
     const mac = isMac(macParam) ? normalizeMac(macParam) : undefined;
+    const tokenParam = ctx.query.get('token');
+    const token = isBootTokenText(tokenParam) ? tokenParam : undefined;
     const requested = ctx.query.get('profile') || undefined;
     const platformParam = ctx.query.get('platform');
     const platform = platformParam === 'efi' || platformParam === 'pcbios' ? platformParam : undefined;
-    const event = (status: number, fields: Partial<IpxeScriptEvent> = {}) =>
-      opts.onEvent?.({ type: 'ipxe-script', status, remote: ctx.remote, ...(mac !== undefined && { mac }), ...fields });
+    const event = (status: number, fields: Partial<IpxeScriptEvent> = {}) => opts.onEvent?.({ type: 'ipxe-script', status, remote: ctx.remote, ...fields });
 
     if (requested !== undefined && !Object.hasOwn(opts.profiles, requested)) {
       log.warn('script requested for an unknown profile', { remote: ctx.remote, mac, profile: requested.slice(0, 64) });
       sendText(res, 404, `Not Found: no profile ${JSON.stringify(requested.slice(0, 64))}`);
       return event(404);
     }
-    const node = await opts.resolveNode({ ...(mac !== undefined && { mac }), ip: ctx.remote, ...(requested !== undefined && { profile: requested }) });
+    const found = await opts.resolveNode({
+      ...(mac !== undefined && { mac }),
+      ip: ctx.remote,
+      ...(requested !== undefined && { profile: requested }),
+      ...(token !== undefined && { token }),
+    });
+    if (found && 'held' in found) {
+      log.info('boot script refused: the node is held until approved', { remote: ctx.remote, mac: found.mac });
+      sendText(res, 403, 'Forbidden: this node is held until an operator approves it');
+      // No MAC on the event: a held node is waiting for approval, not failing a boot (no diagnosis, no recovery).
+      return event(403);
+    }
+    const node = found;
+    const attributed = node !== undefined && node.attributed !== false;
     const profileName = requested ?? node?.profile ?? (typeof opts.defaultProfile === 'function' ? opts.defaultProfile() : opts.defaultProfile);
     const profile = Object.hasOwn(opts.profiles, profileName) ? opts.profiles[profileName] : undefined;
     if (!profile) {
       log.error('node has a profile that is not defined', { remote: ctx.remote, mac, node: node?.name, profile: profileName });
       sendText(res, 500, 'Internal Server Error: profile not defined');
-      return event(500, { profile: profileName });
+      return event(500, { profile: profileName, ...(attributed && { mac: node.mac }) });
     }
 
     const scriptCtx: IpxeScriptContext = {
@@ -320,7 +350,9 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
       ...(opts.bootServerSerial !== undefined && { bootServerSerial: opts.bootServerSerial }),
       ...(platform !== undefined && { platform }),
       ...(requested !== undefined && { requestedProfile: requested }),
-      ...(opts.bootedCallbackPath !== undefined && node && { bootedUrl: `${opts.serverBase.replace(/\/+$/, '')}${opts.bootedCallbackPath}?mac=${node.mac}` }),
+      ...(node?.token !== undefined && { token: node.token }),
+      ...(opts.bootedCallbackPath !== undefined &&
+        node?.token !== undefined && { bootedUrl: bootedCallbackUrl(opts.serverBase, node.mac, node.token, opts.bootedCallbackPath) }),
     };
     const built = buildIpxeScript(profile, scriptCtx);
     // Once per profile: the same template problem would otherwise fill the log during a rack boot.
@@ -342,7 +374,7 @@ function bootScriptHandler(opts: HttpServerOptions, log: Logger): Route['handler
     if (ctx.method !== 'HEAD') opts.counters.inc('http.bytes_sent', body.length);
     opts.counters.inc('http.scripts');
     log.info('served boot script', { remote: ctx.remote, mac: scriptCtx.node.mac, node: scriptCtx.node.name, profile: profileName });
-    event(200, { profile: profileName, ...(node && { name: node.name, mac: node.mac }) });
+    event(200, { profile: profileName, ...(attributed && { name: node.name, mac: node.mac }) });
   };
 }
 

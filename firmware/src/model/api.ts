@@ -43,7 +43,7 @@
 //   GET    /api/v1/profiles                                 -> ProfileView[]
 //   GET    /api/v1/config                                   -> ConfigView
 //   PATCH  /api/v1/config          ConfigPatch              -> ConfigView    (only the keys in ConfigPatch)
-//   GET    /api/v1/booted?mac=     PUBLIC (the booted OS calls it; also accepts POST) -> {}
+//   GET    /api/v1/booted?mac=&token=  PUBLIC (the booted OS calls it with its boot's token; also accepts POST) -> 204, 403 without the token
 //   GET    /metrics                PUBLIC (Prometheus text format 0.0.4)
 
 import type { BootStage, Diagnosis, EvidenceItem } from './boot.js';

@@ -140,8 +140,10 @@ export type BootObservation =
       bytes: number;
       complete: boolean;
       ms: number;
+      /** The URL carried the node's current boot token (only the node itself was given it). */
+      withToken?: boolean;
     }
-  /** The OS called back (GET /api/v1/booted?mac=...), or the tracker concluded it from the last download. */
+  /** The OS called back (GET /api/v1/booted?mac=...&token=..., token checked), or the tracker concluded it from the last download. */
   | { kind: 'os_booted'; mac: Mac; at: number; source: 'callback' | 'last_download' };
 
 export type BootObservationKind = BootObservation['kind'];

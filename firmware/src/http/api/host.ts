@@ -84,6 +84,9 @@ export interface ApiHost {
   profiles(): Awaitable<ProfileView[]>;
   config(): Awaitable<ConfigView>;
   patchConfig(patch: ConfigPatch, by: string): Awaitable<ConfigView>;
-  /** The booted OS called back (the API has checked the MAC is known and the caller is that node). */
-  markBooted(mac: Mac, source: 'callback'): Awaitable<void>;
+  /**
+   * The booted OS called back: confirms the node's current boot when `token` is that
+   * boot's token (constant-time check), else changes nothing and answers false.
+   */
+  confirmBoot(mac: Mac, token: string | undefined): Awaitable<boolean>;
 }

@@ -11,6 +11,7 @@ import { isMac, normalizeMac } from '../../net/addr.js';
 import type { Clock } from '../../util/clock.js';
 import type { Counters } from '../../util/counters.js';
 import type { Logger } from '../../util/log.js';
+import { BOOTED_PATH } from '../booted-url.js';
 import { createMetricsRoute, type RateMeter } from '../metrics.js';
 import type { RequestContext, Route } from '../router.js';
 import { EventStreams, parseLastEventId, type SseLimits } from '../sse.js';
@@ -22,7 +23,7 @@ import { ApiFailure, notFound, sendEmpty, sendFailure, sendJson, toFailure } fro
 import * as valid from './validate.js';
 
 export const API_PREFIX = '/api/v1';
-export const BOOTED_PATH = `${API_PREFIX}/booted`;
+export { BOOTED_PATH };
 
 export interface ApiOptions {
   host: ApiHost;
@@ -298,7 +299,7 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'config', async () => ({ body: await host.config() }));
   route('PATCH', 'config', async (c) => ({ body: await host.patchConfig(valid.configPatch(c.body), by(c)) }), { body: true });
 
-  // ---- the booted OS's callback (public, but only the node itself may say it booted) ----
+  // ---- the booted OS's callback (public, but only the holder of the boot's token may say it booted) ----
   const booted = async (c: Call): Promise<Reply> => {
     const mac = c.ctx.query.get('mac') ?? '';
     if (!isMac(mac)) throw new ApiFailure(400, 'bad_request', `mac: expected a MAC address like 52:54:00:12:34:56, found ${valid.show(mac)}`, 'mac');
@@ -307,13 +308,12 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
       counters.inc('api.booted.unknown');
       throw notFound(`No node with MAC ${normalizeMac(mac)}.`);
     }
-    const expected = found.currentIp ?? found.ip;
-    if (expected === undefined || expected !== c.ctx.remote) {
-      counters.inc('api.booted.wrong_address');
-      opts.log.warn("booted callback from an address that is not the node's; ignored", { mac: found.mac, node: found.name, remote: c.ctx.remote, expected });
-      throw new ApiFailure(403, 'forbidden', `Only ${found.name} itself (${expected ?? 'address unknown'}) may report that it booted.`);
+    // The token is on the kernel command line of the node's current boot (http/booted-url.ts); nobody else was given it.
+    if (!(await host.confirmBoot(found.mac, c.ctx.query.get('token') ?? undefined))) {
+      counters.inc('api.booted.bad_token');
+      opts.log.warn("booted callback without the node's current boot token; ignored", { mac: found.mac, node: found.name, remote: c.ctx.remote });
+      throw new ApiFailure(403, 'forbidden', `Only ${found.name} itself, with the token of its current boot, may report that it booted.`, 'token');
     }
-    await host.markBooted(found.mac, 'callback');
     counters.inc('api.booted.accepted');
     sendEmpty(c.res, 204);
     return 'sent';
