@@ -7,7 +7,9 @@
 #                        RACKBOOT-NODE-UP cmdline=<contents of /proc/cmdline>
 #                      on the console (and ttyS0); when the command line carries
 #                      rackboot.booted=URL (rackboot adds it), brings up eth0 with
-#                      udhcpc and calls URL, as a booted OS would; then powers off
+#                      udhcpc and calls URL, as a booted OS would; then powers off,
+#                      or with rackboot.stay=1 stays up (answering ARP and ping) like a
+#                      running node until it is killed
 #   $1/undionly.kpxe, $1/ipxe.efi, $1/snponly.efi
 #                      Debian's iPXE builds (package ipxe), so the directory is a complete boot root
 #   $1/.payload-stamp  what it was built from; when it still matches, nothing is rebuilt
@@ -166,7 +168,8 @@ chmod 755 "$ROOT/etc/udhcpc.script"
 
 cat >"$ROOT/init" <<'INIT'
 #!/bin/sh
-# rackboot test node: report the kernel command line on the serial console, then power off.
+# rackboot test node: report the kernel command line on the serial console, then power off
+# (with rackboot.stay=1: stay up, as a running OS does).
 export PATH=/bin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -188,8 +191,12 @@ marker
 sync
 # Tell the boot server we are up, as a booted OS would (rackboot puts the URL on the command line).
 BOOTED_URL=
+STAY=
 for word in $CMDLINE; do
-  case "$word" in rackboot.booted=*) BOOTED_URL=${word#rackboot.booted=} ;; esac
+  case "$word" in
+    rackboot.booted=*) BOOTED_URL=${word#rackboot.booted=} ;;
+    rackboot.stay=1) STAY=yes ;;
+  esac
 done
 if [ -n "$BOOTED_URL" ]; then
   while read -r module; do insmod "/lib/modules/$module.ko" || echo "insmod $module failed"; done </lib/modules/load-order
@@ -220,6 +227,11 @@ if [ -n "$BOOTED_URL" ]; then
     echo "@MARKER@-BOOTED-CALLBACK no address from DHCP; links: $(ip -o link | cut -d' ' -f2 | tr '\n' ' ')"
     dmesg | tail -n 8
   fi
+fi
+# A node asked to stay keeps its address and answers ARP and ping until it is killed.
+if [ -n "$STAY" ]; then
+  echo "@MARKER@-STAYING up"
+  while :; do sleep 3600; done
 fi
 # Power off (QEMU exits); if that ever fails, keep saying we are up.
 while :; do

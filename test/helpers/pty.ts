@@ -310,6 +310,7 @@ export function fakeNode(name: string, mac: string, extra: Partial<NodeView> = {
     dhcpAcks: 0,
     evidence: [],
     power: 'off',
+    recovery: { on: false, attempts: 0 },
     ...extra,
   };
 }
@@ -332,6 +333,7 @@ export class FakeConsoleHost implements ConsoleHost {
       currentIp: '10.0.0.10',
       power: 'on',
       powerChannel: 'r1',
+      recovery: { on: true, attempts: 1 },
       boots: 2,
       booted: 2,
     }),

@@ -138,6 +138,7 @@ describe('serial console over a socat pty pair', () => {
     expect(status[0]).toBe('rackboot 0.1.0 (test) on rackboot-lab, up 1d 02:03:04');
     expect(status[1]).toBe('interface eth1  address 10.0.0.2  mode dhcp  http :80  tftp :69');
     expect(status[2]).toBe('nodes 3: off 1, nbp_tftp 1, booted 1');
+    expect(status[3]).toBe('recovery on for 1 node (automatic power-cycling after a failed boot)');
     expect(status.join('\n')).toMatch(/dhcp\.ack +80 +dhcp\.discover +120/);
 
     const nodes = await run('nodes');
@@ -148,10 +149,13 @@ describe('serial console over a socat pty pair', () => {
 
     const node = await run('node node-a');
     expect(node[0]).toBe('node-a  52:54:00:00:00:0a  ip 10.0.0.10  power on');
+    expect(node).toContain('recovery on (1 power-cycle since an operator switched it)');
     expect(node).toContain('timeline (2 of 2 events):');
     expect(node).toContain('  22:01:02 stage           booted in 42 s');
     expect(await run('node ghost')).toEqual(["node: no node named 'ghost' (type nodes to list them)", 'usage: node NAME']);
-    expect((await run('node node-b')).join('\n')).toContain('diagnosis: tftp_read_timeout - block 17 never acknowledged');
+    const nodeB = (await run('node node-b')).join('\n');
+    expect(nodeB).toContain('diagnosis: tftp_read_timeout - block 17 never acknowledged');
+    expect(nodeB).toContain('recovery off');
 
     const leases = await run('leases');
     expect(leases[0]).toMatch(/^IP +MAC +STATE +EXPIRES +NODE$/);

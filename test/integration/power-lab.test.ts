@@ -1,8 +1,9 @@
 // Node power in the QEMU lab, end to end: three BIOS iPXE virtual nodes are
 // power channels of rackboot's `qemu` driver; one API call powers on the rack
 // through the sequencer, and all three boot. One node's DHCP answers are dropped
-// by nftables: it is diagnosed (no_offer), and once the sabotage ends, recovery
-// power-cycles it and it boots.
+// by nftables: it is diagnosed (no_offer); once its boot window after the
+// power-on has passed, recovery probes it, finds no answer, power-cycles it, and
+// with the sabotage ended it boots.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { copyFile, mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -46,6 +47,8 @@ interface: eth0
 pools:
   - subnet: 10.89.0.0/24
     range: 10.89.0.100-10.89.0.150
+inventory:
+  boot_timeout: 120
 hosts:
 ${NODES.map((n) => `  - { mac: "${n.mac}", hostname: ${n.name}, power_channel: ${n.name} }`).join('\n')}
 power:
@@ -83,6 +86,14 @@ boot:
 
     const stuck = await api.waitForNode(SABOTAGED.mac, (n) => n.diagnosis !== undefined, 120_000);
     expect(stuck.diagnosis).toBe('no_offer');
+    expect(stuck.recovery.on).toBe(true);
+    // Recovery waits out the boot window (boot_timeout after the power-on), probes, and cycles the silent node.
+    const recoveryCycle = async () => (await api.get<RackbootEvent[]>('/api/v1/events?type=power')).find((e) => e.mac === SABOTAGED.mac && e.by === 'recovery');
+    const deadline = Date.now() + 240_000;
+    while (!(await recoveryCycle())) {
+      if (Date.now() > deadline) throw new Error(`no recovery power-cycle of ${SABOTAGED.name}: ${JSON.stringify(await api.timeline(SABOTAGED.mac))}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
     await lab.segment.ns.exec(['nft', 'delete', 'table', 'bridge', 'sabotage']);
 
     for (const node of NODES) {
@@ -92,8 +103,12 @@ boot:
     const timeline = await api.timeline(SABOTAGED.mac);
     const kinds = timeline.map((e: RackbootEvent) => `${e.type}:${e.diagnosis ?? e.stage ?? e.by ?? ''}`);
     expect(kinds).toEqual(expect.arrayContaining(['diagnosis:no_offer', 'diagnosis:booted']));
-    const recovery = timeline.filter((e) => e.type === 'recovery' || (e.type === 'power' && e.by === 'recovery'));
-    expect(recovery.length, kinds.join('\n')).toBeGreaterThan(0);
+    const cycling = timeline.find((e) => e.type === 'recovery' && e.message.startsWith(`power-cycling ${SABOTAGED.name} after no_offer`));
+    expect(cycling, kinds.join('\n')).toBeDefined();
+    expect(cycling!.detail).toMatchObject({ attempt: 1, liveness: { answered: false } });
+    const cycles = timeline.filter((e) => e.type === 'power' && e.by === 'recovery');
+    expect(cycles.map((e) => e.message)).toContain(`power cycle ${SABOTAGED.name} (channel ${SABOTAGED.name}, qemu)`);
+    expect((await api.node(SABOTAGED.mac)).recovery.attempts).toBeGreaterThan(0);
     const powerEvents = (await api.get<RackbootEvent[]>('/api/v1/events?type=power')).filter((e) => e.by === 'token:tests');
     expect(powerEvents.length).toBeGreaterThan(0);
   }, 420_000);

@@ -71,6 +71,9 @@ describe('sequencer + service + qemu driver', () => {
       now: () => Date.now(),
       stageOf: (mac: string) => stages.get(mac),
       inFlightTransfers: () => 0,
+      // The stand-ins have no network: nothing to probe, so recovery finds no sign of life.
+      liveness: () => Promise.resolve({ probes: [], answered: false }),
+      bootWindowMs: 0,
       onDiagnosis: (l: DiagnosisListener) => {
         listeners.push(l);
         return () => {};
@@ -114,8 +117,8 @@ describe('sequencer + service + qemu driver', () => {
     for (const l of listeners) l(macs[1], 'booted');
     await until('booted event', () => events.some((e) => e.message.includes('booted after')));
     expect(events.filter((e) => e.type === 'recovery').map((e) => e.message)).toEqual([
-      'power-cycling vm2 after no_offer (DISCOVERs after our OFFER): attempt 1 of 2',
-      'power-cycling vm2 after no_offer (DISCOVERs after our OFFER): attempt 2 of 2',
+      'power-cycling vm2 after no_offer (DISCOVERs after our OFFER): attempt 1 of 2 (no address known to probe)',
+      'power-cycling vm2 after no_offer (DISCOVERs after our OFFER): attempt 2 of 2 (no address known to probe)',
       'vm2 booted after 2 recovery power-cycle(s)',
     ]);
     expect(events.filter((e) => e.type === 'power' && e.mac === macs[1]).map((e) => [e.message, e.by])).toEqual([

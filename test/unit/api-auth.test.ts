@@ -34,6 +34,7 @@ function nodeView(mac: string, name: string, currentIp?: string): NodeView {
     dhcpAcks: 0,
     evidence: [],
     power: 'unknown',
+    recovery: { on: false, attempts: 0 },
     ...(currentIp !== undefined && { currentIp }),
   };
 }

@@ -32,7 +32,8 @@ power:
       off: [ipmitool, -H, "{channel}", power, off]
       state: [ipmitool, -H, "{channel}", power, status]
       timeout: 10s
-    vm1: {driver: qemu, argv: [qemu-system-x86_64, -nographic], log: /var/log/rackboot/vm1.log}
+      recovery: false
+    vm1: {driver: qemu, argv: [qemu-system-x86_64, -nographic], log: /var/log/rackboot/vm1.log, recovery: true}
   sequencer:
     stagger: 500ms
     adaptive: true
@@ -63,6 +64,7 @@ power:
       stateFrom: 'words',
       timeoutMs: 10_000,
       offMs: 5000,
+      recovery: false,
     });
     expect(config.channels.vm1).toEqual({
       name: 'vm1',
@@ -71,6 +73,7 @@ power:
       logFile: '/var/log/rackboot/vm1.log',
       stopTimeoutMs: 10_000,
       offMs: 5000,
+      recovery: true,
     });
     expect(config.sequencer).toEqual({
       staggerMs: 500,
@@ -79,7 +82,8 @@ power:
       maxTransfers: 6,
       maxEarlyBoot: 3,
       pollMs: 500,
-      recovery: { enabled: true, maxAttempts: 5, backoffMs: 60_000, maxBackoffMs: 1_200_000 },
+      // Recovery is opt-in: enabled stays false unless the file says so (a channel's recovery overrides it).
+      recovery: { enabled: false, maxAttempts: 5, backoffMs: 60_000, maxBackoffMs: 1_200_000 },
     });
   });
 
@@ -100,6 +104,7 @@ power:
     n5: {driver: qemu}
     n6: {pin: 5, mode: toggle, sense_pin: 5}
     "bad name": {pin: 6}
+    n7: {pin: 9, recovery: sometimes}
   sequencer:
     stagger: soon
     max_early_boot: 0
@@ -108,7 +113,7 @@ power:
     const file = '/etc/rackboot/rackboot.yaml';
     expect(problems).toEqual([
       `${file}:3: power.driver: found "relay", expected one of: gpio, command, qemu`,
-      `${file}:5: power.channels.n1.activ_low: found unknown key, expected one of: driver, pin, active_low, mode, press_ms, long_press_ms, off_ms, sense_pin, sense_active_low (for driver gpio); did you mean "active_low"?`,
+      `${file}:5: power.channels.n1.activ_low: found unknown key, expected one of: driver, pin, active_low, mode, press_ms, long_press_ms, off_ms, sense_pin, sense_active_low, recovery (for driver gpio); did you mean "active_low"?`,
       `${file}:6: power.channels.n2.pin: found 17, expected a pin no other channel uses (n1.pin uses GPIO17)`,
       `${file}:7: power.channels.n3.pin: found 70, expected a BCM GPIO number from 0 to 63 (GPIO17 is 17, not header pin 11)`,
       `${file}:8: power.channels.n4.on: found "ipmitool", expected a command as a list of arguments like [ipmitool, -H, "{channel}", power, on] (no shell)`,
@@ -117,10 +122,11 @@ power:
       `${file}:10: power.channels.n6.mode: found "toggle", expected one of: hold, pulse`,
       `${file}:10: power.channels.n6.sense_pin: found 5, expected a pin other than the channel's own relay pin`,
       `${file}:11: power.channels["bad name"]: found "bad name", expected a channel name of letters, digits, ".", "_" and "-" (at most 63 characters)`,
-      `${file}:13: power.sequencer.stagger: found "soon", expected a duration: seconds as a number, or a string with units like 500ms, 2s, 1m30s, from 0s to 1h`,
-      `${file}:14: power.sequencer.max_early_boot: found 0, expected a whole number of nodes from 1 to 1000`,
-      `${file}:15: power.sequencer.recovery.enabled: found "yes please", expected true or false`,
-      `${file}:15: power.sequencer.recovery.max_backoff: found 1m, expected a duration no shorter than recovery.backoff (10m)`,
+      `${file}:12: power.channels.n7.recovery: found "sometimes", expected true or false`,
+      `${file}:14: power.sequencer.stagger: found "soon", expected a duration: seconds as a number, or a string with units like 500ms, 2s, 1m30s, from 0s to 1h`,
+      `${file}:15: power.sequencer.max_early_boot: found 0, expected a whole number of nodes from 1 to 1000`,
+      `${file}:16: power.sequencer.recovery.enabled: found "yes please", expected true or false`,
+      `${file}:16: power.sequencer.recovery.max_backoff: found 1m, expected a duration no shorter than recovery.backoff (10m)`,
     ]);
     // Wrong channels are left out rather than half-read; the good part of the file still counts.
     expect(Object.keys(config.channels)).toEqual(['n1']);

@@ -6,6 +6,7 @@ import { PowerError } from '../../firmware/src/power/driver.js';
 import { PowerSequencer, type DiagnosisListener, type SequencerHost } from '../../firmware/src/power/sequencer.js';
 import type { PowerEvent, PowerOutcome } from '../../firmware/src/power/service.js';
 import type { BootStage, Diagnosis } from '../../firmware/src/model/boot.js';
+import type { LivenessEvidence } from '../../firmware/src/power/liveness.js';
 
 const macs = Array.from({ length: 8 }, (_, i) => `52:54:00:00:00:0${i + 1}`);
 
@@ -21,6 +22,11 @@ class FakeRack implements SequencerHost {
   actions: { at: number; mac: string; action: 'on' | 'cycle'; by: string }[] = [];
   noChannel = new Set<string>();
   failing = new Set<string>();
+  /** Nodes that answer the liveness probe (up, whatever the tracker was told). */
+  up = new Set<string>();
+  probed: string[] = [];
+  channelRecoveryOf = new Map<string, boolean>();
+  bootWindowMs = 0;
   private listeners: DiagnosisListener[] = [];
 
   constructor(readonly clock: FakeClock) {}
@@ -30,6 +36,19 @@ class FakeRack implements SequencerHost {
   channelOf = (mac: string) => (this.noChannel.has(mac) ? undefined : `ch-${mac.slice(-2)}`);
   nameOf = (mac: string) => `node${mac.slice(-2)}`;
   emit = (event: PowerEvent) => void this.events.push(event);
+  channelRecovery = (mac: string) => this.channelRecoveryOf.get(mac);
+  liveness = (mac: string): Promise<LivenessEvidence> => {
+    this.probed.push(mac);
+    const answered = this.up.has(mac);
+    return Promise.resolve({
+      address: `10.0.0.${Number.parseInt(mac.slice(-2), 16)}`,
+      probes: [
+        { method: 'arp', sent: 2, answered },
+        { method: 'icmp', sent: 2, answered },
+      ],
+      answered,
+    });
+  };
   onDiagnosis(listener: DiagnosisListener) {
     this.listeners.push(listener);
     return () => void (this.listeners = this.listeners.filter((l) => l !== listener));
@@ -203,9 +222,9 @@ describe('recovery', () => {
 
     const events = rack.events.filter((e) => e.type === 'recovery');
     expect(events.map((e) => e.message)).toEqual([
-      'power-cycling node01 after tftp_open_timeout (test): attempt 1 of 3',
-      'power-cycling node01 after tftp_open_timeout (test): attempt 2 of 3',
-      'power-cycling node01 after no_offer (test): attempt 3 of 3',
+      'power-cycling node01 after tftp_open_timeout (test): attempt 1 of 3 (no answer from 10.0.0.1 to 2 ARP, 2 ICMP)',
+      'power-cycling node01 after tftp_open_timeout (test): attempt 2 of 3 (no answer from 10.0.0.1 to 2 ARP, 2 ICMP)',
+      'power-cycling node01 after no_offer (test): attempt 3 of 3 (no answer from 10.0.0.1 to 2 ARP, 2 ICMP)',
       'node01: giving up after 3 power-cycle(s); last diagnosis no_offer (test)',
     ]);
     expect(events.every((e) => e.by === 'recovery' && e.mac === mac && e.node === 'node01')).toBe(true);
@@ -215,15 +234,28 @@ describe('recovery', () => {
     expect(rack.events.filter((e) => e.type === 'recovery')).toHaveLength(4);
   });
 
-  it('a boot resets the attempts; a reset lets a node that was given up on be tried again', async () => {
+  it('a boot keeps the attempts; only an operator action resets them, also for a node given up on', async () => {
     const { clock, rack, sequencer } = setup({ recovery: { ...recovery, maxAttempts: 1 } });
     const [a, b] = [macs[0], macs[1]];
     rack.diagnose(a, 'kernel_load_failed');
     await advance(clock, 1000);
     expect(sequencer.recoveryAttempts(a)).toBe(1);
     rack.diagnose(a, 'booted');
-    expect(sequencer.recoveryAttempts(a)).toBe(0);
+    expect(sequencer.recoveryAttempts(a)).toBe(1);
     expect(rack.events.at(-1)!.message).toBe('node01 booted after 1 recovery power-cycle(s)');
+    // Failures after the boot (a forged loop would look like this) do not get new attempts.
+    rack.diagnose(a, 'kernel_load_failed');
+    await advance(clock, 10_000);
+    expect(rack.actions.filter((x) => x.mac === a)).toHaveLength(1);
+    expect(rack.events.at(-1)!.detail).toMatchObject({ gaveUp: true, attempts: 1 });
+    rack.diagnose(a, 'booted');
+    rack.diagnose(a, 'kernel_load_failed');
+    await advance(clock, 10_000);
+    expect(rack.actions.filter((x) => x.mac === a)).toHaveLength(1);
+
+    // An operator's power action (API, console, UI) starts the count again.
+    sequencer.operatorAction(a, 'off');
+    expect(sequencer.recoveryAttempts(a)).toBe(0);
     rack.diagnose(a, 'kernel_load_failed');
     await advance(clock, 1000);
     expect(rack.actions.filter((x) => x.mac === a)).toHaveLength(2);
@@ -236,6 +268,100 @@ describe('recovery', () => {
     rack.diagnose(b, 'arp_timeout');
     await advance(clock, 1000);
     expect(rack.actions.filter((x) => x.mac === b)).toHaveLength(2);
+  });
+
+  it('probes the node before every cycle: a node that answers is not cycled, and the event says the diagnosis was ignored', async () => {
+    const { clock, rack, sequencer } = setup({ recovery });
+    const mac = macs[0];
+    rack.up.add(mac);
+    for (let i = 0; i < 5; i++) {
+      rack.diagnose(mac, 'no_offer');
+      await advance(clock, 1000);
+    }
+    expect(rack.actions).toEqual([]);
+    expect(rack.probed).toEqual([mac, mac, mac, mac, mac]);
+    expect(sequencer.recoveryAttempts(mac)).toBe(0);
+    const skipped = rack.events.filter((e) => e.type === 'recovery');
+    expect(skipped).toHaveLength(5);
+    expect(skipped[0]).toMatchObject({
+      mac,
+      by: 'recovery',
+      message: 'recovery of node01 skipped: 10.0.0.1 answered ARP and ICMP, so the no_offer (test) diagnosis is ignored',
+      detail: {
+        ignored: true,
+        diagnosis: 'no_offer',
+        diagnosisDetail: 'test',
+        liveness: { address: '10.0.0.1', answered: true, probes: [expect.objectContaining({ method: 'arp', answered: true }), expect.anything()] },
+      },
+    });
+
+    // Once it stops answering, the cycle goes ahead and its event carries the evidence of silence.
+    rack.up.delete(mac);
+    rack.diagnose(mac, 'no_offer');
+    await advance(clock, 1000);
+    expect(rack.actions.map((a) => [a.mac, a.action, a.by])).toEqual([[mac, 'cycle', 'recovery']]);
+    expect(rack.events.at(-1)!.detail).toMatchObject({
+      attempt: 1,
+      liveness: {
+        address: '10.0.0.1',
+        answered: false,
+        probes: [
+          { method: 'arp', sent: 2, answered: false },
+          { method: 'icmp', sent: 2, answered: false },
+        ],
+      },
+    });
+  });
+
+  it('never cycles a node within its boot window after an operator switched it on or cycled it', async () => {
+    const { clock, rack, sequencer } = setup({ recovery });
+    rack.bootWindowMs = 90_000;
+    const [a, b] = [macs[0], macs[1]];
+    await sequencer.powerOn([a], 'admin').done;
+    expect(sequencer.recoveryStatus(a)).toEqual({ on: true, attempts: 0, bootWindowEndsAt: 90_000 });
+    await advance(clock, 30_000, 1000);
+    rack.diagnose(a, 'took_too_long');
+    await advance(clock, 59_000, 1000);
+    expect(rack.actions.filter((x) => x.action === 'cycle')).toEqual([]);
+    await advance(clock, 1000, 100);
+    expect(rack.actions.filter((x) => x.action === 'cycle').map((x) => [x.at, x.mac])).toEqual([[90_000, a]]);
+    expect(sequencer.recoveryStatus(a)).toEqual({ on: true, attempts: 1 });
+
+    // The API's cycle (ServicePowerControl calls operatorAction) opens the window too, and resets the attempts.
+    sequencer.operatorAction(b, 'cycle');
+    rack.diagnose(b, 'tftp_open_timeout');
+    await advance(clock, 89_000, 1000);
+    expect(rack.actions.filter((x) => x.mac === b)).toEqual([]);
+    // A boot within the window cancels the pending cycle.
+    rack.diagnose(b, 'booted');
+    await advance(clock, 10_000, 1000);
+    expect(rack.actions.filter((x) => x.mac === b)).toEqual([]);
+    expect(clock.pending).toBe(0);
+  });
+
+  it('is off by default; a channel can turn it on or off for its node', async () => {
+    expect(DEFAULT_POWER_CONFIG.sequencer.recovery.enabled).toBe(false);
+    const { clock, rack, sequencer } = setup();
+    rack.diagnose(macs[0], 'no_offer');
+    await advance(clock, 120_000, 1000);
+    expect(rack.actions).toEqual([]);
+    expect(rack.probed).toEqual([]);
+    expect(sequencer.recoveryStatus(macs[0])).toEqual({ on: false, attempts: 0 });
+
+    rack.channelRecoveryOf.set(macs[1], true);
+    expect(sequencer.recoveryStatus(macs[1]).on).toBe(true);
+    rack.diagnose(macs[1], 'no_offer');
+    await advance(clock, DEFAULT_POWER_CONFIG.sequencer.recovery.backoffMs, 1000);
+    expect(rack.actions.map((a) => [a.mac, a.action])).toEqual([[macs[1], 'cycle']]);
+
+    const on = setup({ recovery });
+    on.rack.channelRecoveryOf.set(macs[2], false);
+    on.rack.diagnose(macs[2], 'no_offer');
+    await advance(on.clock, 10_000);
+    expect(on.rack.actions).toEqual([]);
+    expect(on.sequencer.recoveryStatus(macs[2]).on).toBe(false);
+    on.rack.noChannel.add(macs[3]);
+    expect(on.sequencer.recoveryStatus(macs[3]).on).toBe(false);
   });
 
   it('waits for early-boot room, ignores nodes without a channel, and does nothing when disabled or stopped', async () => {

@@ -21,6 +21,7 @@ function node(name: string, mac: string, extra: Partial<NodeView> = {}): NodeVie
     dhcpAcks: 0,
     evidence: [],
     power: 'off',
+    recovery: { on: false, attempts: 0 },
     ...extra,
   };
 }

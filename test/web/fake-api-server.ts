@@ -92,6 +92,8 @@ function makeNode(index: number, now: number): NodeView {
     dhcpAcks: 0,
     evidence: [],
     power: 'off',
+    // Recovery is opt-in: on for node-0001 only.
+    recovery: { on: index === 1, attempts: 0 },
   };
 }
 

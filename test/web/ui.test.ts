@@ -227,8 +227,12 @@ describe('web UI in Chromium', () => {
     ];
     for (const [stage, offset] of boot) await target!.moveStage(node7, stage as never, { at: T0 + offset });
     await logIn(page);
+    // Recovery is shown where it is on (node-0001) and only there.
+    await card(page, mac(1)).getByText('recovery on').waitFor();
+    expect(await card(page, node7).getByText('recovery on').count()).toBe(0);
     await page.getByRole('link', { name: 'node-0007' }).click();
     await page.getByRole('heading', { name: 'node-0007' }).waitFor();
+    await page.getByText('recovery off (failed boots are not power-cycled)').waitFor();
     const segments = page.locator('svg.timeline rect.segment');
     await segments.nth(boot.length - 1).waitFor();
     expect(await segments.evaluateAll((rects) => rects.map((r) => r.getAttribute('data-stage')))).toEqual(boot.map(([s]) => s));

@@ -109,6 +109,8 @@ export function NodePage({ id }: { id: string }) {
             <dd>
               {node.power} {node.powerChannel ? `(channel ${node.powerChannel})` : '(no power channel)'}
             </dd>
+            <dt>Recovery</dt>
+            <dd class="recovery">{recoveryText(node.recovery, now)}</dd>
             <dt>Boots</dt>
             <dd>
               {node.booted} of {node.boots} booted · {node.dhcpAcks} DHCP ACKs this boot
@@ -249,4 +251,12 @@ function NextBootForm({ node, profiles }: { node: NodeView; profiles: ProfileVie
       </p>
     </form>
   );
+}
+
+/** "recovery on · 1 power-cycle since an operator switched it · boot window until 10:42:07", or "recovery off". */
+function recoveryText(recovery: NodeView['recovery'], now: number): string {
+  if (!recovery.on) return 'recovery off (failed boots are not power-cycled)';
+  const parts = ['recovery on', `${recovery.attempts} power-cycle${recovery.attempts === 1 ? '' : 's'} since an operator switched it`];
+  if (recovery.bootWindowEndsAt !== undefined && recovery.bootWindowEndsAt > now) parts.push(`boot window until ${formatTime(recovery.bootWindowEndsAt, now)}`);
+  return parts.join(' · ');
 }

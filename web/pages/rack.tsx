@@ -37,6 +37,11 @@ function NodeCardBody({ node }: { node: NodeView }) {
       <span class="ip">{ip ?? 'no address'}</span>
       <DiagnosisText diagnosis={node.diagnosis} detail={node.diagnosisDetail} />
       {!node.approved && <span class="diag fail">Waiting for approval</span>}
+      {node.recovery.on && (
+        <span class="recovery" title="A failed boot of this node is power-cycled automatically">
+          recovery on
+        </span>
+      )}
       <PowerButtons node={node} compact />
     </li>
   );

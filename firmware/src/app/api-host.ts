@@ -212,6 +212,7 @@ export class AppApiHost implements ApiHost {
       dhcpAcks: boot?.dhcpAcks ?? 0,
       evidence: boot?.evidence ?? [],
       power: this.opts.power.stateOf(record.mac),
+      recovery: this.opts.power.recoveryOf(record.mac),
     };
   }
 }

@@ -7,7 +7,10 @@ import { stat } from 'node:fs/promises';
 import type { RackbootConfig } from '../config/schema.js';
 import { Console } from '../console/index.js';
 import { createApi } from '../http/api/index.js';
-import type { Ipv4 } from '../net/addr.js';
+import { sameSubnet, type Ipv4 } from '../net/addr.js';
+import type { ArpProber } from '../net/arp-prober.js';
+import { icmpEchoProbe } from '../net/icmp-probe.js';
+import type { LivenessProbes } from '../power/index.js';
 import { TftpServer } from '../tftp/server.js';
 import { systemClock } from '../util/clock.js';
 import { Counters } from '../util/counters.js';
@@ -83,11 +86,23 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
   // Adaptive power-on waits for downloads in progress, but the servers are created
   // after power (the API reports it): their counts are filled in once they exist.
   const inFlight = { tftp: () => 0, http: () => 0 };
-  const power = await openNodePower(config, stores, boot, log, () => inFlight.tftp() + inFlight.http());
+  // Recovery's liveness probes use the DHCP service's ARP prober (one ARP mechanism), set once DHCP has started.
+  const dhcpProber: { current?: ArpProber } = {};
+  const liveness: LivenessProbes = {
+    addressOf: (mac) => {
+      const lease = stores.leases.byClient(mac);
+      return boot.addresses.addressOf(mac) ?? boot.tracker.state(mac)?.ip ?? (lease?.state === 'bound' ? lease.ip : undefined) ?? stores.inventory.get(mac)?.ip;
+    },
+    isConnected: (ip) => serving.connected.some((net) => sameSubnet(ip, net.address, net.prefix)),
+    arp: (ip) => (dhcpProber.current ? dhcpProber.current.inUse(ip) : Promise.reject(new Error('DHCP (and its ARP prober) has not started'))),
+    icmp: icmpEchoProbe,
+  };
+  const power = await openNodePower(config, stores, boot, log, () => inFlight.tftp() + inFlight.http(), liveness);
   stack.push('power', () => power.close());
 
   const dhcp = await startDhcp(config, serving, stores, boot, { clock, log, counters });
   stack.push('dhcp', () => dhcp.close());
+  dhcpProber.current = dhcp.prober;
 
   const tftp = new TftpServer({
     root: config.boot.root,
@@ -191,7 +206,14 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
 }
 
 /** The configured power channels, or NO_POWER when the config has none. */
-async function openNodePower(config: RackbootConfig, stores: Stores, boot: BootTracking, log: Logger, inFlightTransfers: () => number): Promise<PowerControl> {
+async function openNodePower(
+  config: RackbootConfig,
+  stores: Stores,
+  boot: BootTracking,
+  log: Logger,
+  inFlightTransfers: () => number,
+  liveness: LivenessProbes,
+): Promise<PowerControl> {
   if (Object.keys(config.power.channels).length === 0) return NO_POWER;
   try {
     return await openPower(config, {
@@ -200,6 +222,7 @@ async function openNodePower(config: RackbootConfig, stores: Stores, boot: BootT
       events: stores.events,
       log: log.child({ component: 'power' }),
       inFlightTransfers,
+      liveness,
     });
   } catch (error) {
     throw new StartupError(`cannot start node power: ${(error as Error).message}`);

@@ -4,7 +4,7 @@
 
 import type { Mac } from '../net/addr.js';
 import type { PowerState } from '../model/power.js';
-import type { PowerResult } from '../model/api.js';
+import type { NodeRecovery, PowerResult } from '../model/api.js';
 import { ApiHostError, type PowerAction } from '../http/api/host.js';
 
 export interface PowerControl {
@@ -12,6 +12,8 @@ export interface PowerControl {
   channels(): string[];
   /** Last known state of the node's channel (`unknown` when it has none or cannot read back). */
   stateOf(mac: Mac): PowerState;
+  /** Whether recovery is on for the node, its attempts and boot window. */
+  recoveryOf(mac: Mac): NodeRecovery;
   act(mac: Mac, action: PowerAction, by: string): Promise<PowerResult>;
   /** Several nodes (default: every node with a channel), sequenced with the configured stagger. */
   actAll(action: PowerAction, macs: Mac[] | undefined, by: string): Promise<PowerResult[]>;
@@ -25,6 +27,7 @@ const noPower = (): ApiHostError =>
 export const NO_POWER: PowerControl = {
   channels: () => [],
   stateOf: () => 'unknown',
+  recoveryOf: () => ({ on: false, attempts: 0 }),
   act: () => Promise.reject(noPower()),
   actAll: () => Promise.reject(noPower()),
   close: async () => {},

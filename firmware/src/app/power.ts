@@ -4,7 +4,7 @@
 
 import type { Mac } from '../net/addr.js';
 import type { PowerState } from '../model/power.js';
-import type { PowerResult } from '../model/api.js';
+import type { NodeRecovery, PowerResult } from '../model/api.js';
 import { ApiHostError, type PowerAction } from '../http/api/host.js';
 import type { PowerService, PowerSequencer, PowerOutcome } from '../power/index.js';
 import type { PowerControl } from './power-control.js';
@@ -33,6 +33,10 @@ export class ServicePowerControl implements PowerControl {
     return this.opts.channelOf(mac) === undefined ? 'unknown' : (this.lastKnown.get(mac) ?? 'unknown');
   }
 
+  recoveryOf(mac: Mac): NodeRecovery {
+    return this.opts.sequencer.recoveryStatus(mac);
+  }
+
   async act(mac: Mac, action: PowerAction, by: string): Promise<PowerResult> {
     if (this.opts.channelOf(mac) === undefined) {
       throw new ApiHostError(
@@ -42,6 +46,8 @@ export class ServicePowerControl implements PowerControl {
         'action',
       );
     }
+    // An operator's action: recovery attempts start again, and on/cycle opens the node's boot window.
+    this.opts.sequencer.operatorAction(mac, action);
     const outcome = await this.opts.service[action](mac, by);
     return this.result(mac, action, outcome);
   }
@@ -65,8 +71,12 @@ export class ServicePowerControl implements PowerControl {
     }
     const results: PowerResult[] = [];
     for (const mac of targets) {
-      if (this.opts.channelOf(mac) === undefined) results.push(this.record(mac, action, false, 'no power channel'));
-      else results.push(this.result(mac, action, await this.opts.service[action](mac, by)));
+      if (this.opts.channelOf(mac) === undefined) {
+        results.push(this.record(mac, action, false, 'no power channel'));
+        continue;
+      }
+      this.opts.sequencer.operatorAction(mac, action);
+      results.push(this.result(mac, action, await this.opts.service[action](mac, by)));
     }
     return results;
   }

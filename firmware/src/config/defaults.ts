@@ -50,7 +50,7 @@ export const POWER_DEFAULTS = {
   maxTransfers: 8,
   maxEarlyBoot: 4,
   pollMs: 500,
-  recoveryEnabled: true,
+  recoveryEnabled: false,
   maxAttempts: 3,
   backoffMs: 30_000,
   maxBackoffMs: 600_000,

@@ -172,6 +172,8 @@ export interface PowerConfig {
 export type PowerChannelConfig = GpioChannelConfig | CommandChannelConfig | QemuChannelConfig;
 
 export interface GpioChannelConfig {
+  /** Recovery for the nodes on this channel, overriding power.sequencer.recovery.enabled; absent: that decides. */
+  recovery?: boolean;
   name: string;
   driver: 'gpio';
   /** BCM number, as printed on Raspberry Pi pinouts (GPIO17), not the header pin. */
@@ -191,6 +193,8 @@ export interface GpioChannelConfig {
 }
 
 export interface CommandChannelConfig {
+  /** Recovery for the nodes on this channel, overriding power.sequencer.recovery.enabled; absent: that decides. */
+  recovery?: boolean;
   name: string;
   driver: 'command';
   /** argv per action; `{channel}` in any argument is replaced by the channel name. No shell is involved. */
@@ -206,6 +210,8 @@ export interface CommandChannelConfig {
 }
 
 export interface QemuChannelConfig {
+  /** Recovery for the nodes on this channel, overriding power.sequencer.recovery.enabled; absent: that decides. */
+  recovery?: boolean;
   name: string;
   driver: 'qemu';
   /** QEMU's argv (no shell); `{channel}` is replaced by the channel name. */
@@ -233,8 +239,9 @@ export interface SequencerConfig {
 }
 
 export interface RecoveryConfig {
+  /** Off by default: recovery is opt-in, for the rack or per channel (a channel's `recovery`). */
   enabled: boolean;
-  /** Power-cycles per node before recovery gives up on it (until it boots or someone acts). */
+  /** Power-cycles per node before recovery gives up on it, until an operator acts on the node. */
   maxAttempts: number;
   /** Wait before the first attempt; doubled for each further attempt, up to maxBackoffMs. */
   backoffMs: number;

@@ -57,6 +57,15 @@ async function findNode(ctx: CommandContext, id: string): Promise<NodeView> {
   return node;
 }
 
+/** "recovery on (1 power-cycle since an operator switched it; boot window until 10:42:07)" or "recovery off". */
+function recoveryLine(recovery: NodeView['recovery'], now: number): string {
+  if (!recovery.on) return 'recovery off';
+  const cycles = `${recovery.attempts} power-cycle${recovery.attempts === 1 ? '' : 's'} since an operator switched it`;
+  const window =
+    recovery.bootWindowEndsAt !== undefined && recovery.bootWindowEndsAt > now ? `; boot window until ${formatClock(recovery.bootWindowEndsAt)}` : '';
+  return `recovery on (${cycles}${window})`;
+}
+
 function powerTable(results: readonly PowerResult[], columns: number): string[] {
   return table(
     [
@@ -151,10 +160,12 @@ export const COMMANDS: readonly Command[] = [
       expectArgs(args, 0, 0);
       const s = await ctx.host.status();
       const stages = BOOT_STAGES.filter((stage) => (s.nodesByStage[stage] ?? 0) > 0).map((stage) => `${stage} ${s.nodesByStage[stage]}`);
+      const recovering = (await ctx.host.nodes()).filter((n) => n.recovery.on).length;
       ctx.print(
         `rackboot ${s.version} on ${s.hostname}, up ${formatUptime(s.uptimeSeconds)}`,
         `interface ${s.interface}  address ${s.address}  mode ${s.mode}  http :${s.httpPort}  tftp :${s.tftpPort}`,
         `nodes ${s.nodes}${stages.length ? ': ' + stages.join(', ') : ''}`,
+        recovering ? `recovery on for ${recovering} node${recovering === 1 ? '' : 's'} (automatic power-cycling after a failed boot)` : 'recovery off',
         `active: ${s.activeTftpTransfers} TFTP transfers, ${s.activeHttpDownloads} HTTP downloads`,
       );
       const counters = Object.entries(s.counters).sort(([a], [b]) => a.localeCompare(b));
@@ -220,6 +231,7 @@ export const COMMANDS: readonly Command[] = [
         `stage ${n.stage} since ${formatClock(n.stageSince)} (${formatRelative(n.stageSince, now)})${n.lastSeenAt ? `, last seen ${formatRelative(n.lastSeenAt, now)}` : ''}`,
         `profile ${n.profile ?? '(default)'}${n.nextBootProfile ? `, next boot ${n.nextBootProfile}` : ''}  firmware ${n.firmware ?? '-'}  ${n.approved ? '' : 'NOT APPROVED'}`.trimEnd(),
         `boots ${n.boots}, booted ${n.booted}, DHCP ACKs this boot ${n.dhcpAcks}`,
+        recoveryLine(n.recovery, now),
       );
       if (n.diagnosis) ctx.print(`diagnosis: ${n.diagnosis}${n.diagnosisDetail ? ' - ' + n.diagnosisDetail : ''}`);
       const events = await ctx.host.timeline(n.mac);

@@ -105,6 +105,17 @@ export interface NodeView extends NodeRecord {
   dhcpAcks: number;
   evidence: EvidenceItem[];
   power: PowerState;
+  recovery: NodeRecovery;
+}
+
+/** Automatic power-cycling of the node after a failed boot (docs/power.md). */
+export interface NodeRecovery {
+  /** Recovery would power-cycle this node after a failed boot: it has a power channel and recovery is on for it. */
+  on: boolean;
+  /** Recovery power-cycles since an operator last switched the node. */
+  attempts: number;
+  /** While an operator's power-on or cycle is recent, recovery waits: when that boot window ends. */
+  bootWindowEndsAt?: number;
 }
 
 export interface NodeCreate {

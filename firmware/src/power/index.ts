@@ -67,5 +67,7 @@ export {
   type SequencerClock,
   type PowerOnRun,
   type PowerOnSummary,
+  type RecoveryStatus,
   systemSequencerClock,
 } from './sequencer.js';
+export { probeLiveness, describeEvidence, type LivenessEvidence, type LivenessProbes, type ProbeResult } from './liveness.js';

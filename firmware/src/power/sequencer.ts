@@ -9,19 +9,31 @@
 // batch_size and the early-boot room allow. A run can be cancelled; nodes not
 // yet switched stay off.
 //
-// Recovery: when the boot tracker diagnoses a failed boot, the node is
+// Recovery (opt-in: power.sequencer.recovery.enabled, or `recovery:` on a
+// channel): when the boot tracker diagnoses a failed boot, the node is
 // power-cycled after a backoff (backoff, doubled per attempt, capped at
-// max_backoff), at most max_attempts times until it boots; each attempt and
-// the giving up are events. Recovery cycles also respect max_early_boot.
+// max_backoff), at most max_attempts times; each attempt and the giving up are
+// events. Recovery cycles also respect max_early_boot. Three rules keep forged
+// traffic (anyone on the boot network can send DHCP or HTTP naming a node) from
+// ever power-cycling a live node:
+//  - before every cycle the node's last known address is probed (liveness.ts);
+//    a node that answers is not cycled, and the event says the diagnosis was
+//    ignored, with the probe results;
+//  - no cycle within the boot window (the inventory's boot_timeout) after an
+//    operator switched the node on or cycled it: a slow boot is not a failure;
+//  - attempts are reset only by an operator's action on the node, never by the
+//    node booting again, so a loop of forged failures ends at max_attempts.
 //
 // All timing goes through Timers, so tests run on a fake clock; its now() stamps
 // events, so the real one is the wall clock.
 
 import type { Mac } from '../net/addr.js';
 import type { BootStage, Diagnosis } from '../model/boot.js';
+import type { NodeRecovery } from '../model/api.js';
 import type { SequencerConfig } from '../config/schema.js';
 import type { PowerEvent, PowerOutcome } from './service.js';
 import { systemTimers, type TimerHandle, type Timers } from '../util/timers.js';
+import { describeEvidence, type LivenessEvidence } from './liveness.js';
 
 /** The stages in which a node's boot is on UDP (DHCP, TFTP) and sensitive to load. */
 export const EARLY_BOOT_STAGES: readonly BootStage[] = ['power_on', 'dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp'];
@@ -43,7 +55,16 @@ export interface SequencerHost {
   emit(event: PowerEvent): void;
   /** Subscribes to boot diagnoses; returns the unsubscribe function. */
   onDiagnosis(listener: DiagnosisListener): () => void;
+  /** The node's channel's own `recovery:` setting; undefined when the channel leaves it to the sequencer's. */
+  channelRecovery?(mac: Mac): boolean | undefined;
+  /** Probes whether the node is up (liveness.ts); asked before every recovery cycle. */
+  liveness(mac: Mac): Promise<LivenessEvidence>;
+  /** How long after an operator's power-on or cycle a boot may take (inventory.boot_timeout); no recovery within it. */
+  readonly bootWindowMs: number;
 }
+
+/** A node's recovery as the API shows it. */
+export type RecoveryStatus = NodeRecovery;
 
 /** The actions the sequencer takes; PowerService provides them. */
 export interface PowerActions {
@@ -71,7 +92,11 @@ export interface PowerOnRun {
 interface RecoveryState {
   attempts: number;
   timer?: TimerHandle;
+  /** A liveness probe is under way. */
+  probing: boolean;
   gaveUp: boolean;
+  /** A recovery cycle was made and the node has not booted since. */
+  cycled: boolean;
 }
 
 export class PowerSequencer {
@@ -86,6 +111,8 @@ export class PowerSequencer {
    */
   private readonly stalled = new Set<Mac>();
   private readonly recovery = new Map<Mac, RecoveryState>();
+  /** End of the boot window after an operator's power-on or cycle, per node. */
+  private readonly bootWindows = new Map<Mac, number>();
   private readonly unsubscribe: () => void;
   private stopped = false;
 
@@ -186,15 +213,37 @@ export class PowerSequencer {
     return { id, done, cancel: () => this.runs.get(id)?.cancel(), pending: () => [...queue] };
   }
 
-  /** Forgets a node's recovery attempts (an operator fixed it, or wants recovery to try again). */
+  /** Forgets a node's recovery attempts and any pending cycle (an operator fixed it, or wants recovery to try again). */
   resetRecovery(mac: Mac): void {
     const state = this.recovery.get(mac);
     if (state?.timer !== undefined) this.clock.clearTimer(state.timer);
     this.recovery.delete(mac);
   }
 
+  /**
+   * An operator (API, console, web UI) switched the node: its recovery attempts
+   * start again, and after on or cycle its boot window opens, within which
+   * recovery never cycles it.
+   */
+  operatorAction(mac: Mac, action: 'on' | 'off' | 'cycle'): void {
+    this.resetRecovery(mac);
+    if (action === 'off') this.bootWindows.delete(mac);
+    else this.bootWindows.set(mac, this.clock.now() + this.host.bootWindowMs);
+  }
+
   recoveryAttempts(mac: Mac): number {
     return this.recovery.get(mac)?.attempts ?? 0;
+  }
+
+  /** Whether recovery would cycle this node: it has a channel, and the channel's `recovery:` or else the sequencer's says so. */
+  recoveryOn(mac: Mac): boolean {
+    if (this.host.channelOf(mac) === undefined) return false;
+    return this.host.channelRecovery?.(mac) ?? this.config.recovery.enabled;
+  }
+
+  recoveryStatus(mac: Mac): RecoveryStatus {
+    const windowEnd = this.bootWindowEnd(mac);
+    return { on: this.recoveryOn(mac), attempts: this.recoveryAttempts(mac), ...(windowEnd !== undefined && { bootWindowEndsAt: windowEnd }) };
   }
 
   /** Cancels runs and pending recoveries; switches nothing. */
@@ -206,6 +255,7 @@ export class PowerSequencer {
   }
 
   private async switchOn(mac: Mac, by: string): Promise<PowerOutcome> {
+    this.operatorAction(mac, 'on');
     this.tracked.add(mac);
     this.stalled.delete(mac);
     return this.power.on(mac, by);
@@ -216,21 +266,25 @@ export class PowerSequencer {
     if (diagnosis === 'booted') this.stalled.delete(mac);
     else this.stalled.add(mac);
     if (diagnosis === 'booted') {
+      // A boot cancels a pending cycle but keeps the attempts: only an operator resets them.
       const state = this.recovery.get(mac);
-      if (state && (state.attempts > 0 || state.timer !== undefined)) {
-        this.resetRecovery(mac);
-        this.emitRecovery(mac, `${this.label(mac)} booted${state.attempts ? ` after ${state.attempts} recovery power-cycle(s)` : ''}`, {
-          attempts: state.attempts,
-          diagnosis,
-        });
-      }
+      if (!state) return;
+      const recovering = state.timer !== undefined || state.cycled;
+      if (state.timer !== undefined) this.clock.clearTimer(state.timer);
+      state.timer = undefined;
+      state.cycled = false;
+      if (!recovering) return;
+      this.emitRecovery(mac, `${this.label(mac)} booted${state.attempts ? ` after ${state.attempts} recovery power-cycle(s)` : ''}`, {
+        attempts: state.attempts,
+        diagnosis,
+      });
       return;
     }
     const { recovery } = this.config;
-    if (!recovery.enabled || this.host.channelOf(mac) === undefined) return;
-    const state = this.recovery.get(mac) ?? { attempts: 0, gaveUp: false };
+    if (!this.recoveryOn(mac)) return;
+    const state = this.recovery.get(mac) ?? { attempts: 0, probing: false, gaveUp: false, cycled: false };
     this.recovery.set(mac, state);
-    if (state.timer !== undefined || state.gaveUp) return;
+    if (state.timer !== undefined || state.probing || state.gaveUp) return;
     if (state.attempts >= recovery.maxAttempts) {
       state.gaveUp = true;
       this.emitRecovery(
@@ -246,24 +300,44 @@ export class PowerSequencer {
       return;
     }
     const backoffMs = Math.min(recovery.backoffMs * 2 ** state.attempts, recovery.maxBackoffMs);
-    state.timer = this.clock.setTimer(backoffMs, () => void this.recover(mac, state, diagnosis, detail, backoffMs));
+    // Within the boot window after an operator's power-on, wait for its end: a slow boot is not a failure.
+    const windowEnd = this.bootWindowEnd(mac);
+    const delayMs = Math.max(backoffMs, windowEnd === undefined ? 0 : windowEnd - this.clock.now());
+    state.timer = this.clock.setTimer(delayMs, () => void this.recover(mac, state, diagnosis, detail, backoffMs));
   }
 
   private async recover(mac: Mac, state: RecoveryState, diagnosis: Diagnosis, detail: string | undefined, backoffMs: number): Promise<void> {
     if (this.stopped || this.recovery.get(mac) !== state) return;
+    const retry = (ms: number) => (state.timer = this.clock.setTimer(ms, () => void this.recover(mac, state, diagnosis, detail, backoffMs)));
+    const windowEnd = this.bootWindowEnd(mac);
+    if (windowEnd !== undefined) return void retry(windowEnd - this.clock.now());
     // A recovered node re-enters early boot: wait for room like a power-on batch.
-    if (this.earlyBootCount() >= this.config.maxEarlyBoot) {
-      state.timer = this.clock.setTimer(this.config.pollMs, () => void this.recover(mac, state, diagnosis, detail, backoffMs));
+    if (this.earlyBootCount() >= this.config.maxEarlyBoot) return void retry(this.config.pollMs);
+    state.timer = undefined;
+    state.probing = true;
+    const evidence = await this.host.liveness(mac);
+    state.probing = false;
+    if (this.stopped || this.recovery.get(mac) !== state) return;
+    const because = `${diagnosis}${detail ? ` (${detail})` : ''}`;
+    if (evidence.answered) {
+      // The node is up: the diagnosis came from traffic that may be forged. No attempt is counted.
+      this.emitRecovery(mac, `recovery of ${this.label(mac)} skipped: ${describeEvidence(evidence)}, so the ${because} diagnosis is ignored`, {
+        ignored: true,
+        diagnosis,
+        ...(detail !== undefined && { diagnosisDetail: detail }),
+        liveness: evidence,
+      });
       return;
     }
-    state.timer = undefined;
     state.attempts++;
+    state.cycled = true;
     const max = this.config.recovery.maxAttempts;
-    this.emitRecovery(mac, `power-cycling ${this.label(mac)} after ${diagnosis}${detail ? ` (${detail})` : ''}: attempt ${state.attempts} of ${max}`, {
+    this.emitRecovery(mac, `power-cycling ${this.label(mac)} after ${because}: attempt ${state.attempts} of ${max} (${describeEvidence(evidence)})`, {
       attempt: state.attempts,
       maxAttempts: max,
       diagnosis,
       backoffMs,
+      liveness: evidence,
     });
     this.tracked.add(mac);
     this.stalled.delete(mac);
@@ -275,6 +349,15 @@ export class PowerSequencer {
         code: outcome.error.code,
       });
     }
+  }
+
+  /** The end of the node's boot window when it is still open. */
+  private bootWindowEnd(mac: Mac): number | undefined {
+    const end = this.bootWindows.get(mac);
+    if (end === undefined) return undefined;
+    if (end > this.clock.now()) return end;
+    this.bootWindows.delete(mac);
+    return undefined;
   }
 
   private emitRecovery(mac: Mac, message: string, detail: Record<string, unknown>): void {

@@ -15,7 +15,7 @@
 //       adaptive: true
 //       max_transfers: 8
 //       max_early_boot: 4
-//       recovery: {enabled: true, max_attempts: 3, backoff: 30s, max_backoff: 10m}
+//       recovery: {enabled: false, max_attempts: 3, backoff: 30s, max_backoff: 10m}   # opt-in; a channel may say recovery: true|false
 
 import { isScalar, type Node as YamlNode } from 'yaml';
 import { DEFAULT_POWER_CONFIG, POWER_DEFAULTS } from '../defaults.js';
@@ -44,9 +44,9 @@ export const STATE_SOURCES = ['words', 'exit_code'] as const satisfies readonly 
 export const POWER_KEYS = ['driver', 'safe_state', 'press_ms', 'long_press_ms', 'off_ms', 'timeout', 'channels', 'sequencer'] as const;
 export const SAFE_STATE_KEYS = ['start', 'exit'] as const;
 export const CHANNEL_KEYS = {
-  gpio: ['driver', 'pin', 'active_low', 'mode', 'press_ms', 'long_press_ms', 'off_ms', 'sense_pin', 'sense_active_low'],
-  command: ['driver', 'on', 'off', 'cycle', 'state', 'state_from', 'timeout', 'off_ms'],
-  qemu: ['driver', 'argv', 'log', 'stop_timeout', 'off_ms'],
+  gpio: ['driver', 'pin', 'active_low', 'mode', 'press_ms', 'long_press_ms', 'off_ms', 'sense_pin', 'sense_active_low', 'recovery'],
+  command: ['driver', 'on', 'off', 'cycle', 'state', 'state_from', 'timeout', 'off_ms', 'recovery'],
+  qemu: ['driver', 'argv', 'log', 'stop_timeout', 'off_ms', 'recovery'],
 } as const satisfies Record<PowerDriverKind, readonly string[]>;
 export const SEQUENCER_KEYS = ['stagger', 'batch_size', 'adaptive', 'max_transfers', 'max_early_boot', 'poll', 'recovery'] as const;
 export const RECOVERY_KEYS = ['enabled', 'max_attempts', 'backoff', 'max_backoff'] as const;
@@ -154,6 +154,21 @@ function readChannel(r: DocumentReader, node: YamlNode | undefined, keyPath: str
   if (driver === undefined) return undefined;
   view.rejectUnknown(CHANNEL_KEYS[driver], ` (for driver ${driver})`);
   const offMs = view.getOr('off_ms', offSpec, defaults.offMs);
+  // The channel's own recovery switch; absent: power.sequencer.recovery.enabled decides.
+  const recovery = view.get('recovery', booleanSpec);
+  if (view.has('recovery') && recovery === undefined) return undefined;
+  const channel = readDriverChannel(r, view, name, driver, defaults, offMs);
+  return channel && recovery !== undefined ? { ...channel, recovery } : channel;
+}
+
+function readDriverChannel(
+  r: DocumentReader,
+  view: MapView,
+  name: string,
+  driver: PowerDriverKind,
+  defaults: ChannelDefaults,
+  offMs: number | undefined,
+): PowerChannelConfig | undefined {
   switch (driver) {
     case 'gpio':
       return readGpioChannel(r, view, name, defaults, offMs);
