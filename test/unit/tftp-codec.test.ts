@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DecodeError } from '../../firmware/src/net/decode-error.js';
 import { decodeTftp, encodeTftp, TftpError, ERR_OPTION_REFUSED, type TftpPacket } from '../../firmware/src/tftp/codec.js';
 import { negotiate } from '../../firmware/src/tftp/options.js';
-import { decodeNetascii, encodeNetascii, netasciiLength, toNetascii } from '../../firmware/src/tftp/netascii.js';
+import { decodeNetascii, encodeNetascii, netasciiLength, streamNetascii } from '../../firmware/src/tftp/netascii.js';
 
 function bytes(...parts: (string | number[])[]): Buffer {
   return Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p, 'latin1') : Buffer.from(p))));
@@ -298,13 +298,15 @@ describe('netascii', () => {
     }
   });
 
-  it('wraps a file source: size for tsize, blocks from the converted bytes, close passed on', () => {
+  it('streams a file source: size unknown, blocks from the converted bytes, close passed on', () => {
     const local = Buffer.from('default menu\nlabel linux\n');
     let closed = 0;
-    const source = toNetascii({ size: local.length, read: (o, l) => local.subarray(o, o + l), close: () => closed++ });
-    expect(source.size).toBe(local.length + 2);
+    const source = streamNetascii({ size: local.length, read: (o, l) => local.subarray(o, o + l), close: () => closed++ });
+    expect(source.size).toBeUndefined();
     expect(source.read(0, 14).toString('latin1')).toBe('default menu\r\n');
-    expect(source.read(source.size - 2, 512).toString('latin1')).toBe('\r\n');
+    const rest = source.read(14, 512);
+    expect(rest.toString('latin1')).toBe('label linux\r\n');
+    expect(source.read(14 + rest.length, 512).length).toBe(0);
     source.close();
     expect(closed).toBe(1);
   });

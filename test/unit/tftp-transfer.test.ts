@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { decodeTftp, TftpError, type TftpPacket } from '../../firmware/src/tftp/codec.js';
 import { ReadTransfer, type TransferEvent, type TransferLimits } from '../../firmware/src/tftp/transfer.js';
 import type { SendGate } from '../../firmware/src/tftp/scheduler.js';
-import { decodeNetascii, toNetascii } from '../../firmware/src/tftp/netascii.js';
+import { decodeNetascii, streamNetascii } from '../../firmware/src/tftp/netascii.js';
 import { FakeClock } from '../helpers/fake-clock.js';
 
 const LIMITS: TransferLimits = { maxBlksize: 1468, maxWindow: 64, maxRetries: 6, minRtoMs: 200, maxRtoMs: 5000, initialRtoMs: 1000 };
@@ -279,26 +279,30 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(h.events.some((e) => e.type === 'options')).toBe(false);
   });
 
-  it('after the OACK backstop starts the data (its ACK 0 was lost) when blocks are 512 bytes, never a second OACK; fails after maxRetries', () => {
-    const h = harness({ size: 10, options: [['tsize', '0']], limits: { maxRetries: 2 } });
+  it('at the OACK backstop sends nothing (no DATA before ACK 0, never a second OACK); gives up after UNPROVEN_RESENDS backstops', () => {
+    const h = harness({ size: 10, options: [['tsize', '0']] });
     h.transfer.start();
     expect(h.take().map((p) => p.op)).toEqual(['oack']);
     // Without a negotiated timeout the OACK backstop waits 6 s (longer than clients' own 5 s).
     h.clock.advance(5999);
     expect(h.take()).toEqual([]);
     h.clock.advance(1);
-    expect(blocks(h.take())).toEqual([1]);
+    expect(h.take()).toEqual([]);
     expect(last(h.events)).toEqual({ type: 'retransmit', block: 0, count: 1, rtoMs: 2000 });
-    h.clock.advance(2000);
-    expect(blocks(h.take())).toEqual([1]);
+    for (let i = 0; i < 3; i++) {
+      h.clock.advance(6000);
+      expect(h.take()).toEqual([]);
+    }
     h.clock.advance(6000);
     expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]);
     expect(last(h.events)).toEqual({
       type: 'failed',
       reason: 'timeout',
-      detail: 'no ACK for block 1 after 2 retransmissions',
+      detail: 'no answer to the OACK after 0 retransmissions',
       lastBlockAcked: 0,
-      retransmits: 1,
+      retransmits: 0,
+      // OACK "tsize\0" "10\0" (2 + 9) and ERROR 0 "transfer timed out" (4 + 19)
+      unansweredBytes: 11 + 23,
     });
     expect(h.events.filter((e) => e.type === 'options')).toHaveLength(1);
   });
@@ -336,11 +340,13 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(h.transfer.state).toBe('done');
   });
 
-  it('a client with 512-byte blocks whose ACK 0 was lost gets DATA 1 at the backstop and finishes', () => {
+  it('a client with 512-byte blocks whose ACK 0 was lost gets DATA 1 once it repeats ACK 0, not at the backstop', () => {
     const h = harness({ size: 1300, options: [['tsize', '0']] });
     h.transfer.start();
     h.take();
     h.clock.advance(6000);
+    expect(h.take()).toEqual([]);
+    h.ack(0);
     expect(blocks(h.take())).toEqual([1]);
     h.ack(1);
     expect(blocks(h.take())).toEqual([2]);
@@ -410,6 +416,9 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     three.clock.advance(3999);
     expect(three.take()).toEqual([]);
     three.clock.advance(1);
+    expect(three.take()).toEqual([]);
+    expect(last(three.events)).toMatchObject({ type: 'retransmit', block: 0, count: 1 });
+    three.ack(0);
     expect(three.take().map((p) => p.op)).toEqual(['data']);
 
     const long = harness({ size: 10, options: [['timeout', '30']] });
@@ -470,7 +479,8 @@ describe('ReadTransfer: tsize probe and client errors', () => {
     h.take();
     h.transfer.abort('server stopping');
     expect(h.take()).toEqual([{ op: 'error', code: 0, message: 'server stopping' }]);
-    expect(last(h.events)).toEqual({ type: 'failed', reason: 'aborted', detail: 'server stopping', lastBlockAcked: 0, retransmits: 0 });
+    // The client never answered: DATA 1 (4 + 512) and the ERROR (4 + 16) count as unanswered.
+    expect(last(h.events)).toEqual({ type: 'failed', reason: 'aborted', detail: 'server stopping', lastBlockAcked: 0, retransmits: 0, unansweredBytes: 536 });
     expect(h.clock.pending).toBe(0);
   });
 });
@@ -524,8 +534,10 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
   });
 
   it('gives up after maxRetries with an exponentially growing RTO', () => {
-    const h = harness({ size: 5000, limits: { maxRtoMs: 100_000 } });
+    // The client ACKs block 1 at once (RTT 0: the RTO is minRtoMs), then falls silent.
+    const h = harness({ size: 5000, limits: { maxRtoMs: 100_000, minRtoMs: 1000 } });
     h.transfer.start();
+    h.ack(1);
     h.take();
     const times: number[] = [];
     let packets: TftpPacket[] = [];
@@ -539,25 +551,25 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
       }
     }
     // From the second timeout on, probes past the highest block sent: one block more each time.
-    expect(resends).toEqual([[1], [1, 2], [1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 6]]);
+    expect(resends).toEqual([[2], [2, 3], [2, 3, 4], [2, 3, 4, 5], [2, 3, 4, 5, 6], [2, 3, 4, 5, 6, 7]]);
     expect(packets).toEqual([{ op: 'error', code: 0, message: 'transfer timed out' }]); // the last expiry
     const gaps = times.map((t, i) => t - (i === 0 ? 0 : times[i - 1]));
     expect(gaps).toEqual([1000, 2000, 4000, 8000, 16000, 32000]);
     const retransmits = h.events.filter((e) => e.type === 'retransmit');
     expect(retransmits.map((e) => e.type === 'retransmit' && [e.block, e.count, e.rtoMs])).toEqual([
-      [1, 1, 2000],
-      [1, 2, 4000],
-      [1, 3, 8000],
-      [1, 4, 16000],
-      [1, 5, 32000],
-      [1, 6, 64000],
+      [2, 1, 2000],
+      [2, 2, 4000],
+      [2, 3, 8000],
+      [2, 4, 16000],
+      [2, 5, 32000],
+      [2, 6, 64000],
     ]);
     expect(h.clock.now - times[5]).toBe(64000);
     expect(last(h.events)).toEqual({
       type: 'failed',
       reason: 'timeout',
-      detail: 'no ACK for block 1 after 6 retransmissions',
-      lastBlockAcked: 0,
+      detail: 'no ACK for block 2 after 6 retransmissions',
+      lastBlockAcked: 1,
       retransmits: 16,
     });
   });
@@ -574,8 +586,9 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
   });
 
   it('caps the backed-off RTO at maxRtoMs', () => {
-    const h = harness({ size: 5000 });
+    const h = harness({ size: 5000, limits: { minRtoMs: 1000 } });
     h.transfer.start();
+    h.ack(1);
     while (h.transfer.state === 'sending') h.clock.next();
     expect(h.events.filter((e) => e.type === 'retransmit').map((e) => e.type === 'retransmit' && e.rtoMs)).toEqual([2000, 4000, 5000, 5000, 5000, 5000]);
     const fast = harness({ size: 5000, limits: { maxRtoMs: 2500 } });
@@ -656,30 +669,32 @@ describe('ReadTransfer: loss, duplicates and the timer', () => {
   it('a lost ACK, then a lost extra ACK (atftp 0.8 then ignores repeats): the second resend probes the next block', () => {
     // atftp 0.8 answers the first repeated block with one extra ACK and then ignores repeats
     // until an in-order block arrives or its own 5 s timer fires (every packet restarts it).
-    const h = harness({ size: 10 * 512 });
+    const h = harness({ size: 10 * 512, limits: { minRtoMs: 1000 } });
     h.transfer.start();
-    expect(blocks(h.take())).toEqual([1]); // the client has it; its ACK 1 is lost
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([1, 2]); // the client has 2; its ACK 2 is lost
     h.clock.advance(1000);
-    expect(blocks(h.take())).toEqual([1]); // the client's extra ACK 1 is lost too
+    expect(blocks(h.take())).toEqual([2]); // the client's extra ACK 2 is lost too
     h.clock.advance(2000);
-    expect(blocks(h.take())).toEqual([1, 2]); // 1 is ignored; 2 is in order: the client ACKs it
-    h.ack(2);
-    expect(blocks(h.take())).toEqual([3]); // lock-step again
+    expect(blocks(h.take())).toEqual([2, 3]); // 2 is ignored; 3 is in order: the client ACKs it
+    h.ack(3);
+    expect(blocks(h.take())).toEqual([4]); // lock-step again
     expect(h.clock.now).toBe(3000); // not the client's 5 s timer
   });
 
   it('a client missing the block ignores the probe, and the transfer goes on in order', () => {
-    const h = harness({ size: 10 * 512 });
+    const h = harness({ size: 10 * 512, limits: { minRtoMs: 1000 } });
     h.transfer.start();
-    h.take(); // DATA 1 lost
+    h.ack(1);
+    h.take(); // DATA 2 lost
     h.clock.advance(1000);
     h.take(); // lost again
     h.clock.advance(2000);
-    expect(blocks(h.take())).toEqual([1, 2]);
-    h.ack(1); // 2 may be on its way: nothing more yet
+    expect(blocks(h.take())).toEqual([2, 3]);
+    h.ack(2); // 3 may be on its way: nothing more yet
     expect(h.take()).toEqual([]);
-    h.ack(2);
-    expect(blocks(h.take())).toEqual([3]);
+    h.ack(3);
+    expect(blocks(h.take())).toEqual([4]);
   });
 
   it('uses one timer, not one per packet', () => {
@@ -906,12 +921,12 @@ describe('ReadTransfer: block number rollover', () => {
 });
 
 describe('ReadTransfer: netascii', () => {
-  it('sends the converted file; tsize is the converted size', () => {
+  it('sends the converted stream; tsize is not offered (the converted size is unknown until the end)', () => {
     const text = Buffer.from('DEFAULT linux\nLABEL linux\n  KERNEL vmlinuz\r\n'.repeat(20));
     const clock = new FakeClock();
     const sent: TftpPacket[] = [];
     const events: TransferEvent[] = [];
-    const file = toNetascii({ size: text.length, read: (o, l) => text.subarray(o, o + l) });
+    const file = streamNetascii({ size: text.length, read: (o, l) => text.subarray(o, o + l) });
     const transfer = new ReadTransfer({
       request: { filename: 'pxelinux.cfg/default', mode: 'netascii', options: new Map([['tsize', '0']]) },
       file,
@@ -921,13 +936,10 @@ describe('ReadTransfer: netascii', () => {
     });
     const h: Harness = { clock, transfer, events, data: text, take: () => sent.splice(0), ack: (block) => transfer.receive({ op: 'ack', block }) };
     transfer.start();
-    const oack = h.take()[0];
-    expect(oack).toEqual({ op: 'oack', options: new Map([['tsize', String(file.size)]]) });
-    expect(file.size).toBe(text.length + 80);
-    h.ack(0);
     const wire = runClient(h);
-    expect(wire.length).toBe(file.size);
+    expect(wire.length).toBe(text.length + 80);
     expect(decodeNetascii(wire)).toEqual(text);
+    expect(events.at(-1)).toMatchObject({ type: 'done', bytes: text.length + 80 });
   });
 });
 

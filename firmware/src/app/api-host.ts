@@ -48,6 +48,7 @@ export interface AppApiHostOptions {
   /** Confirms the node's current boot when `token` is its boot token (app/boot-tracking.ts). */
   confirmBoot(mac: Mac, token: string | undefined): boolean;
   activeTftpTransfers(): number;
+  tftpSlotsInUse(): number;
   activeHttpDownloads(): number;
 }
 
@@ -68,6 +69,7 @@ export class AppApiHost implements ApiHost {
       nodes: inventory.size,
       nodesByStage: tracker.nodesByStage(),
       activeTftpTransfers: this.opts.activeTftpTransfers(),
+      tftpSlotsInUse: this.opts.tftpSlotsInUse(),
       activeHttpDownloads: this.opts.activeHttpDownloads(),
       counters: counters.snapshot(),
     };

@@ -134,6 +134,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     addressOf: (mac) => boot.addresses.addressOf(mac),
     confirmBoot: (mac, token) => boot.confirmBoot(mac, token),
     activeTftpTransfers: () => tftp.activeCount,
+    tftpSlotsInUse: () => tftp.slotsInUse,
     activeHttpDownloads: () => inFlight.http(),
   });
   const api = createApi({ host: apiHost, auth, log, counters, clock });

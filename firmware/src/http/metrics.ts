@@ -114,6 +114,12 @@ const COUNTER_RULES: CounterRule[] = [
   { pattern: /^tftp\.done$/, family: 'rackboot_tftp_transfers_total', help: 'TFTP transfers that ended, by result.', labels: () => ({ result: 'done' }) },
   { pattern: /^tftp\.failed\.([a-z0-9_]+)$/, family: 'rackboot_tftp_transfers_total', help: '', labels: (m) => ({ result: m[1] }) },
   { pattern: /^tftp\.retransmits$/, family: 'rackboot_tftp_retransmits_total', help: 'TFTP blocks sent again after a timeout.', labels: () => ({}) },
+  {
+    pattern: /^tftp\.unanswered_bytes$/,
+    family: 'rackboot_tftp_unanswered_bytes_total',
+    help: 'TFTP bytes (UDP payload) sent to peers that never answered: the bound on reflection through forged requests.',
+    labels: () => ({}),
+  },
   { pattern: /^tftp\.requests$/, family: 'rackboot_tftp_requests_total', help: 'TFTP read requests received.', labels: () => ({}) },
   {
     pattern: /^tftp\.refused\.([a-z0-9_]+)$/,
@@ -249,6 +255,8 @@ export function renderMetrics(counters: Record<string, number>, gauges: MetricsG
     family('rackboot_uptime_seconds', 'gauge', 'Seconds since rackboot started.').samples.push({ labels: {}, value: status.uptimeSeconds });
     family('rackboot_inventory_nodes', 'gauge', 'Nodes in the inventory.').samples.push({ labels: {}, value: status.nodes });
     family('rackboot_tftp_active_transfers', 'gauge', 'TFTP transfers under way.').samples.push({ labels: {}, value: status.activeTftpTransfers });
+    if (status.tftpSlotsInUse !== undefined)
+      family('rackboot_tftp_slots_in_use', 'gauge', 'TFTP transfer slots taken (0 when idle).').samples.push({ labels: {}, value: status.tftpSlotsInUse });
     family('rackboot_http_active_downloads', 'gauge', 'HTTP boot file downloads under way.').samples.push({ labels: {}, value: status.activeHttpDownloads });
   }
   if (stats) {

@@ -166,6 +166,8 @@ export interface ApplianceStatus {
   nodes: number;
   nodesByStage: Partial<Record<BootStage, number>>;
   activeTftpTransfers: number;
+  /** TFTP transfer slots taken; absent where no TFTP server runs. */
+  tftpSlotsInUse?: number;
   activeHttpDownloads: number;
   counters: Record<string, number>;
 }

@@ -14,8 +14,8 @@ import { resolveBootPath, openWithinRoot } from './paths.js';
 import { BootRoot } from '../boot-policy/boot-root.js';
 import { systemTimers, type Timers } from '../util/timers.js';
 import { FileCache } from './file-cache.js';
-import { SendScheduler, TransferSlots } from './scheduler.js';
-import { toNetascii } from './netascii.js';
+import { SendScheduler, TransferSlots, type SendGate } from './scheduler.js';
+import { streamNetascii } from './netascii.js';
 
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
 const DATA_OVERHEAD = 32;
@@ -202,6 +202,11 @@ export class TftpServer {
     });
   }
 
+  /**
+   * One request from its slot to its end. The slot, the file (its fd) and the entry
+   * are released in the one finally below, whatever path ends the request: a refusal,
+   * an open or conversion failure, a socket error, or the transfer's done or failed.
+   */
   private async serve(key: string, entry: ActiveTransfer, request: Extract<TftpPacket, { op: 'rrq' }>, ip: Ipv4, port: number): Promise<void> {
     const { log, counters } = this.opts;
     const refuse = (code: number, reason: string): void => {
@@ -209,7 +214,6 @@ export class TftpServer {
       log.warn('tftp request refused', { client: ip, filename: request.filename, reason });
       this.emit({ type: 'refused', code, reason, client: ip, port, filename: request.filename });
       this.replyError(ip, port, code, reason);
-      this.finish(key);
     };
     const mode = request.mode.toLowerCase();
     if (mode !== 'octet' && mode !== 'netascii') {
@@ -217,85 +221,103 @@ export class TftpServer {
       return this.finish(key);
     }
     const resolved = resolveBootPath(this.opts.root, request.filename);
-    if (!resolved.ok) return refuse(resolved.code, resolved.reason);
-    // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
-    const release = await this.slots.acquire(key);
-    if (!this.active.has(key)) return release();
-    if (this.timers.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
-      counters.inc('tftp.dropped.client_gone');
-      log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
-      release();
+    if (!resolved.ok) {
+      refuse(resolved.code, resolved.reason);
       return this.finish(key);
     }
-    let file: FileSource & { close?(): void };
+    // Beyond the limit the request waits its turn; the client's RRQ retransmits are absorbed above.
+    const release = await this.slots.acquire(key);
+    let file: (FileSource & { close?(): void }) | undefined;
+    let gate: SendGate | undefined;
     try {
-      const opened = await openWithinRoot(this.root, resolved.relative);
-      if (!opened.ok) {
-        release();
-        return refuse(opened.code, opened.reason);
+      if (!this.active.has(key)) return;
+      if (this.timers.now() - entry.lastRequestAt > WAITING_CLIENT_GONE_MS) {
+        counters.inc('tftp.dropped.client_gone');
+        log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
+        return;
       }
-      file = await this.cache.get(opened.path);
-    } catch (error) {
-      release();
-      throw error;
-    }
-    if (mode === 'netascii') file = toNetascii(file);
+      const opened = await openWithinRoot(this.root, resolved.relative);
+      if (!opened.ok) return refuse(opened.code, opened.reason);
+      const cached = await this.cache.get(opened.path);
+      file = cached;
+      if (!this.active.has(key)) return;
+      // netascii is converted as it is sent, in bounded memory (netascii.ts).
+      if (mode === 'netascii') file = streamNetascii(cached);
 
-    const socket = dgram.createSocket('udp4');
-    entry.socket = socket;
-    await new Promise<void>((resolve) => socket.bind(0, this.opts.address, resolve));
-    const gate = this.scheduler.gate(`t${this.nextTransferId++}`);
-    let finished = false;
-    const end = () => {
-      if (finished) return;
-      finished = true;
-      gate.release();
-      file.close?.();
+      const socket = dgram.createSocket('udp4');
+      entry.socket = socket;
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(0, this.opts.address, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
+      if (!this.active.has(key)) return;
+      gate = this.scheduler.gate(`t${this.nextTransferId++}`);
+      const source = file;
+      await new Promise<void>((resolve) => {
+        const transfer = new ReadTransfer({
+          request,
+          file: source,
+          env: {
+            send: (packet) => {
+              try {
+                socket.send(packet, port, ip);
+              } catch {
+                // The transfer's socket is already closed (server stopping): nothing to send on.
+              }
+            },
+            now: () => this.timers.now(),
+            setTimer: (ms, fn) => this.timers.setTimer(ms, fn),
+            clearTimer: (handle) => this.timers.clearTimer(handle),
+          },
+          limits: this.limits,
+          gate,
+          onEvent: (event) => {
+            this.emit({ ...event, client: ip, port, filename: request.filename });
+            if (event.type === 'done' || event.type === 'failed') resolve();
+          },
+        });
+        entry.transfer = transfer;
+        socket.on('message', (msg, rinfo) => {
+          if (rinfo.address !== ip || rinfo.port !== port) {
+            // RFC 1350 section 4: a packet from a foreign TID gets error 5 and does not disturb the transfer.
+            counters.inc('tftp.unknown_tid');
+            socket.send(encodeTftp({ op: 'error', code: TftpError.UnknownTid, message: 'unknown transfer ID' }), rinfo.port, rinfo.address);
+            return;
+          }
+          let packet: TftpPacket;
+          try {
+            packet = decodeTftp(msg);
+          } catch (error) {
+            if (!(error instanceof DecodeError)) throw error;
+            counters.inc('malformed.tftp');
+            return;
+          }
+          try {
+            transfer.receive(packet);
+          } catch (error) {
+            // A bug must not outlive the packet: the transfer ends, and its failed event settles this promise.
+            counters.inc('tftp.errors');
+            log.error('tftp transfer failed', { client: ip, filename: request.filename, error: error as Error });
+            transfer.abort('internal error');
+          }
+        });
+        socket.on('error', (error) => log.warn('tftp transfer socket error', { client: ip, error }));
+        transfer.start();
+      });
+    } finally {
+      gate?.release();
+      file?.close?.();
       release();
       this.finish(key);
-    };
-    const transfer = new ReadTransfer({
-      request,
-      file,
-      env: {
-        send: (packet) => {
-          try {
-            socket.send(packet, port, ip);
-          } catch {
-            // The transfer's socket is already closed (server stopping): nothing to send on.
-          }
-        },
-        now: () => this.timers.now(),
-        setTimer: (ms, fn) => this.timers.setTimer(ms, fn),
-        clearTimer: (handle) => this.timers.clearTimer(handle),
-      },
-      limits: this.limits,
-      gate,
-      onEvent: (event) => {
-        this.emit({ ...event, client: ip, port, filename: request.filename });
-        if (event.type === 'done' || event.type === 'failed') end();
-      },
-    });
-    entry.transfer = transfer;
-    socket.on('message', (msg, rinfo) => {
-      if (rinfo.address !== ip || rinfo.port !== port) {
-        // RFC 1350 section 4: a packet from a foreign TID gets error 5 and does not disturb the transfer.
-        counters.inc('tftp.unknown_tid');
-        socket.send(encodeTftp({ op: 'error', code: TftpError.UnknownTid, message: 'unknown transfer ID' }), rinfo.port, rinfo.address);
-        return;
-      }
-      let packet: TftpPacket;
-      try {
-        packet = decodeTftp(msg);
-      } catch (error) {
-        if (!(error instanceof DecodeError)) throw error;
-        counters.inc('malformed.tftp');
-        return;
-      }
-      transfer.receive(packet);
-    });
-    socket.on('error', (error) => log.warn('tftp transfer socket error', { client: ip, error }));
-    transfer.start();
+    }
+  }
+
+  /** Transfer slots taken (transfers sending, including overflow slots); 0 when TFTP is idle. */
+  get slotsInUse(): number {
+    return this.slots.active;
   }
 
   private finish(key: string): void {
@@ -324,6 +346,7 @@ export class TftpServer {
       log.info('tftp transfer done', { client: event.client, filename: event.filename, bytes: event.bytes, ms: event.ms, retransmits: event.retransmits });
     } else if (event.type === 'failed') {
       counters.inc(`tftp.failed.${event.reason}`);
+      if (event.unansweredBytes) counters.inc('tftp.unanswered_bytes', event.unansweredBytes);
       log.info('tftp transfer ended', {
         client: event.client,
         filename: event.filename,

@@ -5,10 +5,20 @@
 //     \--(no accepted option)-----------> sending
 //   any state but done: ERROR from the client, timeout, illegal packet, abort() --> failed
 //
+// Unproven peers: an RRQ's source address can be forged, so until the peer
+// proves it is there (ACK 0 for the OACK; with no options, the ACK of block 1)
+// it is sent only the OACK (or block 1) and at most UNPROVEN_RESENDS
+// retransmissions of it, whether a timer or a repeated RRQ asks for them; no
+// window, no probe. The transfer gives up at the timeout after that
+// (UNPROVEN_RESENDS + 1 timeouts while unproven). The bytes sent to a peer
+// that never answered at all are reported in the failed event
+// (unansweredBytes), so a reflection attempt is bounded and visible.
+//
 // Rules:
 // - Options (RFC 2347): accepted options go out in an OACK, answered by ACK 0;
 //   DATA, a request or an OACK in answer is an illegal operation (ERROR 4).
 //   With no accepted option, DATA 1 starts at once with RFC 1350 defaults.
+//   After an OACK no DATA goes out before ACK 0 (see unproven peers above).
 // - Blocks are numbered 1..N internally; on the wire the number is taken mod
 //   65536 (65535 rolls over to 0, as tftp-hpa, atftp and curl expect). The last
 //   block is shorter than blksize, 0 bytes for an exact multiple (RFC 1350 6).
@@ -39,17 +49,17 @@
 //   answered (RFC 1350 7). ERROR 8, or ERROR 0 "TFTP Aborted", in answer to the
 //   OACK is a PXE ROM reading tsize before its real RRQ: 'aborted', detail
 //   'tsize probe' when tsize was asked for.
-// - A lost OACK shows as a repeated RRQ (requestRepeated() answers it at once);
-//   a lost ACK 0 as a repeated ACK 0. Our own OACK timer is only a backstop,
-//   longer than clients wait. When it expires with 512-byte blocks the data
-//   starts as if ACK 0 had come (DATA 1 reads the same either way); with any
-//   other blksize it waits on, since a client that missed the OACK would read
-//   DATA 1 as options refused (RFC 2347). The OACK is never resent unasked:
-//   atftp aborts on a second OACK after its ACK 0.
+// - A lost OACK shows as a repeated RRQ (requestRepeated() answers it at once,
+//   within the unproven budget); a lost ACK 0 as a repeated ACK 0. Our own OACK
+//   timer is only a backstop, longer than clients wait: on expiry nothing is
+//   sent (the OACK is never resent unasked: atftp aborts on a second OACK after
+//   its ACK 0), and DATA never starts without ACK 0.
 // - Packets other than ACK and ERROR while sending are ignored (as tftp-hpa
 //   does): a stray packet must not end a transfer.
 // - The file is sent as it is: for netascii the caller passes the converted
-//   file (netascii.ts), so tsize and the blocks agree.
+//   stream (netascii.ts), whose size is unknown until a short read marks the
+//   last block; tsize is then not offered. Blocks the client has ACKed are
+//   released from the source (they are never resent).
 // - Pacing: with a gate, each DATA packet (first sends and resends) waits for
 //   its grant, one request at a time; the block is chosen when the grant
 //   comes, so a go-back or the end never leaves stale packets queued. OACK and
@@ -63,8 +73,11 @@ import type { TimerHandle, Timers } from '../util/timers.js';
 
 /** Longer than common client timeouts (atftp and tftp-hpa: 5 s), see the rules above. */
 const OACK_BACKSTOP_MS = 6000;
-/** RFC 1350's block size: what a client that never saw the OACK reads DATA with. */
-const DEFAULT_BLKSIZE = 512;
+/**
+ * Retransmissions of the OACK (or of block 1) a peer gets before it has proven it
+ * is there; the transfer gives up at the timeout after them (see the top of this file).
+ */
+export const UNPROVEN_RESENDS = 4;
 /** How much longer than the client's negotiated timeout the OACK backstop waits. */
 const CLIENT_TIMER_MARGIN_MS = 1000;
 /**
@@ -81,10 +94,16 @@ export interface TransferEnv extends Timers {
   send(packet: Buffer): void;
 }
 
-/** The bytes to send; read() returns exactly `length` bytes unless the range ends at `size`. */
+/**
+ * The bytes to send; read() returns exactly `length` bytes unless the range ends at
+ * `size`. An undefined size is known only at the end: the first read() shorter than
+ * asked is the last block.
+ */
 export interface FileSource {
-  size: number;
+  size: number | undefined;
   read(offset: number, length: number): Buffer;
+  /** Bytes before `offset` are never read again (the client has them). */
+  release?(offset: number): void;
 }
 
 export interface TransferLimits {
@@ -101,11 +120,19 @@ export interface TransferLimits {
 export type TransferFailure = 'timeout' | 'client-error' | 'aborted' | 'illegal-operation';
 
 export type TransferEvent =
-  | { type: 'start'; filename: string; size: number }
+  | { type: 'start'; filename: string; size: number | undefined }
   | { type: 'options'; accepted: Record<string, string> }
   | { type: 'retransmit'; block: number; count: number; rtoMs: number }
   | { type: 'done'; bytes: number; ms: number; retransmits: number }
-  | { type: 'failed'; reason: TransferFailure; detail: string; lastBlockAcked: number; retransmits: number };
+  | {
+      type: 'failed';
+      reason: TransferFailure;
+      detail: string;
+      lastBlockAcked: number;
+      retransmits: number;
+      /** UDP payload bytes sent to a peer that never sent a packet back (a forged request's victim). */
+      unansweredBytes?: number;
+    };
 
 export type TransferState = 'idle' | 'oack-sent' | 'sending' | 'done' | 'failed';
 
@@ -134,8 +161,20 @@ export class ReadTransfer {
   private oack?: Buffer;
   private oackSentAt = 0;
   private oackResent = false;
+  /** Blocks in the file; Infinity until a short read marks the end of a file of unknown size. */
   private totalBlocks = 1;
+  /** Bytes sent in all, once known. */
+  private totalBytes: number | undefined;
   private startedAt = 0;
+
+  /** The peer ACKed our first answer (see unproven peers at the top). */
+  private proven = false;
+  /** The peer sent anything at all on this transfer. */
+  private heard = false;
+  /** Retransmissions sent while unproven. */
+  private unprovenResends = 0;
+  /** Payload bytes sent while unproven. */
+  private unprovenBytes = 0;
 
   /** Highest block the client has ACKed in order (absolute). */
   private acked = 0;
@@ -208,7 +247,8 @@ export class ReadTransfer {
       op: 'rrq',
     });
     this.params = negotiation.params;
-    this.totalBlocks = Math.floor(this.file.size / this.params.blksize) + 1;
+    this.totalBytes = this.file.size;
+    this.totalBlocks = this.file.size === undefined ? Infinity : Math.floor(this.file.size / this.params.blksize) + 1;
     if (this.params.timeoutMs !== undefined) this.estimator.startWith(this.params.timeoutMs);
     this.onEvent({ type: 'start', filename: this.request.filename, size: this.file.size });
     if (negotiation.accepted.size > 0) {
@@ -216,7 +256,7 @@ export class ReadTransfer {
       this.oack = encodeTftp({ op: 'oack', options: negotiation.accepted });
       this.currentState = 'oack-sent';
       this.oackSentAt = this.env.now();
-      this.env.send(this.oack);
+      this.send(this.oack);
       this.armTimer();
     } else {
       this.currentState = 'sending';
@@ -230,11 +270,13 @@ export class ReadTransfer {
    */
   requestRepeated(): void {
     if (this.currentState === 'oack-sent') {
+      if (!this.takeUnprovenResend()) return;
       this.oackResent = true;
       this.retransmits++;
-      this.env.send(this.oack!);
+      this.send(this.oack!);
       this.armTimer();
     } else if (this.currentState === 'sending' && this.acked === 0 && this.highestSent > 0) {
+      if (!this.proven && !this.takeUnprovenResend()) return;
       this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
       this.nextToSend = 1;
       this.pump();
@@ -243,6 +285,7 @@ export class ReadTransfer {
 
   /** An ACK or ERROR from the client's TID (the server has checked the TID). */
   receive(packet: TftpPacket): void {
+    this.heard = true;
     switch (this.currentState) {
       case 'oack-sent':
         return this.receiveInOack(packet);
@@ -273,6 +316,7 @@ export class ReadTransfer {
           if (!this.oackResent && sample < this.limits.initialRtoMs) this.estimator.sample(sample);
         }
         this.retries = 0;
+        this.proven = true;
         this.currentState = 'sending';
         this.disarmTimer();
         this.pump();
@@ -302,6 +346,7 @@ export class ReadTransfer {
       // A duplicate ACK never causes a resend (RFC 1123 4.2.3.1), unless the block after
       // it is overdue: then the client timed out waiting for it, and so would we, later.
       if (this.acked < this.highestSent && this.overdue(this.acked + 1)) {
+        if (!this.takeUnprovenResend()) return;
         this.recoverUntil = this.highestSent;
         this.nextToSend = this.acked + 1;
         this.armTimer();
@@ -321,15 +366,17 @@ export class ReadTransfer {
     }
     for (let b = this.acked + 1; b <= block; b++) this.sentAt.delete(b);
     this.acked = block;
+    this.proven = true;
     this.retries = 0;
     this.probeUpTo = 0;
+    this.file.release?.(block * this.params.blksize);
 
     if (block >= this.totalBlocks) {
       this.disarmTimer();
       this.stopTimer();
       this.currentState = 'done';
       this.gate?.release();
-      this.onEvent({ type: 'done', bytes: this.file.size, ms: this.env.now() - this.startedAt, retransmits: this.retransmits });
+      this.onEvent({ type: 'done', bytes: this.totalBytes ?? 0, ms: this.env.now() - this.startedAt, retransmits: this.retransmits });
       return;
     }
     if (block < this.highestSent && (block > this.recoverUntil || this.overdue(block + 1))) {
@@ -358,6 +405,11 @@ export class ReadTransfer {
 
   private onTimeout(): void {
     if (this.isOver()) return;
+    if (!this.proven && (this.retries >= Math.min(UNPROVEN_RESENDS, this.limits.maxRetries) || this.unprovenResends >= UNPROVEN_RESENDS)) {
+      const first = this.currentState === 'oack-sent' ? 'the OACK' : 'block 1';
+      this.fail('timeout', `no answer to ${first} after ${this.unprovenResends} retransmissions`, TftpError.NotDefined, 'transfer timed out');
+      return;
+    }
     if (this.retries >= this.limits.maxRetries) {
       const waitingFor = this.currentState === 'oack-sent' ? 'ACK 0 for the OACK' : `ACK for block ${this.acked + 1}`;
       this.fail('timeout', `no ${waitingFor} after ${this.retries} retransmissions`, TftpError.NotDefined, 'transfer timed out');
@@ -366,22 +418,22 @@ export class ReadTransfer {
     this.retries++;
     this.estimator.backOff();
     if (this.currentState === 'oack-sent') {
-      // No ACK 0 for longer than clients wait, and the OACK is never sent again unasked
-      // (see the rules above). With 512-byte blocks, go on as if ACK 0 had arrived. With any
-      // other blksize a client that missed the OACK would read DATA 1 as options refused and
-      // end the file after one short block, so wait on: that client repeats its RRQ (answered
-      // with the OACK), and one that has the OACK repeats its ACK 0.
+      // No ACK 0 for longer than clients wait. The OACK is never sent again unasked and
+      // DATA never starts without ACK 0 (see the rules above): a client that missed the
+      // OACK repeats its RRQ (answered with the OACK), one that has it repeats its ACK 0.
       this.onEvent({ type: 'retransmit', block: 0, count: this.retries, rtoMs: this.estimator.rto });
-      if (this.params.blksize !== DEFAULT_BLKSIZE) {
-        this.armTimer();
-        return;
-      }
-      this.currentState = 'sending';
+      this.armTimer();
+      return;
+    }
+    this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
+    if (!this.proven) {
+      // Block 1 again, and nothing past it, to a peer that has not answered yet.
+      this.unprovenResends++;
+      this.nextToSend = 1;
       this.armTimer();
       this.pump();
       return;
     }
-    this.onEvent({ type: 'retransmit', block: this.acked + 1, count: this.retries, rtoMs: this.waitMs() });
     // The probe goes past the highest block sent: the client may hold a probe sent before.
     if (this.retries >= PROBE_AFTER_RETRIES) this.probeUpTo = Math.max(this.acked + this.params.windowsize, this.highestSent) + 1;
     this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
@@ -439,7 +491,13 @@ export class ReadTransfer {
       this.fail('aborted', `read error at offset ${offset}: ${(error as Error).message}`, TftpError.NotDefined, 'read error');
       return;
     }
-    if (data.length !== length) {
+    if (this.file.size === undefined) {
+      // A short read is the end of a file of unknown size: this block is the last.
+      if (data.length < length) {
+        this.totalBlocks = block;
+        this.totalBytes = offset + data.length;
+      }
+    } else if (data.length !== length) {
       // A short block would tell the client the file ended: never send one early.
       this.fail('aborted', `file changed during the transfer: read ${data.length} of ${length} bytes at offset ${offset}`, TftpError.NotDefined, 'read error');
       return;
@@ -451,13 +509,30 @@ export class ReadTransfer {
     this.sentAt.set(block, this.env.now());
     this.highestSent = Math.max(this.highestSent, block);
     this.nextToSend = block + 1;
-    this.env.send(encodeTftp({ op: 'data', block: block & 0xffff, data }));
+    this.send(encodeTftp({ op: 'data', block: block & 0xffff, data }));
     this.armTimer(); // the client answers after the newest block: time from it
   }
 
+  /** The length of `block`; a full block while the size is unknown (the read tells). */
   private blockLength(block: number): number {
     const offset = (block - 1) * this.params.blksize;
-    return Math.max(0, Math.min(this.params.blksize, this.file.size - offset));
+    const size = this.totalBytes;
+    if (size === undefined) return this.params.blksize;
+    return Math.max(0, Math.min(this.params.blksize, size - offset));
+  }
+
+  /** Every packet to the peer: while it is unproven, its bytes are counted. */
+  private send(packet: Buffer): void {
+    if (!this.proven) this.unprovenBytes += packet.length;
+    this.env.send(packet);
+  }
+
+  /** Takes one retransmission from the unproven budget; false when it is spent. */
+  private takeUnprovenResend(): boolean {
+    if (this.proven) return true;
+    if (this.unprovenResends >= UNPROVEN_RESENDS) return false;
+    this.unprovenResends++;
+    return true;
   }
 
   // ---- timer and RTT ------------------------------------------------------------
@@ -519,7 +594,7 @@ export class ReadTransfer {
   /** Fails and tells the client with an ERROR packet. */
   private fail(reason: TransferFailure, detail: string, code: number, message: string): void {
     if (this.isOver()) return;
-    this.env.send(encodeTftp({ op: 'error', code, message }));
+    this.send(encodeTftp({ op: 'error', code, message }));
     this.finishFailed(reason, detail);
   }
 
@@ -530,7 +605,8 @@ export class ReadTransfer {
     this.stopTimer();
     this.currentState = 'failed';
     this.gate?.release();
-    this.onEvent({ type: 'failed', reason, detail, lastBlockAcked: this.acked, retransmits: this.retransmits });
+    const unanswered = !this.heard && this.unprovenBytes > 0 ? { unansweredBytes: this.unprovenBytes } : {};
+    this.onEvent({ type: 'failed', reason, detail, lastBlockAcked: this.acked, retransmits: this.retransmits, ...unanswered });
   }
 }
 
