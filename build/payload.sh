@@ -12,6 +12,10 @@
 #                      running node until it is killed
 #   $1/undionly.kpxe, $1/ipxe.efi, $1/snponly.efi
 #                      Debian's iPXE builds (package ipxe), so the directory is a complete boot root
+#   $1/shimx64.efi, $1/grubx64.efi
+#                      the Secure Boot chain Debian signs: shim (package shim-signed, signed by
+#                      Microsoft's UEFI CA) and GRUB's network image (grub-efi-amd64-signed,
+#                      grubnetx64.efi.signed, signed by Debian), under the names shim loads
 #   $1/.payload-stamp  what it was built from; when it still matches, nothing is rebuilt
 #
 # Nothing is installed on the host: the kernel and busybox packages are fetched with
@@ -53,9 +57,13 @@ if [ -z "$KERNEL_PKG" ] && [ "$(id -u)" = 0 ] && ! [ -s "$OUT/vmlinuz" ]; then
 fi
 KERNEL_VERSION=""
 BUSYBOX_VERSION=""
+SHIM_VERSION=""
+GRUB_VERSION=""
 if [ -n "$KERNEL_PKG" ]; then
   KERNEL_VERSION=$(candidate "$KERNEL_PKG")
   BUSYBOX_VERSION=$(candidate busybox-static)
+  SHIM_VERSION=$(candidate shim-signed)
+  GRUB_VERSION=$(candidate grub-efi-amd64-signed)
 fi
 
 ipxe_sums() {
@@ -69,10 +77,12 @@ SCRIPT_SUM=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 STAMP_TEXT="script=$SCRIPT_SUM
 kernel=$KERNEL_PKG $KERNEL_VERSION
 busybox=busybox-static $BUSYBOX_VERSION
+shim=shim-signed $SHIM_VERSION
+grub=grub-efi-amd64-signed $GRUB_VERSION
 ipxe=$(ipxe_sums)"
 
 outputs_present() {
-  [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -f "$OUT/.payload-stamp" ]
+  [ -s "$OUT/vmlinuz" ] && [ -s "$OUT/initrd.img" ] && [ -s "$OUT/shimx64.efi" ] && [ -s "$OUT/grubx64.efi" ] && [ -f "$OUT/.payload-stamp" ]
 }
 
 if [ -z "${FORCE:-}" ] && outputs_present; then
@@ -89,6 +99,8 @@ fi
 [ -n "$KERNEL_PKG" ] || fail "cannot resolve linux-image-amd64 to a kernel package (apt-cache depends linux-image-amd64); run apt-get update?"
 [ -n "$KERNEL_VERSION" ] && [ "$KERNEL_VERSION" != "(none)" ] || fail "no installable version of $KERNEL_PKG (apt-cache policy $KERNEL_PKG); run apt-get update?"
 [ -n "$BUSYBOX_VERSION" ] && [ "$BUSYBOX_VERSION" != "(none)" ] || fail "no installable version of busybox-static (apt-cache policy busybox-static); run apt-get update?"
+[ -n "$SHIM_VERSION" ] && [ "$SHIM_VERSION" != "(none)" ] || fail "no installable version of shim-signed (apt-cache policy shim-signed); run apt-get update?"
+[ -n "$GRUB_VERSION" ] && [ "$GRUB_VERSION" != "(none)" ] || fail "no installable version of grub-efi-amd64-signed (apt-cache policy grub-efi-amd64-signed); run apt-get update?"
 
 mkdir -p "$OUT" || fail "cannot create $OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -96,10 +108,11 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/rackboot-payload.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
 # --- Fetch and unpack (no installation) -------------------------------------------
-say "downloading $KERNEL_PKG=$KERNEL_VERSION and busybox-static=$BUSYBOX_VERSION"
+say "downloading $KERNEL_PKG=$KERNEL_VERSION, busybox-static=$BUSYBOX_VERSION, shim-signed=$SHIM_VERSION, grub-efi-amd64-signed=$GRUB_VERSION"
 # apt drops privileges to _apt for downloads; a private temp dir is not writable for
 # it, so download as the invoking user instead (quietly, no sandbox warning).
-if ! (cd "$WORK" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$KERNEL_PKG=$KERNEL_VERSION" "busybox-static=$BUSYBOX_VERSION" >"$WORK/apt.log" 2>&1); then
+if ! (cd "$WORK" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$KERNEL_PKG=$KERNEL_VERSION" "busybox-static=$BUSYBOX_VERSION" \
+  "shim-signed=$SHIM_VERSION" "grub-efi-amd64-signed=$GRUB_VERSION" >"$WORK/apt.log" 2>&1); then
   if outputs_present; then
     say "warning: apt-get download failed; keeping the existing (older) payload in $OUT:"
     sed 's/^/payload:   /' "$WORK/apt.log"
@@ -110,12 +123,20 @@ $(cat "$WORK/apt.log")"
 fi
 KERNEL_DEB=$(ls "$WORK"/linux-image-*.deb 2>/dev/null | head -n1 || true)
 BUSYBOX_DEB=$(ls "$WORK"/busybox-static_*.deb 2>/dev/null | head -n1 || true)
-[ -n "$KERNEL_DEB" ] && [ -n "$BUSYBOX_DEB" ] || fail "apt-get download produced no .deb files:
+SHIM_DEB=$(ls "$WORK"/shim-signed_*.deb 2>/dev/null | head -n1 || true)
+GRUB_DEB=$(ls "$WORK"/grub-efi-amd64-signed_*.deb 2>/dev/null | head -n1 || true)
+[ -n "$KERNEL_DEB" ] && [ -n "$BUSYBOX_DEB" ] && [ -n "$SHIM_DEB" ] && [ -n "$GRUB_DEB" ] || fail "apt-get download produced no .deb files:
 $(cat "$WORK/apt.log")"
 
-mkdir -p "$WORK/kernel" "$WORK/busybox"
+mkdir -p "$WORK/kernel" "$WORK/busybox" "$WORK/shim" "$WORK/grub"
 dpkg-deb -x "$KERNEL_DEB" "$WORK/kernel" || fail "cannot unpack $KERNEL_DEB"
 dpkg-deb -x "$BUSYBOX_DEB" "$WORK/busybox" || fail "cannot unpack $BUSYBOX_DEB"
+dpkg-deb -x "$SHIM_DEB" "$WORK/shim" || fail "cannot unpack $SHIM_DEB"
+dpkg-deb -x "$GRUB_DEB" "$WORK/grub" || fail "cannot unpack $GRUB_DEB"
+SHIM="$WORK/shim/usr/lib/shim/shimx64.efi.signed"
+GRUB="$WORK/grub/usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
+[ -s "$SHIM" ] || fail "shim-signed has no usr/lib/shim/shimx64.efi.signed"
+[ -s "$GRUB" ] || fail "grub-efi-amd64-signed has no usr/lib/grub/x86_64-efi-signed/grubnetx64.efi.signed"
 VMLINUZ=$(ls "$WORK"/kernel/boot/vmlinuz-* 2>/dev/null | head -n1 || true)
 [ -n "$VMLINUZ" ] || fail "$KERNEL_PKG has no boot/vmlinuz-*"
 BUSYBOX="$WORK/busybox/bin/busybox"
@@ -253,6 +274,10 @@ install -m 644 "$VMLINUZ" "$OUT/vmlinuz.new" && mv -f "$OUT/vmlinuz.new" "$OUT/v
 install -m 644 "$WORK/initrd.img" "$OUT/initrd.img.new" && mv -f "$OUT/initrd.img.new" "$OUT/initrd.img"
 say "vmlinuz    <- $(basename "$VMLINUZ") ($(stat -c %s "$OUT/vmlinuz") bytes)"
 say "initrd.img <- busybox-static $BUSYBOX_VERSION ($(stat -c %s "$OUT/initrd.img") bytes)"
+# shim loads grubx64.efi from the directory it was loaded from: the signed network GRUB under that name.
+install -m 644 "$SHIM" "$OUT/shimx64.efi"
+install -m 644 "$GRUB" "$OUT/grubx64.efi"
+say "shimx64.efi <- shim-signed $SHIM_VERSION; grubx64.efi <- grub-efi-amd64-signed $GRUB_VERSION (grubnetx64.efi.signed)"
 
 copied=0
 for f in "${IPXE_FILES[@]}"; do

@@ -27,6 +27,7 @@ const DIAGNOSIS_LABELS: Record<Diagnosis, string> = {
   tftp_read_timeout: 'TFTP read timeout (PXE-E35)',
   tftp_client_error: 'TFTP error from node (PXE-E3C)',
   kernel_load_failed: 'Kernel/initrd load failed',
+  secure_boot_refused: 'Refused by Secure Boot',
   took_too_long: 'Boot took too long',
   booted: 'Booted',
 };

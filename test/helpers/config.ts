@@ -14,7 +14,7 @@ export function testConfig(overrides: Partial<RackbootConfig> = {}): RackbootCon
     pools: [],
     options: { dns: [], ntp: [] },
     hosts: [],
-    boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } },
+    boot: { root: '/srv', defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } }, loader: 'ipxe' },
     http: { port: 80 },
     dhcp: { maxOffers: 1024, unknownSharePercent: 100, relays: [] },
     tftp: { port: 69, maxTransfers: 128, maxRateMbit: 400, transferRateMbit: 100 },

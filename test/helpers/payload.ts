@@ -3,7 +3,8 @@
  *
  *   RACKBOOT-NODE-UP cmdline=<contents of /proc/cmdline>
  *
- * on the serial console and powers off, and Debian's iPXE binaries, all in one
+ * on the serial console and powers off, Debian's iPXE binaries and its signed
+ * shim + GRUB (build/payload.sh says where each comes from), all in one
  * directory that can serve as a boot root. build/payload.sh builds it; this
  * module runs that script once per process into node_modules/.cache/rackboot-payload,
  * under an flock(1) lock so test files running in parallel (other workers, other
@@ -40,6 +41,9 @@ export interface Payload {
   ipxeEfi?: string;
   /** dir/snponly.efi (UEFI, iPXE over the firmware's SNP driver). */
   snponly?: string;
+  /** dir/shimx64.efi and dir/grubx64.efi: Debian's signed shim and network GRUB (Secure Boot). */
+  shim?: string;
+  grub?: string;
   /** What build/payload.sh printed. */
   log: string;
 }
@@ -80,6 +84,8 @@ function build(): Promise<Payload> {
         undionly: file('undionly.kpxe'),
         ipxeEfi: file('ipxe.efi'),
         snponly: file('snponly.efi'),
+        shim: file('shimx64.efi'),
+        grub: file('grubx64.efi'),
         log,
       });
     });

@@ -21,6 +21,11 @@
  *              (opt/org.tianocore/IPv6Support=n): after PXEv4 comes HTTPv4, not PXEv6.
  *   uefi-http  as uefi-pxe, with PXE over IPv4 and IPv6 off too, so the only boot
  *              option left on the NIC is UEFI HTTP Boot over IPv4.
+ *   secureBoot (uefi-pxe, uefi-http): OVMF built with Secure Boot and SMM
+ *              (OVMF_CODE_4M.secboot.fd) and a copy of OVMF_VARS_4M.ms.fd, whose
+ *              variable store has Microsoft's keys enrolled and Secure Boot on;
+ *              `-machine q35,smm=on` and secure pflash, which that build needs.
+ *              It runs only images signed by those keys: shim, not Debian's iPXE.
  *   direct     QEMU loads kernel + initrd itself (`-kernel/-initrd/-append`); no firmware
  *              network boot, optional NIC.
  *
@@ -44,6 +49,9 @@ export const QEMU_BINARY = 'qemu-system-x86_64';
 /** Debian ovmf: the 4 MB flash layout (the 2 MB one is legacy). */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+/** Debian ovmf: the Secure Boot build (SMM) and a variable store with Microsoft's keys enrolled. */
+export const OVMF_CODE_SECBOOT = '/usr/share/OVMF/OVMF_CODE_4M.secboot.fd';
+export const OVMF_VARS_MS = '/usr/share/OVMF/OVMF_VARS_4M.ms.fd';
 /** Debian ipxe-qemu: iPXE built as a PCI option ROM for QEMU's e1000. */
 export const IPXE_E1000_ROM = '/usr/lib/ipxe/qemu/pxe-e1000.rom';
 /** Default home of serial logs: `<name>.serial.log`, kept after the run (overwritten by the next one). */
@@ -86,6 +94,8 @@ export interface VirtualNodeOptions {
   kernel?: string;
   initrd?: string;
   append?: string;
+  /** uefi-pxe and uefi-http: Secure Boot enforced, with Microsoft's keys (see the header). */
+  secureBoot?: boolean;
   /** Guest RAM (default 256 MiB: enough for OVMF, iPXE and the Debian kernel with the initrd). */
   memoryMb?: number;
   /** Where the serial output goes (default: SERIAL_LOG_DIR/<name>.serial.log). */
@@ -189,10 +199,11 @@ export class VirtualNode {
       mkdirSync(dirname(serialLog), { recursive: true });
       let varsCopy: string | undefined;
       if (options.firmware === 'uefi-pxe' || options.firmware === 'uefi-http') {
-        for (const file of [OVMF_CODE, OVMF_VARS]) if (!existsSync(file)) throw new Error(`${file} not found: install the Debian package ovmf`);
+        const [code, vars] = options.secureBoot ? [OVMF_CODE_SECBOOT, OVMF_VARS_MS] : [OVMF_CODE, OVMF_VARS];
+        for (const file of [code, vars]) if (!existsSync(file)) throw new Error(`${file} not found: install the Debian package ovmf`);
         // OVMF writes boot options into its variable store: one private copy per VM.
         varsCopy = join(scratch, 'OVMF_VARS.fd');
-        copyFileSync(OVMF_VARS, varsCopy);
+        copyFileSync(vars, varsCopy);
       }
       if (options.firmware === 'bios-ipxe' && !existsSync(IPXE_E1000_ROM)) throw new Error(`${IPXE_E1000_ROM} not found: install the Debian package ipxe-qemu`);
       const argv = qemuArgv({ ...options, mac }, { ovmfVars: varsCopy });
@@ -367,11 +378,13 @@ export function qemuArgv(options: QemuArgvOptions, paths: { ovmfVars?: string } 
     case 'uefi-pxe':
     case 'uefi-http': {
       if (!paths.ovmfVars) throw new Error('UEFI firmware needs a private copy of OVMF_VARS');
+      // The Secure Boot build keeps its variables behind SMM: the flash must be secure.
+      if (options.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
       argv.push(
         '-machine',
-        'q35',
+        options.secureBoot ? 'q35,smm=on' : 'q35',
         '-drive',
-        `if=pflash,format=raw,unit=0,readonly=on,file=${OVMF_CODE}`,
+        `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
         '-drive',
         `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
         ...netdev(),

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { AddressBook } from '../../firmware/src/boot-tracking/address-book.js';
-import { BootObservations, roleOf } from '../../firmware/src/boot-tracking/observe.js';
+import { BootObservations, roleOf, type ProfileFiles } from '../../firmware/src/boot-tracking/observe.js';
 import type { BootObservation, ClientClass } from '../../firmware/src/model/boot.js';
 import { Counters } from '../../firmware/src/util/counters.js';
 import { silentLogger } from '../../firmware/src/util/log.js';
@@ -10,7 +10,7 @@ const BIOS: ClientClass = { kind: 'bios-pxe', arch: 0, isIpxe: false, vendorClas
 
 const TOKEN = 'c'.repeat(32);
 
-function setup(slow?: (ip: string) => Promise<string | undefined>) {
+function setup(slow?: (ip: string) => Promise<string | undefined>, files: ProfileFiles | null = { kernel: 'vmlinuz', initrds: ['initrd.img'] }) {
   const seen: BootObservation[] = [];
   const counters = new Counters();
   const addresses = new AddressBook({ slowFallback: slow });
@@ -20,7 +20,7 @@ function setup(slow?: (ip: string) => Promise<string | undefined>) {
     clock: { now: () => 1000 },
     counters,
     log: silentLogger,
-    profileFilesOf: () => ({ kernel: 'vmlinuz', initrds: ['initrd.img'] }),
+    profileFilesOf: () => files ?? undefined,
     tokenMatches: (mac, token) => mac === MAC && token === TOKEN,
   });
   return { seen, counters, addresses, observations };
@@ -59,6 +59,26 @@ describe('boot observations', () => {
       [MAC, false],
       ['52:54:00:00:00:66', false],
     ]);
+  });
+
+  it('names GRUB over TFTP: its configurations are the script, the kernel and initrds by role; a local profile ends at its configuration', () => {
+    const { seen, observations } = setup();
+    observations.dhcp({ type: 'ack', mac: MAC, xid: 7, ip: '10.0.0.5', client: BIOS, bootFile: 'shimx64.efi' });
+    const done = (filename: string) => observations.tftp({ type: 'done', bytes: 1, ms: 1, retransmits: 0, client: '10.0.0.5', port: 2000, filename });
+    observations.tftp({ type: 'request', options: {}, client: '10.0.0.5', port: 2000, filename: '/grub/grub.cfg' });
+    for (const file of ['grubx64.efi', '/grub/grub.cfg', `/grub/node-${MAC}.cfg`, '/vmlinuz', '/initrd.img']) done(file);
+    expect(seen.slice(1).map((o) => [o.kind, 'role' in o ? o.role : undefined, 'final' in o ? o.final : undefined])).toEqual([
+      ['tftp_request', 'script', undefined],
+      ['tftp_done', undefined, undefined],
+      ['tftp_done', 'script', undefined],
+      ['tftp_done', 'script', undefined],
+      ['tftp_done', 'kernel', undefined],
+      ['tftp_done', 'initrd', true],
+    ]);
+    const local = setup(undefined, null);
+    local.observations.dhcp({ type: 'ack', mac: MAC, xid: 7, ip: '10.0.0.5', client: BIOS, bootFile: 'shimx64.efi' });
+    local.observations.tftp({ type: 'done', bytes: 1, ms: 1, retransmits: 0, client: '10.0.0.5', port: 2000, filename: `/grub/node-${MAC}.cfg` });
+    expect(local.seen.at(-1)).toMatchObject({ kind: 'tftp_done', role: 'script', final: true });
   });
 
   it('attributes TFTP and HTTP to the MAC that the DHCP ACK gave the address to', () => {

@@ -478,3 +478,52 @@ function deepFreeze<T>(value: T): T {
   }
   return value;
 }
+
+describe('Secure Boot: shim + GRUB over TFTP, and an unsigned boot program refused', () => {
+  const tftpFile = (s: Script, file: string, role?: 'kernel' | 'initrd' | 'script', final = false, dt = 300) =>
+    s
+      .see({ kind: 'tftp_request', file, options: { blksize: '1024' }, ...(role && { role }) })
+      .see({ kind: 'tftp_done', file, bytes: 1000, ms: dt, retransmits: 0, ...(role && { role }), ...(final && { final }) }, dt);
+
+  it('GRUB reads its configuration, the kernel and the initrd by TFTP: script, kernel, initrd, then booted', () => {
+    const s = new Script().discover('uefi-x64-pxe', 0x51).offer('shimx64.efi').request().ack('uefi-x64-pxe', 'shimx64.efi').tftpProbeThenFile('shimx64.efi');
+    tftpFile(s, 'grubx64.efi');
+    tftpFile(s, '/grub/grub.cfg', 'script');
+    tftpFile(s, '/grub/node-52:54:00:00:00:01.cfg', 'script');
+    tftpFile(s, '/vmlinuz', 'kernel', false, 3000);
+    tftpFile(s, '/initrd.img', 'initrd', true, 1000);
+    s.see({ kind: 'os_booted', source: 'callback' }, 20_000);
+    expect(s.stages).toEqual(['dhcp_discover', 'offered', 'acknowledged', 'nbp_tftp', 'script', 'kernel', 'initrd', 'booted']);
+    expect(s.diagnoses).toEqual(['booted']);
+  });
+
+  it('GRUB over TFTP without a callback: booted concluded from the last TFTP download', () => {
+    const s = new Script().discover('uefi-x64-pxe', 0x52).offer('shimx64.efi').request().ack('uefi-x64-pxe', 'shimx64.efi').tftpProbeThenFile('shimx64.efi');
+    tftpFile(s, '/grub/node-52:54:00:00:00:01.cfg', 'script');
+    tftpFile(s, '/vmlinuz', 'kernel');
+    tftpFile(s, '/initrd.img', 'initrd', true);
+    s.wait(DEFAULT_BOOT_LIMITS.bootedFallbackMs + 2000);
+    expect(s.state).toMatchObject({ stage: 'booted', diagnosis: 'booted' });
+  });
+
+  it('secure_boot_refused: the boot program read whole by TFTP, then a firmware DISCOVER and nothing else', () => {
+    const s = new Script().discover('uefi-x64-pxe', 0x61).offer('snponly.efi').request().ack('uefi-x64-pxe', 'snponly.efi').tftpProbeThenFile('snponly.efi');
+    // The firmware's next boot option (UEFI HTTP Boot) asks DHCP again.
+    s.discover('uefi-x64-http', 0x62, false, 2000);
+    expect(s.diagnoses).toEqual(['secure_boot_refused']);
+    expect(s.lastDiagnosis().detail).toMatch(/snponly\.efi was read whole by TFTP/);
+  });
+
+  it('not secure_boot_refused: iPXE went on to its own DHCP; a BIOS ROM; a transfer that did not complete', () => {
+    const ipxe = new Script().discover('uefi-x64-pxe', 0x71).offer('snponly.efi').request().ack('uefi-x64-pxe', 'snponly.efi').tftpProbeThenFile('snponly.efi');
+    ipxe.discover('ipxe', 0x72);
+    expect(ipxe.diagnoses).toEqual([]);
+    const bios = new Script().discover('bios-pxe', 0x73).offer('undionly.kpxe').request().ack('bios-pxe', 'undionly.kpxe').tftpProbeThenFile('undionly.kpxe');
+    bios.discover('bios-pxe', 0x74, false, 2000);
+    expect(bios.diagnoses).toEqual([]);
+    const partial = new Script().discover('uefi-x64-pxe', 0x75).offer('snponly.efi').request().ack('uefi-x64-pxe', 'snponly.efi');
+    partial.see({ kind: 'tftp_request', file: 'snponly.efi', options: {} });
+    partial.discover('uefi-x64-pxe', 0x76, false, 2000);
+    expect(partial.diagnoses).not.toContain('secure_boot_refused');
+  });
+});

@@ -156,6 +156,7 @@ describe('valid files', () => {
             timeout: 15,
           },
         },
+        loader: 'ipxe',
       },
       http: { port: 8080 },
       dhcp: { maxOffers: 2048, unknownSharePercent: 60, relays: ['10.0.1.254'] },
@@ -183,6 +184,7 @@ describe('valid files', () => {
         root: '/srv/rackboot',
         defaultProfile: 'default',
         profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: ['initrd.img'], cmdline: '' } },
+        loader: 'ipxe',
       },
       http: { port: 80 },
       dhcp: { maxOffers: 1024, unknownSharePercent: 50, relays: [] },
@@ -389,7 +391,7 @@ describe('unknown keys', () => {
     expect(byPath(problems, 'pools[0].rnage')).toMatchObject({ suggestion: 'range', line: await lineIn(name, 'rnage') });
     expect(byPath(problems, 'serverAddress').suggestion).toBe('server_address');
     // Keys depend on the profile's kind.
-    expect(byPath(problems, 'boot.profiles.default.kernel').expected).toBe('one of: kind, url (the keys of a chain profile)');
+    expect(byPath(problems, 'boot.profiles.default.kernel').expected).toBe('one of: kind, url, loader (the keys of a chain profile)');
     const colour = byPath(problems, 'colour');
     expect(colour.suggestion).toBeUndefined();
     expect(colour.expected).not.toMatch(/did you mean/);
@@ -588,7 +590,12 @@ describe('defaultConfigForInterface', () => {
       log: { level: 'info', format: 'auto' },
     });
     expect(config.options.router).toBeUndefined();
-    expect(config.boot).toEqual({ root, defaultProfile: 'default', profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } } });
+    expect(config.boot).toEqual({
+      root,
+      defaultProfile: 'default',
+      loader: 'ipxe',
+      profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: [], cmdline: '' } },
+    });
   });
 
   it('a /16 gets x.y.128.0-x.y.255.254', () => {
@@ -646,5 +653,53 @@ describe('documentation', () => {
     ]);
     for (const kind of Object.values(PROFILE_KEYS)) for (const key of kind) keys.add(key);
     for (const key of keys) expect(doc, key).toContain(`\`${key}\``);
+  });
+});
+
+describe('boot loaders (boot.loader, profile and host loader)', () => {
+  const base = `interface: eth0
+pools:
+  - subnet: 10.0.0.0/24
+    range: 10.0.0.100-10.0.0.199
+`;
+  it('reads boot.loader (default ipxe), a profile loader and a host loader', () => {
+    expect(parseConfigText(MINIMAL, '<test>').boot.loader).toBe('ipxe');
+    const config = parseConfigText(
+      `${base}hosts:
+  - { mac: "52:54:00:00:00:01", loader: ipxe }
+boot:
+  root: /srv/rackboot
+  loader: grub
+  profiles:
+    default: { kind: linux, kernel: vmlinuz, loader: grub }
+    disk: { kind: local, loader: ipxe }
+    rescue: { kind: chain, url: "http://x/y.ipxe", loader: ipxe }
+`,
+      '<test>',
+    );
+    expect(config.boot.loader).toBe('grub');
+    expect(config.boot.profiles.default).toMatchObject({ loader: 'grub' });
+    expect(config.boot.profiles.disk).toEqual({ kind: 'local', loader: 'ipxe' });
+    expect(config.hosts[0]).toEqual({ mac: '52:54:00:00:00:01', loader: 'ipxe' });
+  });
+
+  it('refuses an unknown loader, grub on chain and menu profiles, and a grub host on a menu profile, naming key and line', () => {
+    const problems = problemsOfText(`${base}hosts:
+  - { mac: "52:54:00:00:00:01", profile: choose, loader: grub }
+  - { mac: "52:54:00:00:00:02", loader: shim }
+boot:
+  root: /srv/rackboot
+  loader: pxelinux
+  profiles:
+    default: { kind: linux, kernel: vmlinuz }
+    rescue: { kind: chain, url: "http://x/y.ipxe", loader: grub }
+    choose: { kind: menu, items: [{ profile: default, label: L }] }
+    pick: { kind: menu, items: [{ profile: default, label: L }], loader: grub }
+`);
+    expect(byPath(problems, 'boot.loader')).toMatchObject({ found: '"pxelinux"', expected: 'one of: ipxe, grub' });
+    expect(byPath(problems, 'hosts[1].loader')).toMatchObject({ found: '"shim"', expected: 'one of: ipxe, grub' });
+    expect(byPath(problems, 'boot.profiles.rescue.loader')).toMatchObject({ found: 'grub', expected: containing('only iPXE does') });
+    expect(byPath(problems, 'boot.profiles.pick.loader')).toMatchObject({ found: 'grub', expected: containing('shows an iPXE menu') });
+    expect(byPath(problems, 'hosts[0].loader')).toMatchObject({ found: 'grub', expected: containing('profile choose is a menu profile') });
   });
 });

@@ -4,7 +4,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { ipxeText, ipxeUrl, ipxeWord } from '../../firmware/src/http/ipxe-script.js';
-import { renderTemplate } from '../../firmware/src/http/template.js';
+import { renderTemplate } from '../../firmware/src/boot-policy/template.js';
 import { fuzz as checkWholeScript } from '../fuzz/targets/ipxe-script.js';
 
 const hostile = fc.oneof(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderTemplate, templatePlaceholders } from '../../firmware/src/http/template.js';
+import { renderTemplate, templatePlaceholders } from '../../firmware/src/boot-policy/template.js';
 
 const fields = { mac: '52:54:00:00:00:01', ip: '10.0.0.11', name: 'node01', server: '10.0.0.1', serial: '10000000abcdef' };
 

@@ -12,6 +12,9 @@ import type { ArpProber } from '../net/arp-prober.js';
 import { icmpEchoProbe } from '../net/icmp-probe.js';
 import type { LivenessProbes } from '../power/index.js';
 import { TftpServer } from '../tftp/server.js';
+import { GrubFiles } from '../boot-policy/loader.js';
+import { httpBaseUrl } from '../boot-policy/booter.js';
+import { bootedCallbackUrl } from '../http/booted-url.js';
 import { systemClock } from '../util/clock.js';
 import { Counters } from '../util/counters.js';
 import type { LogFields, Logger } from '../util/log.js';
@@ -104,6 +107,14 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
   stack.push('dhcp', () => dhcp.close());
   dhcpProber.current = dhcp.prober;
 
+  const grubFiles = new GrubFiles({
+    nodes: boot.nodes,
+    profiles: config.boot.profiles,
+    serverBase: httpBaseUrl(serverAddress, config.http.port),
+    bootedUrl: (mac, token) => bootedCallbackUrl(httpBaseUrl(serverAddress, config.http.port), mac, token),
+    onUnknownPlaceholders: (profile, names) =>
+      log.warn('profile uses placeholders with no value; left as written', { profile, placeholders: names.map((name) => `{${name}}`).join(' ') }),
+  });
   const tftp = new TftpServer({
     root: config.boot.root,
     address: serverAddress,
@@ -116,6 +127,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     log: log.child({ component: 'tftp' }),
     counters,
     onEvent: (event) => boot.observations.tftp(event),
+    generated: async (relative, client) => (await grubFiles.file(relative, client))?.content,
   });
   inFlight.tftp = () => tftp.activeCount;
   const apiHost = new AppApiHost({

@@ -3,7 +3,9 @@
 // may boot and who is known, and other DHCP servers on the segment reported as
 // events.
 
-import { ipxeBooter } from '../boot-policy/booter.js';
+import { ipxeBooter, type LoaderChoice } from '../boot-policy/booter.js';
+import { loaderPolicy } from '../boot-policy/loader.js';
+import type { Mac } from '../net/addr.js';
 import type { RackbootConfig } from '../config/schema.js';
 import type { ClientDirectory } from '../dhcp/client-limits.js';
 import type { ForeignServerReport } from '../dhcp/rogue-detector.js';
@@ -46,7 +48,7 @@ export async function startDhcp(
       icmpProbe: icmpEchoProbe,
       connected: serving.connected,
       seedNeighbor: (ip, mac) => setNeighbor(config.interface, ip, mac),
-      booter: ipxeBooter({ serverAddress: serving.serverAddress, httpPort: config.http.port }),
+      booter: ipxeBooter({ serverAddress: serving.serverAddress, httpPort: config.http.port }, loaderChoice(config, stores)),
       observer: { dhcpEvent: (event) => boot.observations.dhcp(event), arp: (packet) => boot.observations.arp(packet) },
       bootGate: { allowBoot: (mac) => inventory.isBootAllowed(mac) },
       clients: inventoryClients(inventory, () => settings.unknownNodes),
@@ -62,6 +64,31 @@ export async function startDhcp(
   } catch (error) {
     throw new StartupError(`cannot start DHCP: ${(error as Error).message}`, { interface: config.interface });
   }
+}
+
+/** Each node's loader (boot-policy/loader.ts); a GRUB node that cannot get GRUB is reported once per node and client kind. */
+function loaderChoice(config: RackbootConfig, stores: Stores): LoaderChoice {
+  const { inventory, settings, events } = stores;
+  const warned = new Set<string>();
+  return {
+    loaderOf: loaderPolicy({
+      hosts: config.hosts,
+      profiles: config.boot.profiles,
+      defaultLoader: config.boot.loader,
+      profileOf: (mac: Mac) => inventory.nextBoot(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile,
+    }),
+    onGrubUnavailable: (mac, kind) => {
+      const key = `${mac} ${kind}`;
+      if (warned.has(key)) return;
+      warned.add(key);
+      events.append({
+        type: 'system',
+        mac,
+        message: `${mac} has loader grub, but shim + GRUB boot only UEFI x64 PXE clients; this ${kind} client gets iPXE`,
+        detail: { loader: 'grub', client: kind },
+      });
+    },
+  };
 }
 
 function foreignServerMessage(report: ForeignServerReport, ifname: string): string {

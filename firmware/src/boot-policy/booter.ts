@@ -1,10 +1,13 @@
 // Boot policy for the DHCP stage: which file (TFTP) or URL (HTTP) each kind of
 // client is told to load. Plain PXE firmware gets a small iPXE binary over
 // TFTP; iPXE and UEFI HTTP Boot get HTTP URLs, so everything large moves over TCP.
+// A UEFI x64 PXE node whose loader is GRUB (loader.ts) gets shim over TFTP instead.
 // The DHCP server asks a `Booter` and knows nothing of loaders or URLs.
 
 import type { Ipv4, Mac } from '../net/addr.js';
 import type { ClientClass, ClientKind } from '../model/boot.js';
+import type { BootLoader } from '../config/schema.js';
+import { SHIM_FILE } from './loader.js';
 
 /** The boot decision the DHCP server is given: what this client, on this NIC, is told to load. */
 export interface Booter {
@@ -12,9 +15,28 @@ export interface Booter {
   answer(client: ClientClass, mac: Mac): BootAnswer | undefined;
 }
 
-/** The appliance's booter: PXE firmware chainloads iPXE, iPXE and HTTP Boot clients fetch from rackboot's HTTP server. */
-export function ipxeBooter(ctx: BootPolicyContext): Booter {
-  return { answer: (client) => bootAnswerFor(client, ctx) };
+/**
+ * The appliance's booter: PXE firmware chainloads iPXE, iPXE and HTTP Boot clients
+ * fetch from rackboot's HTTP server; nodes whose loader is GRUB get shim when they
+ * are UEFI x64 PXE clients, and iPXE otherwise (`onGrubUnavailable` is told).
+ */
+export function ipxeBooter(ctx: BootPolicyContext, loaders?: LoaderChoice): Booter {
+  return {
+    answer: (client, mac) => {
+      if (loaders && client.kind !== 'plain' && client.kind !== 'ipxe' && client.kind !== 'rpi-boot' && loaders.loaderOf(mac) === 'grub') {
+        if (client.kind === 'uefi-x64-pxe')
+          return { bootFile: SHIM_FILE, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'boot-file' };
+        loaders.onGrubUnavailable?.(mac, client.kind);
+      }
+      return bootAnswerFor(client, ctx);
+    },
+  };
+}
+
+export interface LoaderChoice {
+  loaderOf(mac: Mac): BootLoader;
+  /** A node whose loader is GRUB asked as a client GRUB cannot boot (BIOS, HTTP Boot, arm64, ia32): it gets iPXE. */
+  onGrubUnavailable?(mac: Mac, kind: ClientKind): void;
 }
 
 export interface BootAnswer {

@@ -12,11 +12,12 @@ import type { Ipv4, Mac } from '../net/addr.js';
 import type { DhcpEvent } from '../dhcp/server.js';
 import type { TftpEvent } from '../tftp/server.js';
 import type { HttpEvent } from '../http/server.js';
-import type { BootObservation } from '../model/boot.js';
+import type { BootObservation, TftpRole } from '../model/boot.js';
 import type { Clock } from '../util/clock.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
 import type { AddressBook } from './address-book.js';
+import { grubFileName } from '../boot-policy/grub-config.js';
 
 export interface ProfileFiles {
   kernel: string;
@@ -78,15 +79,18 @@ export class BootObservations {
     const at = this.opts.clock.now();
     const file = event.filename;
     this.attribute(event.client, 'tftp', (mac): BootObservation | undefined => {
+      // GRUB reads its configuration, the kernel and the initrds over TFTP (boot-policy/grub-config.ts).
+      const { role, final } = tftpRoleOf(file, this.opts.profileFilesOf(mac));
+      const roleFields = role === undefined ? {} : { role };
       switch (event.type) {
         case 'request':
-          return { kind: 'tftp_request', mac, at, file, options: event.options };
+          return { kind: 'tftp_request', mac, at, file, options: event.options, ...roleFields };
         case 'refused':
           return { kind: 'tftp_failed', mac, at, file, reason: 'refused', detail: `error ${event.code}: ${event.reason}`, lastBlockAcked: 0, retransmits: 0 };
         case 'retransmit':
           return { kind: 'tftp_retransmit', mac, at, file, block: event.block, count: event.count };
         case 'done':
-          return { kind: 'tftp_done', mac, at, file, bytes: event.bytes, ms: event.ms, retransmits: event.retransmits };
+          return { kind: 'tftp_done', mac, at, file, bytes: event.bytes, ms: event.ms, retransmits: event.retransmits, ...roleFields, ...(final && { final }) };
         case 'failed': {
           const reason =
             event.reason === 'timeout'
@@ -169,6 +173,18 @@ export class BootObservations {
       this.opts.log.error('boot tracker failed on an observation', { kind: obs.kind, mac: obs.mac, error: error as Error });
     }
   }
+}
+
+/**
+ * A TFTP file's role: a generated GRUB configuration is the boot script, and a node's
+ * own one ends the boot when its profile loads no files (local: GRUB exits to the
+ * firmware's next boot option); the profile's files as roleOf says.
+ */
+function tftpRoleOf(file: string, files: ProfileFiles | undefined): { role?: TftpRole; final: boolean } {
+  const grub = grubFileName(file.replace(/^\/+/, ''));
+  if (grub !== undefined) return { role: 'script', final: grub.kind === 'node' && files === undefined };
+  const { role, final } = roleOf(file, files);
+  return role === 'other' ? { final: false } : { role, final };
 }
 
 /** Which file of the node's profile a download is; paths compare without their leading slashes. */

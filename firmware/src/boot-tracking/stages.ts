@@ -58,7 +58,16 @@
 // did not stop, so the diagnosis was premature or the retry worked.
 
 import type { Mac } from '../net/addr.js';
-import { type ClientKind, BOOT_STAGES, type BootObservation, type BootStage, type Diagnosis, type EvidenceItem, type NodeBootState } from '../model/boot.js';
+import {
+  type ClientKind,
+  BOOT_STAGES,
+  type BootObservation,
+  type BootStage,
+  type Diagnosis,
+  type EvidenceItem,
+  type NodeBootState,
+  type TftpRole,
+} from '../model/boot.js';
 
 export interface BootLimits {
   /** A firmware DISCOVER this long after the node's last observation begins a new boot. */
@@ -238,7 +247,7 @@ export function advance(state: BootMachineState, obs: BootObservation, limits: B
       break;
     }
     case 'tftp_request':
-      onTftpRequest(m, obs.file);
+      onTftpRequest(m, obs.file, obs.role);
       break;
     case 'tftp_retransmit': {
       const tftp = m.s.progress.tftp;
@@ -251,7 +260,13 @@ export function advance(state: BootMachineState, obs: BootObservation, limits: B
     case 'tftp_done': {
       const tftp = m.s.progress.tftp;
       if (tftp && tftp.file === obs.file) tftp.done = true;
-      if (m.active() || m.failed()) m.progressed(`TFTP ${obs.file} completed`);
+      if (m.active() || m.failed()) {
+        m.progressed(`TFTP ${obs.file} completed`);
+        if (obs.final) {
+          m.s.progress.finalDoneAt = obs.at;
+          m.s.progress.finalPath = obs.file;
+        }
+      }
       break;
     }
     case 'tftp_failed':
@@ -375,6 +390,8 @@ function onDiscover(m: Machine, obs: Obs<'dhcp_discover'>, previousSeen: number 
   else if (s.diagnosis !== undefined) begins = !retransmit && (!dhcpPhaseFailure || firmwareRestart);
   else begins = firmwareRestart;
 
+  const refused = firmwareRestart && !retransmit ? secureBootRefusal(s, obs.firmware) : undefined;
+  if (refused) m.diagnose('secure_boot_refused', refused);
   if (begins) m.newBoot('dhcp_discover');
   const p = s.progress; // newBoot replaced it
   p.firmware ??= obs.firmware; // the first DISCOVER of the boot names its firmware
@@ -452,12 +469,26 @@ function transferStarted(m: Machine): void {
   if (handoff) handoff.transferSeen = true;
 }
 
-function onTftpRequest(m: Machine, file: string): void {
+function onTftpRequest(m: Machine, file: string, role: TftpRole | undefined): void {
   if (!m.active() && !m.failed()) return;
   transferStarted(m);
   m.s.progress.tftp = { file, startedAt: m.at, lastBlockAcked: 0, retransmits: 0, done: false };
   m.progressed(`TFTP request for ${file}`);
-  m.moveTo('nbp_tftp');
+  m.moveTo(role ?? 'nbp_tftp');
+}
+
+/**
+ * UEFI firmware with Secure Boot on reads a boot program whole, finds it unsigned (or
+ * signed by a key it does not trust), and goes on to its next boot option, which asks
+ * DHCP again: the boot program was the only thing the node read, completely, and the
+ * next thing it did was a firmware DISCOVER.
+ */
+function secureBootRefusal(s: BootMachineState, firmware: ClientKind): string | undefined {
+  const p = s.progress;
+  const tftp = p.tftp;
+  if (!firmware.startsWith('uefi-') || s.stage !== 'nbp_tftp' || s.diagnosis !== undefined) return undefined;
+  if (!tftp?.done || p.handoff?.bootFile === undefined || tftp.file.replace(/^\/+/, '') !== p.handoff.bootFile.replace(/^\/+/, '')) return undefined;
+  return `${tftp.file} was read whole by TFTP and the node asked DHCP again without asking for anything else: the firmware refused to run it (Secure Boot on and ${tftp.file} not signed by a key it trusts?)`;
 }
 
 function onTftpFailed(m: Machine, obs: Obs<'tftp_failed'>): void {

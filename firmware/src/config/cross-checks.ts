@@ -169,6 +169,13 @@ function checkProfileReferences(r: DocumentReader, draft: ConfigDraft): void {
     );
   }
   for (const host of draft.hosts) if (host.profile) check(`${host.keyPath}.profile`, host.profile);
+  // GRUB boots linux and local profiles; a host that asks for GRUB must not name an iPXE-only one.
+  for (const host of draft.hosts) {
+    const kind = host.profile !== undefined && host.loader === 'grub' ? draft.boot.profiles[host.profile]?.kind : undefined;
+    if (kind === 'chain' || kind === 'menu') {
+      r.report(`${host.keyPath}.loader`, undefined, 'grub', `ipxe or no loader key (profile ${host.profile} is a ${kind} profile, which only iPXE boots)`);
+    }
+  }
   for (const ref of draft.boot.menuRefs) {
     if (ref.profile === ref.menu) r.report(ref.keyPath, undefined, JSON.stringify(ref.profile), `a profile other than the menu itself (${ref.menu})`);
     else check(ref.keyPath, ref.profile);

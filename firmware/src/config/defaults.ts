@@ -31,6 +31,7 @@ export const DEFAULTS = {
   logLevel: 'info',
   logFormat: 'auto',
   defaultProfile: 'default',
+  loader: 'ipxe',
 } as const;
 
 /** Menu timeouts default to this when a menu profile does not say. */
@@ -163,6 +164,7 @@ export function defaultConfigForInterface(
       root: bootRoot,
       defaultProfile: DEFAULTS.defaultProfile,
       profiles: { default: { kind: 'linux', kernel: 'vmlinuz', initrds: initrd ? [initrd] : [], cmdline: opts.kernelArgs ?? '' } },
+      loader: DEFAULTS.loader,
     },
     http: { port: DEFAULTS.httpPort },
     dhcp: { maxOffers: DEFAULTS.dhcpMaxOffers, unknownSharePercent: DEFAULTS.dhcpUnknownSharePercent, relays: [] },

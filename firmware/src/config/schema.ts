@@ -59,19 +59,29 @@ export interface HostConfig {
   hostname?: string;
   profile?: string;
   powerChannel?: string;
+  /** The boot loader this host gets, over its profile's and boot.loader. */
+  loader?: BootLoader;
 }
 
 export interface BootConfig {
   root: string; // absolute
   defaultProfile: string;
   profiles: Record<string, ProfileConfig>;
+  /** The boot loader of nodes whose host entry and profile name none (boot.loader). */
+  loader: BootLoader;
 }
+
+/**
+ * Which boot loader UEFI x64 PXE nodes are handed: Debian's iPXE (unsigned), or
+ * shim + GRUB (signed: boots with Secure Boot on). See boot-policy/loader.ts.
+ */
+export type BootLoader = 'ipxe' | 'grub';
 
 export type ProfileKind = ProfileConfig['kind'];
 export type ProfileConfig =
-  | { kind: 'linux'; kernel: string; initrds: string[]; cmdline: string }
+  | { kind: 'linux'; kernel: string; initrds: string[]; cmdline: string; loader?: BootLoader }
   | { kind: 'chain'; url: string }
-  | { kind: 'local' }
+  | { kind: 'local'; loader?: BootLoader }
   | { kind: 'menu'; items: MenuItemConfig[]; timeout: number /* seconds */ };
 export interface MenuItemConfig {
   profile: string;

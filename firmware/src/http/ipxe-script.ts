@@ -22,7 +22,7 @@
 // cluster node left at an iPXE shell needs a person with a keyboard.
 
 import type { ProfileConfig } from '../config/schema.js';
-import { renderTemplate } from './template.js';
+import { nodeTemplateFields, renderTemplate } from '../boot-policy/template.js';
 
 export interface IpxeNode {
   name: string;
@@ -206,16 +206,7 @@ function describeNode(node: IpxeNode): string {
 }
 
 function templateFields(ctx: IpxeScriptContext, base: string): Record<string, string> {
-  const fields: Record<string, string> = {
-    mac: ctx.node.mac,
-    ip: ctx.node.ip,
-    name: ctx.node.name,
-    server: serverHost(base),
-    server_url: base,
-    profile: ctx.profileName ?? '',
-  };
-  if (ctx.bootServerSerial !== undefined) fields.serial = ctx.bootServerSerial;
-  return fields;
+  return nodeTemplateFields(ctx.node, base, ctx.profileName, ctx.bootServerSerial);
 }
 
 function trimBase(serverBase: string): string {
@@ -223,14 +214,6 @@ function trimBase(serverBase: string): string {
 }
 
 /** The host part of the server base (`10.0.0.1` of `http://10.0.0.1:8080`), for `nfsroot={server}:/...`. */
-function serverHost(base: string): string {
-  try {
-    return new URL(base).hostname;
-  } catch {
-    return '';
-  }
-}
-
 function isAbsoluteUrl(text: string): boolean {
   return /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(text);
 }

@@ -8,6 +8,9 @@ import type { Ipv4, Mac } from '../net/addr.js';
 /** Who is asking: PXE firmware by architecture, UEFI HTTP Boot, iPXE, a Raspberry Pi's boot ROM, or a plain DHCP client (an OS). */
 export type ClientKind = 'bios-pxe' | 'uefi-x64-pxe' | 'uefi-ia32-pxe' | 'uefi-arm64-pxe' | 'uefi-x64-http' | 'uefi-arm64-http' | 'ipxe' | 'rpi-boot' | 'plain';
 
+/** What a TFTP file is to a boot beyond the boot program (see tftp_request). */
+export type TftpRole = 'kernel' | 'initrd' | 'script';
+
 /** A DHCP client as classified from its request (dhcp/client-class.ts). */
 export interface ClientClass {
   kind: ClientKind;
@@ -53,6 +56,7 @@ export const DIAGNOSES = [
   'tftp_read_timeout', //   PXE-E35/E3B: a transfer started, then the node stopped acknowledging
   'tftp_client_error', //   PXE-E3C/E36: the node sent a TFTP ERROR (not the tsize probe's abort)
   'kernel_load_failed', //  iPXE "Could not boot image": a kernel/initrd download failed or ended early
+  'secure_boot_refused', // UEFI "Access Denied": the boot program was read whole by TFTP, then the node asked DHCP again, nothing else
   'took_too_long', //       progressing, but past the boot time limit without finishing
   'booted',
 ] as const;
@@ -106,9 +110,14 @@ export type BootObservation =
   | { kind: 'dhcp_nak'; mac: Mac; at: number }
   /** The node asked (ARP request) who has `target`; rackboot's kernel answers for the server address. */
   | { kind: 'arp_request'; mac: Mac; at: number; target: Ipv4 }
-  | { kind: 'tftp_request'; mac: Mac; at: number; file: string; options: Record<string, string> }
+  /**
+   * role: what the file is to the node's boot, when it is more than a boot program: its
+   * profile's kernel or an initrd, or its boot configuration (GRUB's, generated per node).
+   * final: the profile's last file (as for http_download).
+   */
+  | { kind: 'tftp_request'; mac: Mac; at: number; file: string; options: Record<string, string>; role?: TftpRole }
   | { kind: 'tftp_retransmit'; mac: Mac; at: number; file: string; block: number; count: number }
-  | { kind: 'tftp_done'; mac: Mac; at: number; file: string; bytes: number; ms: number; retransmits: number }
+  | { kind: 'tftp_done'; mac: Mac; at: number; file: string; bytes: number; ms: number; retransmits: number; role?: TftpRole; final?: boolean }
   /**
    * reason: 'timeout' (retries exhausted), 'client_error' (the node sent ERROR),
    * 'aborted_probe' (the tsize probe's abort, normal for PXE ROMs), 'refused'

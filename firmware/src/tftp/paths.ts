@@ -5,9 +5,11 @@
 // - Empty name -> 1 (file not found). PXE ROMs send it when DHCP gave them no
 //   boot file; "file not found" on the ROM's screen points at the DHCP filename,
 //   which is what needs fixing.
-// - One leading '/' is stripped and the rest taken relative to the root, as
-//   tftp-hpa -s does: many PXE configs say "/pxelinux.0" meaning the root's
-//   file. A name still absolute after that ("//etc/passwd") -> 2.
+// - Leading '/'s are stripped and the rest taken relative to the root, as
+//   tftp-hpa -s does with one: many PXE configs say "/pxelinux.0" meaning the
+//   root's file, and shim may ask for "//grubx64.efi" (the directory it was
+//   loaded from, "/", joined with "/grubx64.efi"; it does over HTTP). "//etc/passwd"
+//   is the root's etc/passwd, never the host's.
 // - '..' segments -> 2, even when they would stay inside the root: no client
 //   needs them and refusing them needs no path arithmetic to audit. '.' and
 //   empty segments ("a//b") are dropped. A trailing '/' names a directory -> 2.
@@ -44,9 +46,8 @@ export function resolveBootPath(root: string, requested: string): ResolvedPath {
     if (code > 0x7e) return refuse(`file name contains a non-ASCII byte at ${i}`);
     if (code === 0x5c) return refuse('file name contains a backslash');
   }
-  // tftp-hpa -s: "/pxelinux.0" is the root's pxelinux.0.
-  const name = requested.startsWith('/') ? requested.slice(1) : requested;
-  if (name.startsWith('/')) return refuse('absolute file name');
+  // tftp-hpa -s: "/pxelinux.0" is the root's pxelinux.0; shim's "//grubx64.efi" the root's grubx64.efi.
+  const name = requested.replace(/^\/+/, '');
   if (name.endsWith('/') || name === '') return refuse('file name names a directory');
   const segments: string[] = [];
   for (const segment of name.split('/')) {

@@ -15,7 +15,7 @@ import { BootRoot } from '../boot-policy/boot-root.js';
 import { systemTimers, type Timers } from '../util/timers.js';
 import { FileCache } from './file-cache.js';
 import { SendScheduler, TransferSlots, type SendGate } from './scheduler.js';
-import { streamNetascii } from './netascii.js';
+import { streamNetascii, type ByteSource } from './netascii.js';
 
 /** IPv4 (20) + UDP (8) + TFTP DATA header (4): what a block must leave room for in one frame. */
 const DATA_OVERHEAD = 32;
@@ -43,6 +43,11 @@ export interface TftpServerOptions {
   limits?: Partial<TransferLimits>;
   /** Time for the client-gone checks, the slot overflow and every transfer's retransmissions. */
   timers?: Timers;
+  /**
+   * Files the boot policy generates per node (GRUB's configurations, boot-policy/loader.ts):
+   * asked first for every checked name; undefined means the boot root's file is served.
+   */
+  generated?(relative: string, client: Ipv4): Promise<Buffer | undefined>;
 }
 
 /** What the server itself saw before a transfer exists: a request, or a request it refused. */
@@ -236,13 +241,20 @@ export class TftpServer {
         log.info('tftp request dropped: the client stopped asking while it waited for a slot', { client: ip, filename: request.filename });
         return;
       }
-      const opened = await openWithinRoot(this.root, resolved.relative);
-      if (!opened.ok) return refuse(opened.code, opened.reason);
-      const cached = await this.cache.get(opened.path);
-      file = cached;
+      // A generated file (a node's GRUB configuration) wins over the boot root.
+      const content = await this.opts.generated?.(resolved.relative, ip);
+      let stored: ByteSource;
+      if (content) {
+        stored = { size: content.length, read: (offset, length) => content.subarray(offset, Math.min(content.length, offset + length)) };
+      } else {
+        const opened = await openWithinRoot(this.root, resolved.relative);
+        if (!opened.ok) return refuse(opened.code, opened.reason);
+        stored = await this.cache.get(opened.path);
+      }
+      file = stored;
       if (!this.active.has(key)) return;
       // netascii is converted as it is sent, in bounded memory (netascii.ts).
-      if (mode === 'netascii') file = streamNetascii(cached);
+      if (mode === 'netascii') file = streamNetascii(stored);
 
       const socket = dgram.createSocket('udp4');
       entry.socket = socket;

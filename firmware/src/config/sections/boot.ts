@@ -1,22 +1,27 @@
 // The `boot:` section: the directory boot files are served from, the boot
-// profiles (linux, chain, local, menu) and the profile nodes get by default.
+// profiles (linux, chain, local, menu), the profile nodes get by default and
+// the boot loader (iPXE, or shim + GRUB for Secure Boot) they get by default.
+// GRUB boots linux and local profiles only: chain and menu profiles are iPXE
+// scripts, so `loader: grub` on them is refused here.
 // Whether referenced profiles exist is checked in cross-checks.ts.
 
 import { resolve } from 'node:path';
 import type { Node as YamlNode } from 'yaml';
 import { DEFAULTS, DEFAULT_MENU_TIMEOUT, builtinProfiles } from '../defaults.js';
-import type { BootConfig, ConfigOverrides, MenuItemConfig, ProfileConfig, ProfileKind } from '../schema.js';
+import type { BootConfig, BootLoader, ConfigOverrides, MenuItemConfig, ProfileConfig, ProfileKind } from '../schema.js';
 import { bootPathSpec, chainUrlSpec, directorySpec, durationSpec, enumSpec, labelSpec, lineSpec, profileNameSpec } from '../value-specs.js';
 import type { DocumentReader, MapView, ValueSpec } from '../yaml-reader.js';
 
-export const BOOT_KEYS = ['root', 'default_profile', 'profiles'] as const;
+export const BOOT_KEYS = ['root', 'default_profile', 'profiles', 'loader'] as const;
+export const LOADERS = ['ipxe', 'grub'] as const satisfies readonly BootLoader[];
 export const PROFILE_KINDS = ['linux', 'chain', 'local', 'menu'] as const satisfies readonly ProfileKind[];
 export const PROFILE_KEYS = {
-  linux: ['kind', 'kernel', 'initrds', 'cmdline'],
-  chain: ['kind', 'url'],
-  local: ['kind'],
-  menu: ['kind', 'items', 'timeout'],
+  linux: ['kind', 'kernel', 'initrds', 'cmdline', 'loader'],
+  chain: ['kind', 'url', 'loader'],
+  local: ['kind', 'loader'],
+  menu: ['kind', 'items', 'timeout', 'loader'],
 } as const satisfies Record<ProfileKind, readonly string[]>;
+const loaderSpec = enumSpec(LOADERS);
 export const MENU_ITEM_KEYS = ['profile', 'label'] as const;
 
 const MENU_ITEMS_EXPECTED = 'a list of menu items like [{profile: default, label: "Linux"}]';
@@ -33,6 +38,7 @@ export interface BootDraft {
   root?: string;
   defaultProfile?: string;
   defaultProfileWritten: boolean;
+  loader?: BootLoader;
   profiles: Record<string, ProfileConfig>;
   /** Every profile name written, valid or not, so a reference to a broken profile is not also "undefined". */
   profileNames: string[];
@@ -47,6 +53,7 @@ export function readBootSection(r: DocumentReader, top: MapView, overrides: Conf
     root: overrides.root ? boot.get('root', directorySpec) : boot.need('root', directorySpec, rootExpected),
     defaultProfileWritten: boot.node('default_profile') !== undefined,
     defaultProfile: boot.getOr('default_profile', profileNameSpec, DEFAULTS.defaultProfile),
+    loader: boot.getOr('loader', loaderSpec, DEFAULTS.loader),
     profiles: {},
     profileNames: [],
     menuRefs: [],
@@ -86,25 +93,41 @@ function readProfile(r: DocumentReader, node: YamlNode | undefined, keyPath: str
 }
 
 function readProfileOfKind(r: DocumentReader, view: MapView, kind: ProfileKind, name: string, menuRefs: MenuRef[]): ProfileConfig | undefined {
+  const loader = view.get('loader', loaderSpec);
+  const withLoader = loader === undefined ? {} : { loader };
   switch (kind) {
     case 'linux': {
       const kernel = view.need('kernel', bootPathSpec);
       const initrds = readList(r, view, 'initrds', bootPathSpec, 'a list of paths relative to boot.root like [initrd.img], or one path');
       const cmdline = view.getOr('cmdline', lineSpec, '');
-      return kernel !== undefined && initrds !== undefined && cmdline !== undefined ? { kind, kernel, initrds, cmdline } : undefined;
+      return kernel !== undefined && initrds !== undefined && cmdline !== undefined ? { kind, kernel, initrds, cmdline, ...withLoader } : undefined;
     }
     case 'chain': {
+      refuseGrub(r, view, kind, loader);
       const url = view.need('url', chainUrlSpec);
       return url !== undefined ? { kind, url } : undefined;
     }
     case 'local':
-      return { kind };
+      return { kind, ...withLoader };
     case 'menu': {
+      refuseGrub(r, view, kind, loader);
       const items = readMenuItems(r, view, name, menuRefs);
       const timeout = view.getOr('timeout', durationSpec(), DEFAULT_MENU_TIMEOUT);
       return timeout !== undefined ? { kind, items, timeout } : undefined;
     }
   }
+}
+
+/** Chain and menu profiles are iPXE scripts (a chained URL, an iPXE menu): no GRUB config can stand for them. */
+function refuseGrub(r: DocumentReader, view: MapView, kind: 'chain' | 'menu', loader: BootLoader | undefined): void {
+  if (loader !== 'grub') return;
+  const what = kind === 'chain' ? 'chains to a URL' : 'shows an iPXE menu';
+  r.report(
+    view.path('loader'),
+    view.node('loader'),
+    'grub',
+    `ipxe or no loader key (a ${kind} profile ${what}, which only iPXE does; GRUB boots linux and local profiles)`,
+  );
 }
 
 /** A menu's items (at least one); the valid ones, with every item's profile reference added to `menuRefs`. */
@@ -140,5 +163,6 @@ export function toBootConfig(boot: BootDraft, base: string, overrides: ConfigOve
     root: overrides.root !== undefined ? resolve(overrides.root) : resolve(base, boot.root!),
     defaultProfile: boot.defaultProfile!,
     profiles: boot.profiles,
+    loader: boot.loader!,
   };
 }

@@ -4,11 +4,12 @@
 
 import type { Node as YamlNode } from 'yaml';
 import type { Ipv4, Mac } from '../../net/addr.js';
-import type { HostConfig } from '../schema.js';
-import { hostnameSpec, ipv4Spec, macSpec, profileNameSpec } from '../value-specs.js';
+import type { BootLoader, HostConfig } from '../schema.js';
+import { LOADERS } from './boot.js';
+import { enumSpec, hostnameSpec, ipv4Spec, macSpec, profileNameSpec } from '../value-specs.js';
 import type { DocumentReader, MapView } from '../yaml-reader.js';
 
-export const HOST_KEYS = ['mac', 'ip', 'hostname', 'profile', 'power_channel'] as const;
+export const HOST_KEYS = ['mac', 'ip', 'hostname', 'profile', 'power_channel', 'loader'] as const;
 const HOST_EXPECTED = 'a host like {mac: 52:54:00:00:00:01, ip: 10.0.0.11, hostname: node01}';
 
 /** One host as read; a field is undefined when absent, or wrong (reported) so later checks skip it. */
@@ -19,6 +20,7 @@ export interface HostDraft {
   hostname?: string;
   profile?: string;
   powerChannel?: string;
+  loader?: BootLoader;
 }
 
 export function readHostsSection(r: DocumentReader, top: MapView): HostDraft[] {
@@ -37,6 +39,7 @@ function readHost(r: DocumentReader, node: YamlNode | undefined, keyPath: string
   draft.profile = view.get('profile', profileNameSpec);
   // Channel names follow the same rule as profile names, and are reported with its wording.
   draft.powerChannel = view.get('power_channel', profileNameSpec);
+  draft.loader = view.get('loader', enumSpec(LOADERS));
   return draft;
 }
 
@@ -48,5 +51,6 @@ export function toHostConfig(host: HostDraft): HostConfig {
     ...(host.hostname !== undefined && { hostname: host.hostname }),
     ...(host.profile !== undefined && { profile: host.profile }),
     ...(host.powerChannel !== undefined && { powerChannel: host.powerChannel }),
+    ...(host.loader !== undefined && { loader: host.loader }),
   };
 }

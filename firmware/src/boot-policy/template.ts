@@ -12,7 +12,7 @@
 // - Replacement is a single pass over the template: a field value containing
 //   `{ip}` is inserted as is, never expanded again.
 // Pure string work, no eval; callers sanitise the result for its destination
-// (see ipxe-script.ts).
+// (http/ipxe-script.ts, boot-policy/grub-config.ts).
 
 export interface RenderedTemplate {
   text: string;
@@ -42,4 +42,35 @@ export function templatePlaceholders(text: string): string[] {
     if (name !== undefined && !names.includes(name)) names.push(name);
   }
   return names;
+}
+
+/**
+ * The fields every boot program's profile text may use: {mac} {ip} {name} {server}
+ * {server_url} {profile}, and {serial} when the boot server has one. `base` is
+ * rackboot's HTTP base URL (`http://10.0.0.1`).
+ */
+export function nodeTemplateFields(
+  node: { mac: string; ip: string; name: string },
+  base: string,
+  profileName?: string,
+  bootServerSerial?: string,
+): Record<string, string> {
+  const fields: Record<string, string> = {
+    mac: node.mac,
+    ip: node.ip,
+    name: node.name,
+    server: serverHost(base),
+    server_url: base,
+    profile: profileName ?? '',
+  };
+  if (bootServerSerial !== undefined) fields.serial = bootServerSerial;
+  return fields;
+}
+
+function serverHost(base: string): string {
+  try {
+    return new URL(base).hostname;
+  } catch {
+    return '';
+  }
 }
