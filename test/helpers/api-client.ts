@@ -1,7 +1,8 @@
 // Talks to a real rackboot's REST API from a namespace on the lab's segment, with
-// curl, the way a script on the management network would: reads the setup token
-// from rackboot's log, sets the admin password, then makes an API token and uses
-// it (bearer tokens need no CSRF header).
+// curl, the way a script on the management network would: over HTTPS, trusting
+// only the certificate rackboot logged at start (curl --cacert), reads the setup
+// token from rackboot's log, sets the admin password, then makes an API token
+// and uses it (bearer tokens need no CSRF header).
 import type { Netns } from './netns.js';
 import type { RackbootProcess } from './rackboot-process.js';
 import type { NodeView, RackbootEvent } from '../../firmware/src/model/api.js';
@@ -18,12 +19,19 @@ export class ApiClient {
     private readonly ns: Netns,
     readonly baseUrl: string,
     private readonly token: string,
+    private readonly caFile: string,
   ) {}
 
-  /** Sets the admin password with the logged setup token, then makes and uses an API token. */
+  /**
+   * Sets the admin password with the logged setup token, then makes and uses an API token.
+   * `baseUrl` names the server (`http://10.0.0.1` is taken as `https://10.0.0.1`: the API is served over HTTPS).
+   */
   static async setUp(ns: Netns, baseUrl: string, server: RackbootProcess): Promise<ApiClient> {
     const line = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('setup token: '));
     const setupToken = line.msg.slice('setup token: '.length);
+    const caFile = await managementCa(server);
+    baseUrl = baseUrl.replace(/^http:/, 'https:');
+    const curl = <T>(n: Netns, args: string[]) => curlOver<T>(n, ['--cacert', caFile, ...args]);
     const jar = `/tmp/rackboot-api-${process.pid}-${Date.now()}.cookies`;
     const setup = await curl(ns, [
       '-c',
@@ -53,13 +61,13 @@ export class ApiClient {
     ]);
     await ns.exec(['rm', '-f', jar]);
     if (made.status !== 200 && made.status !== 201) throw new Error(`token creation failed: ${made.status} ${JSON.stringify(made.body)}`);
-    return new ApiClient(ns, baseUrl, (made.body as { token: string }).token);
+    return new ApiClient(ns, baseUrl, (made.body as { token: string }).token, caFile);
   }
 
   request<T = unknown>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
     const args = ['-X', method, '-H', `Authorization: Bearer ${this.token}`];
     if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data', JSON.stringify(body));
-    return curl<T>(this.ns, [...args, `${this.baseUrl}${path}`]);
+    return curlOver<T>(this.ns, ['--cacert', this.caFile, ...args, `${this.baseUrl}${path}`]);
   }
 
   async get<T = unknown>(path: string): Promise<T> {
@@ -93,7 +101,13 @@ export class ApiClient {
   }
 }
 
-async function curl<T>(ns: Netns, args: string[]): Promise<ApiAnswer<T>> {
+/** The management certificate's file, from the line rackboot logs when HTTPS starts. */
+export async function managementCa(server: RackbootProcess): Promise<string> {
+  const line = await server.waitFor((l) => typeof l.msg === 'string' && l.msg.startsWith('management https certificate SHA-256 '));
+  return line.certFile as string;
+}
+
+export async function curlOver<T>(ns: Netns, args: string[]): Promise<ApiAnswer<T>> {
   const out = await ns.exec(['curl', '-sS', '--max-time', '20', '-w', '\n%{http_code}', ...args]);
   const cut = out.lastIndexOf('\n');
   const status = Number(out.slice(cut + 1));

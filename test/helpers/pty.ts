@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pollForEveryWaiter } from '../../firmware/src/console/poller-fix.js';
-import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '../../firmware/src/console/host.js';
+import type { ConsoleHost, ManagementTls, NetworkChange, NetworkSettings, PowerAction } from '../../firmware/src/console/host.js';
 import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../../firmware/src/model/api.js';
 
 /** `what` is a function so that the screen in the message is the one at the timeout, not at the start. */
@@ -451,6 +451,16 @@ export class FakeConsoleHost implements ConsoleHost {
     this.record('setNetwork', change, by);
     this.net = { interface: this.net.interface, ...change };
   }
+  async tls(): Promise<ManagementTls> {
+    this.record('tls');
+    return {
+      sha256: 'AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89',
+      pin: 'sha256//q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASNFZ4k=',
+      source: 'generated',
+      certFile: '/var/lib/rackboot/management-cert.pem',
+      listen: ['*:443'],
+    };
+  }
   async isSetupDone(): Promise<boolean> {
     this.calls.push({ method: 'isSetupDone', args: [] });
     return this.setupDone;
@@ -463,9 +473,11 @@ export class FakeConsoleHost implements ConsoleHost {
     this.calls.push({ method: 'verifyPassword', args: [] }); // never record the password itself
     return this.setupDone && password === this.password;
   }
-  async setPassword(password: string, by: string): Promise<void> {
-    this.record('setPassword', by);
+  /** As AuthService: `firstSetup` refuses once a password exists (set meanwhile, through the web). */
+  async setPassword(password: string, by: string, firstSetup = false): Promise<void> {
+    this.record('setPassword', by, firstSetup);
     if (password.length < 8) throw new Error(`expected at least 8 characters, found ${password.length}`);
+    if (firstSetup && this.setupDone) throw new Error('The admin password was set meanwhile (through the web UI?); log in with it.');
     this.password = password;
   }
   async reboot(by: string): Promise<void> {

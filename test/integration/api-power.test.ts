@@ -9,7 +9,7 @@ import type { DhcpLab } from '../helpers/dhcp-lab.js';
 import { startRackboot, stopRackboot } from '../helpers/lab.js';
 import type { Netns } from '../helpers/netns.js';
 import type { RackbootProcess } from '../helpers/rackboot-process.js';
-import { ApiClient } from '../helpers/api-client.js';
+import { ApiClient, managementCa } from '../helpers/api-client.js';
 import type { NodeView, PowerResult, RackbootEvent } from '../../firmware/src/model/api.js';
 
 const SERVER = '10.87.0.1';
@@ -94,9 +94,12 @@ boot:
   });
 
   it('refuses writes without credentials, and serves /metrics and the UI to anyone', async () => {
+    const ca = await managementCa(server);
     const anonymous = await admin.exec([
       'curl',
       '-s',
+      '--cacert',
+      ca,
       '-o',
       '/dev/null',
       '-w',
@@ -107,13 +110,13 @@ boot:
       'Content-Type: application/json',
       '--data',
       '{"action":"off"}',
-      `http://${SERVER}/api/v1/nodes/${NODE_MAC}/power`,
+      `https://${SERVER}/api/v1/nodes/${NODE_MAC}/power`,
     ]);
     expect(anonymous).toBe('401');
     expect(await readFile(actions, 'utf8')).not.toContain('off');
     const metrics = await admin.exec(['curl', '-sS', `http://${SERVER}/metrics`]);
     expect(metrics).toMatch(/^rackboot_nodes\{stage="power_on"\} 1$/m);
-    const ui = await admin.exec(['curl', '-sS', `http://${SERVER}/`]);
+    const ui = await admin.exec(['curl', '-sS', '--cacert', ca, `https://${SERVER}/`]);
     expect(ui).toContain('<!doctype html>');
   });
 });

@@ -52,7 +52,7 @@ describe('serial console over a socat pty pair', () => {
     );
     let mark = terminal.mark();
     await terminal.enter('status');
-    await terminal.waitFor('Setup is not done: only help, setup-token, passwd work', mark);
+    await terminal.waitFor('Setup is not done: only help, setup-token, tls, passwd work', mark);
     expect(host.callsOf('status')).toHaveLength(0);
     await terminal.waitForPrompt('setup>');
 
@@ -61,7 +61,27 @@ describe('serial console over a socat pty pair', () => {
     mark = terminal.mark();
     await terminal.enter('');
     await terminal.waitFor('setup token: ABCD-EFGH-IJKL', mark);
-    await terminal.waitFor('Open http://10.0.0.2/ and enter it', mark);
+    await terminal.waitFor('Open https://10.0.0.2/ and enter it', mark);
+  });
+
+  it('a passwd begun before setup does not overwrite a password set through the web while it asked', async () => {
+    await terminal.waitForPrompt('setup>');
+    const mark = terminal.mark();
+    await terminal.enter('passwd');
+    await terminal.waitForPrompt('New password:');
+    await terminal.enter('typed at the console');
+    await terminal.waitForPrompt('Again:');
+    // Meanwhile the web UI completes the setup.
+    host.setupDone = true;
+    await terminal.enter('typed at the console');
+    await terminal.waitFor('passwd failed: The admin password was set meanwhile (through the web UI?); log', mark);
+    expect(host.callsOf('setPassword').at(-1)).toEqual(['console', true]);
+    expect(host.password).toBe(PASSWORD);
+    // Back to the state the next test starts from.
+    await terminal.waitForPrompt('Password:');
+    host.setupDone = false;
+    await terminal.enter('');
+    await terminal.waitForPrompt('setup>');
   });
 
   it('asks for the password once setup is done, without echo, and locks out after failures (30 s, then 60 s)', async () => {

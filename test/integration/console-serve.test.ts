@@ -104,12 +104,19 @@ console:
     await terminal.waitForPrompt('setup>');
     mark = terminal.mark();
     await terminal.enter('status');
-    await terminal.waitFor('Setup is not done: only help, setup-token, passwd work', mark);
+    await terminal.waitFor('Setup is not done: only help, setup-token, tls, passwd work', mark);
     await terminal.waitForPrompt('setup>');
     mark = terminal.mark();
     await terminal.enter('setup-token');
     expect(await terminal.waitFor(/^setup token: /, mark)).toBe(`setup token: ${token}`);
-    await terminal.waitFor(`Open http://${SERVER}/ and enter it`, mark);
+    await terminal.waitFor(`Open https://${SERVER}/ and enter it`, mark);
+    // The certificate fingerprint, as logged at start, for comparing with the browser's.
+    await terminal.waitForPrompt('setup>');
+    mark = terminal.mark();
+    await terminal.enter('tls');
+    const fingerprint = (await server.waitFor((l) => l.msg.startsWith('management https certificate SHA-256 '))).msg.split(' ').pop()!;
+    await terminal.waitFor(`  ${fingerprint.slice(0, 47)}`, mark);
+    await terminal.waitFor(`  ${fingerprint.slice(48)}`, mark);
 
     await terminal.waitForPrompt('setup>');
     await terminal.enter('passwd');

@@ -131,6 +131,7 @@ function editLoop(api: ApiClient, expected: Map<string, Expected>, random: () =>
     }
   })();
   return {
+    answered: () => answered,
     stop: async () => {
       stopped = true;
       await run;
@@ -200,6 +201,8 @@ describe('kill loop: SIGKILL during perfdhcp and inventory edits', () => {
         const edits = editLoop(api, expected, random);
         // Once leases are being bound (each server's log is its own), at a random moment within 1.5 s.
         await server.waitFor((l) => l.msg === 'lease bound', 30_000);
+        // And once some edits were acknowledged (each is a curl over HTTPS: slower on a busy machine), so every kill cuts a running edit stream.
+        for (const deadline = Date.now() + 60_000; edits.answered() < 6 && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
         await new Promise((r) => setTimeout(r, random() * 1500));
         await server.kill();
         stats.edits += await edits.stop();

@@ -210,9 +210,12 @@ describe('the state directory', () => {
         // perfdhcp exits 3 when an exchange was dropped (slow under strace); some bound leases are all this needs.
         await client.exec(['perfdhcp', '-4', '-l', 'eth0', '-r', '10', '-R', '5', '-n', '5', '-p', '4', SERVER], { timeoutMs: 30_000 }).catch(() => '');
         const tokenLine = lines.find((l) => l.msg.startsWith('setup token: '));
+        const tlsLine = lines.find((l) => l.msg.startsWith('management https certificate SHA-256 '));
         const setup = await client.exec([
           'curl',
           '-sS',
+          '--cacert',
+          tlsLine!.certFile as string,
           '--max-time',
           '20',
           '-X',
@@ -221,7 +224,7 @@ describe('the state directory', () => {
           'Content-Type: application/json',
           '--data',
           JSON.stringify({ token: tokenLine!.msg.slice(13), password: 'correct horse battery staple' }),
-          `http://${SERVER}/api/v1/auth/setup`,
+          `https://${SERVER}/api/v1/auth/setup`,
         ]);
         expect(JSON.parse(setup)).toHaveProperty('csrfToken');
       },

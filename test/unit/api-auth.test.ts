@@ -165,6 +165,8 @@ interface CallOptions {
   csrf?: string;
   bearer?: string;
   headers?: Record<string, string>;
+  /** The client's source address (any of 127.0.0.0/8 on Linux), to be many hosts from one. */
+  from?: string;
 }
 
 let stateDir: string;
@@ -230,20 +232,23 @@ function call<T = ApiError>(method: string, path: string, opts: CallOptions = {}
   if (opts.csrf) headers['X-CSRF-Token'] = opts.csrf;
   if (opts.bearer) headers.Authorization = `Bearer ${opts.bearer}`;
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = text ? JSON.parse(text) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode!, headers: res.headers, text, json: json as T });
-      });
-    });
+    const req = request(
+      { host: '127.0.0.1', port, method, path, headers, agent: false, ...(opts.from !== undefined && { localAddress: opts.from }) },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode!, headers: res.headers, text, json: json as T });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -438,6 +443,18 @@ describe('authentication and CSRF', () => {
     for (let i = 0; i < 5; i++) await call('POST', '/api/v1/auth/login', { body: { password: `wrong ${i}xxxxx` } });
     expect((await call('POST', '/api/v1/auth/login', { body: { password: PASSWORD } })).headers['retry-after']).toBe('120');
     expect(authEvents.filter((e) => /locked out/.test(e.message)).length).toBe(3);
+  });
+
+  it('cannot be turned against the owner: after a flood of wrong passwords from many addresses, a fresh address logs in', async () => {
+    await setUp();
+    const { token } = (await call<ApiTokenCreated>('POST', '/api/v1/auth/tokens', { ...(await login()), body: { name: 'script' } })).json;
+    for (let a = 2; a < 42; a++) {
+      for (let i = 0; i < 6; i++) await call('POST', '/api/v1/auth/login', { from: `127.0.66.${a}`, body: { password: `wrong ${i}xxxxx` } });
+    }
+    expect((await call('POST', '/api/v1/auth/login', { from: '127.0.66.2', body: { password: PASSWORD } })).status).toBe(429);
+    const owner = await call<SessionInfo>('POST', '/api/v1/auth/login', { from: '127.0.0.9', body: { password: PASSWORD } });
+    expect(owner.status).toBe(200);
+    expect((await call('GET', '/api/v1/nodes', { bearer: token, from: '127.0.66.2' })).status).toBe(200);
   });
 
   it('holds the limit against parallel guesses', async () => {

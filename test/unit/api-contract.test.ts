@@ -25,7 +25,7 @@ function contractRoutes(): { method: string; path: string; public: boolean }[] {
 
 describe('API routes', () => {
   it('match the contract', () => {
-    const auth = { activeSessions: 0 } as unknown as AuthService;
+    const auth = { activeSessions: 0, onAccessEnded: () => () => {} } as unknown as AuthService;
     const api = createApi({ host: {} as ApiHost, auth, log: silentLogger, counters: new Counters(), clock: { now: () => 0 } });
     const key = (r: { method: string; path: string; public: boolean }) => `${r.method} ${r.path}${r.public ? ' PUBLIC' : ''}`;
     const expected = contractRoutes().map(key).sort();

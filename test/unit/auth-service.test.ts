@@ -84,15 +84,29 @@ describe('attempt throttle', () => {
     expect(fresh.allowed === false && fresh.retryAfterMs).toBe(60_000);
   });
 
-  it('locks everyone out when many addresses fail together, for the rest of the window', () => {
+  it('when many addresses fail together, makes only the ones that failed recently wait, never a fresh address', () => {
     const t = new AttemptThrottle({ global: 30 });
     for (let i = 0; i < 29; i++) expect(t.failure(`10.1.0.${i}`, 1000 + i).allowed).toBe(true);
     const last = t.failure('10.1.0.200', 2000);
     expect(last.allowed).toBe(false);
     expect(last.lockoutStarted).toBe(true);
-    const verdict = t.check('10.9.9.9', 2000);
-    expect(verdict).toEqual({ allowed: false, retryAfterMs: 59_000, scope: 'global' });
-    expect(t.check('10.9.9.9', 61_000).allowed).toBe(true);
+    // An address that failed within the window waits until its failure is a window old...
+    expect(t.check('10.1.0.5', 2000)).toEqual({ allowed: false, retryAfterMs: 59_005, scope: 'global' });
+    expect(t.check('10.1.0.5', 61_005).allowed).toBe(true);
+    // ...and one that has not failed may try at once.
+    expect(t.check('10.9.9.9', 2000)).toEqual({ allowed: true });
+  });
+
+  it('bounds an attacker with endless addresses to one guess per address per window, and IPv6 by its /64', () => {
+    const t = new AttemptThrottle({ global: 30 });
+    let now = 0;
+    for (let i = 0; i < 200; i++) t.failure(`10.2.${i >> 8}.${i & 255}`, now++);
+    expect(t.check('10.2.0.7', now).allowed).toBe(false);
+    expect(t.failure('10.2.0.7', now).allowed).toBe(false);
+    for (let i = 0; i < 10; i++) t.failure(`2001:db8:1:2::${i + 1}`, now);
+    expect(t.check('2001:db8:1:2:ffff:1:2:3', now)).toMatchObject({ allowed: false });
+    expect(t.check('2001:db8:1:3::1', now)).toEqual({ allowed: true });
+    expect(t.check('10.200.0.1', now)).toEqual({ allowed: true });
   });
 
   it('tracks a bounded number of addresses', () => {
@@ -182,10 +196,55 @@ describe('auth service', () => {
     await auth.close();
   });
 
+  it('a login flood from many addresses cannot lock the owner out: a fresh address, API tokens and the console still work', async () => {
+    const auth = await open();
+    await auth.setPassword('the password', 'console');
+    const { token } = await auth.createToken('script', 'admin');
+    // Forty addresses, each guessing until it is refused: far past the per-address and the global limit.
+    for (let a = 0; a < 40; a++) {
+      for (let i = 0; i < 6; i++) await expect(auth.login(`guess ${i}`, `10.66.0.${a + 1}`)).rejects.toMatchObject({ status: expect.any(Number) as number });
+    }
+    await expect(auth.login('the password', '10.66.0.1')).rejects.toMatchObject({ status: 429 });
+    const owner = await auth.login('the password', '10.0.0.2');
+    expect(owner.session.address).toBe('10.0.0.2');
+    expect(auth.useToken(token)).toMatchObject({ name: 'script' });
+    expect(await auth.verifyPassword('the password')).toBe(true);
+    // Every lockout ends: an hour later the flooding addresses may try again.
+    clock.t += 3600_000;
+    await expect(auth.login('the password', '10.66.0.1')).resolves.toMatchObject({ session: { address: '10.66.0.1' } });
+    await auth.close();
+  });
+
+  it('a console passwd begun before setup cannot overwrite the password the web setup set meanwhile', async () => {
+    const auth = await open();
+    const token = auth.setupToken()!;
+    // The console saw no password and is prompting; the web setup completes first.
+    await auth.completeSetup(token, 'set through the web', '10.0.0.5');
+    await expect(auth.setFirstPassword('typed at the console', 'console')).rejects.toMatchObject({ status: 409, code: 'already_set_up' });
+    expect(await auth.verifyPassword('set through the web')).toBe(true);
+    expect(await auth.verifyPassword('typed at the console')).toBe(false);
+    await auth.close();
+  });
+
+  it('of a web setup and a console first password started together, exactly one wins', async () => {
+    for (const consoleFirst of [true, false]) {
+      await rm(dir, { recursive: true, force: true });
+      dir = await mkdtemp(join(tmpdir(), 'rbapi-authsvc-'));
+      const auth = await open();
+      const token = auth.setupToken()!;
+      const web = () => auth.completeSetup(token, 'set through the web', '10.0.0.5');
+      const console = () => auth.setFirstPassword('typed at the console', 'console');
+      const results = await Promise.allSettled(consoleFirst ? [console(), web()] : [web(), console()]);
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      expect(await auth.verifyPassword(consoleFirst ? 'typed at the console' : 'set through the web')).toBe(true);
+      await auth.close();
+    }
+  });
+
   it("keeps a token's last use on disk, at most every 10 minutes", async () => {
     const auth = await open();
     const { token } = await auth.createToken('script', 'admin');
-    expect(auth.useToken(token)).toEqual({ name: 'script' });
+    expect(auth.useToken(token)).toMatchObject({ name: 'script' });
     const firstUse = clock.t;
     clock.t += 60_000;
     auth.useToken(token);

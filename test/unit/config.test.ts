@@ -12,7 +12,7 @@ import { TOP_KEYS } from '../../firmware/src/config/document.js';
 import { BOOT_KEYS, MENU_ITEM_KEYS, PROFILE_KEYS } from '../../firmware/src/config/sections/boot.js';
 import { CONSOLE_KEYS } from '../../firmware/src/config/sections/console.js';
 import { HOST_KEYS } from '../../firmware/src/config/sections/hosts.js';
-import { HTTP_KEYS } from '../../firmware/src/config/sections/http.js';
+import { HTTP_KEYS, MANAGEMENT_KEYS } from '../../firmware/src/config/sections/http.js';
 import { INVENTORY_KEYS } from '../../firmware/src/config/sections/inventory.js';
 import { LOG_KEYS } from '../../firmware/src/config/sections/log.js';
 import { OPTIONS_KEYS } from '../../firmware/src/config/sections/options.js';
@@ -646,6 +646,7 @@ describe('documentation', () => {
       ...BOOT_KEYS,
       ...MENU_ITEM_KEYS,
       ...HTTP_KEYS,
+      ...MANAGEMENT_KEYS,
       ...TFTP_KEYS,
       ...INVENTORY_KEYS,
       ...CONSOLE_KEYS,

@@ -294,3 +294,155 @@ describe('event stream', () => {
     reader.close();
   });
 });
+
+/** A stream read the way a page's fetch() reads it: the body as it arrives, and whether the server ended it. */
+interface FetchStream {
+  status: number;
+  text: string;
+  ended: Promise<void>;
+  has(text: string): Promise<void>;
+  cancel(): void;
+}
+
+async function fetchStream(headers: Record<string, string>): Promise<FetchStream> {
+  const controller = new AbortController();
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/events/stream`, { headers, signal: controller.signal });
+  const stream: FetchStream = {
+    status: response.status,
+    text: '',
+    ended: Promise.resolve(),
+    has: (text) => waitFor(() => stream.text.includes(text)),
+    cancel: () => controller.abort(),
+  };
+  let done = false;
+  const waitFor = async (predicate: () => boolean) => {
+    while (!predicate()) {
+      if (done) throw new Error(`the stream ended; it had: ${stream.text}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const reader = response.body!.getReader();
+  const decoder = new TextDecoder();
+  stream.ended = (async () => {
+    try {
+      for (;;) {
+        const { done: finished, value } = await reader.read();
+        if (finished) break;
+        stream.text += decoder.decode(value, { stream: true });
+      }
+    } catch {
+      // cancelled by the test
+    }
+    done = true;
+  })();
+  return stream;
+}
+
+async function apiLogin(): Promise<{ cookie: string; csrf: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ password: 'password123' }),
+  });
+  expect(response.status).toBe(200);
+  const cookie = response.headers.get('set-cookie')!.split(';')[0];
+  return { cookie, csrf: ((await response.json()) as { csrfToken: string }).csrfToken };
+}
+
+function post(path: string, who: { cookie: string; csrf: string }, body: unknown, method = 'POST'): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}/api/v1/${path}`, {
+    method,
+    headers: { 'Content-Type': 'application/json', Cookie: who.cookie, 'X-CSRF-Token': who.csrf },
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+}
+
+/** Resolves true when `stream` ended within `ms` (generous: only a stream that never ends takes that long). */
+async function endsWithin(stream: FetchStream, ms = 5_000): Promise<boolean> {
+  return Promise.race([stream.ended.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
+
+describe('event streams end with the access they were opened with', () => {
+  it('logout ends that session’s streams and no other', async () => {
+    await start();
+    const alice = await apiLogin();
+    const bob = await apiLogin();
+    const aliceStream = await fetchStream({ Cookie: alice.cookie });
+    const bobStream = await fetchStream({ Cookie: bob.cookie });
+    const tokenStream = await fetchStream({ Authorization: `Bearer ${bearer}` });
+    for (const s of [aliceStream, bobStream, tokenStream]) {
+      expect(s.status).toBe(200);
+      await s.has(': connected');
+    }
+    expect((await post('auth/logout', alice, undefined)).status).toBe(200);
+    expect(await endsWithin(aliceStream)).toBe(true);
+    host.append('after logout');
+    await bobStream.has('after logout');
+    await tokenStream.has('after logout');
+    expect(aliceStream.text).not.toContain('after logout');
+    expect(counters.get('sse.closed.access_ended')).toBe(1);
+    // Reconnecting with the ended session is refused.
+    const again = await fetchStream({ Cookie: alice.cookie });
+    expect(again.status).toBe(401);
+    bobStream.cancel();
+    tokenStream.cancel();
+  });
+
+  it('a password change ends the streams of every other session, not the changer’s or a token’s', async () => {
+    await start();
+    const changer = await apiLogin();
+    const other = await apiLogin();
+    const changerStream = await fetchStream({ Cookie: changer.cookie });
+    const otherStream = await fetchStream({ Cookie: other.cookie });
+    const tokenStream = await fetchStream({ Authorization: `Bearer ${bearer}` });
+    await otherStream.has(': connected');
+    const changed = await post('auth/password', changer, { current: 'password123', password: 'a new password' });
+    expect(changed.status).toBe(200);
+    expect(await endsWithin(otherStream)).toBe(true);
+    host.append('after the change');
+    await changerStream.has('after the change');
+    await tokenStream.has('after the change');
+    changerStream.cancel();
+    tokenStream.cancel();
+  });
+
+  it('revoking a token ends the streams opened with it', async () => {
+    await start();
+    const admin = await apiLogin();
+    const tokenStream = await fetchStream({ Authorization: `Bearer ${bearer}` });
+    const sessionStream = await fetchStream({ Cookie: admin.cookie });
+    await tokenStream.has(': connected');
+    expect((await post('auth/tokens/sse', admin, undefined, 'DELETE')).status).toBe(200);
+    expect(await endsWithin(tokenStream)).toBe(true);
+    host.append('after revocation');
+    await sessionStream.has('after revocation');
+    expect(tokenStream.text).not.toContain('after revocation');
+    expect((await fetchStream({ Authorization: `Bearer ${bearer}` })).status).toBe(401);
+    sessionStream.cancel();
+  });
+
+  it('a session that expires ends its stream by the next keep-alive', async () => {
+    let now = Date.now();
+    auth = await AuthService.open(dir, { log: silentLogger, clock: { now: () => now }, scrypt: { N: 1024, r: 8, p: 1 }, sessions: { idleMs: 60_000 } });
+    await auth.setPassword('password123', 'console');
+    counters = new Counters();
+    api = createApi({ host: host as unknown as ApiHost, auth, log: silentLogger, counters, clock: { now: () => now }, sse: { keepAliveMs: 20 } });
+    http = createHttpServer({
+      root: dir,
+      resolveNode: () => Promise.resolve(undefined),
+      profiles: {},
+      defaultProfile: 'x',
+      serverBase: 'http://127.0.0.1',
+      log: silentLogger,
+      counters,
+      extraRoutes: api.routes,
+    });
+    await http.listen(0, '127.0.0.1');
+    port = http.address().port;
+    const session = await apiLogin();
+    const stream = await fetchStream({ Cookie: session.cookie });
+    await stream.has('keep-alive');
+    now += 61_000;
+    expect(await endsWithin(stream)).toBe(true);
+  });
+});

@@ -4,7 +4,10 @@
 // log, logging out and in, the rack following a real node's DHCP live over SSE, a power action
 // through a `command` power channel, a validation error from the real API, and
 // the node's timeline. Chromium runs inside a namespace on the lab's segment,
-// through a wrapper that playwright starts as the browser.
+// through a wrapper that playwright starts as the browser. The UI is served over
+// HTTPS with rackboot's self-signed certificate, which Chromium is told to trust
+// by the key pin rackboot logged (--ignore-certificate-errors-spki-list), as an
+// operator accepts it after comparing the fingerprint.
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -61,9 +64,11 @@ boot:
     const wrapper = join(lab.dir, 'chromium-in-namespace.sh');
     await writeFile(wrapper, `#!/bin/sh\nexec ip netns exec ${desk.name} ${CHROMIUM_PATH} "$@"\n`);
     await chmod(wrapper, 0o755);
+    const tls = await server.waitFor((l) => l.msg.startsWith('management https certificate SHA-256 '));
     browser = await chromium.launch({
       executablePath: wrapper,
       args: [
+        `--ignore-certificate-errors-spki-list=${(tls.pin as string).replace(/^sha256\/\//, '')}`,
         '--headless',
         '--no-sandbox',
         '--disable-gpu',
@@ -89,7 +94,9 @@ boot:
 
   it('sets the admin password with the setup token rackboot logged', async () => {
     const line = await server.waitFor((l) => l.msg.startsWith('setup token: '));
+    // Typed as http://: rackboot sends the browser to HTTPS before anything secret is asked.
     await page.goto(`http://${SERVER}/`);
+    expect(page.url()).toBe(`https://${SERVER}/`);
     await page.getByRole('heading', { name: 'Set up rackboot' }).waitFor();
     await page.getByLabel('Setup token').fill(line.msg.slice('setup token: '.length));
     await page.getByLabel('Admin password', { exact: true }).fill(PASSWORD);
@@ -98,6 +105,8 @@ boot:
     await page.getByRole('heading', { name: 'Rack' }).waitFor();
     await page.locator('.stream.live').waitFor();
     await page.getByText('Showing 2 of 2 nodes').waitFor();
+    const [cookie] = await page.context().cookies(`https://${SERVER}/`);
+    expect(cookie).toMatchObject({ name: 'rackboot_session', secure: true, httpOnly: true, sameSite: 'Strict' });
     // Log out and back in with the new password.
     await page.getByRole('button', { name: 'Log out' }).click();
     await page.getByText('You logged out.').waitFor();
@@ -124,7 +133,7 @@ boot:
   }, 90_000);
 
   it("draws the node's timeline from its real events", async () => {
-    await page.goto(`http://${SERVER}/#/`);
+    await page.goto(`https://${SERVER}/#/`);
     await page.getByRole('link', { name: NODE.name, exact: true }).click();
     await page.getByRole('heading', { name: NODE.name }).waitFor();
     const segments = page.locator('svg.timeline rect.segment');
@@ -134,7 +143,7 @@ boot:
   }, 60_000);
 
   it('power-cycles a node through its relay after asking', async () => {
-    await page.goto(`http://${SERVER}/#/`);
+    await page.goto(`https://${SERVER}/#/`);
     await page.getByRole('button', { name: `Power cycle ${NODE.name}` }).click();
     const dialog = page.getByRole('dialog');
     await dialog.getByText(`Power cycle ${NODE.name}?`).waitFor();

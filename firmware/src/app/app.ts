@@ -22,7 +22,7 @@ import { AppApiHost } from './api-host.js';
 import { trackBoots, type BootTracking } from './boot-tracking.js';
 import { AppConsoleHost } from './console-host.js';
 import { startDhcp } from './dhcp.js';
-import { createBootHttp } from './http.js';
+import { createBootHttp, createManagementHttps, managementCertificate, managementConfig, managementListen } from './http.js';
 import { openInterface } from './interface.js';
 import { openPower } from './open-power.js';
 import { NO_POWER, type PowerControl } from './power-control.js';
@@ -150,13 +150,34 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     activeHttpDownloads: () => inFlight.http(),
   });
   const api = createApi({ host: apiHost, auth, log, counters, clock });
-  const http = createBootHttp(config, { serverAddress, boot, settings, apiRoutes: api.routes, log, counters });
+  let managementAt: ReturnType<typeof managementListen>;
+  let cert: Awaited<ReturnType<typeof managementCertificate>>;
+  try {
+    managementAt = managementListen(config);
+    cert = await managementCertificate(config, serverAddress, managementAt, log);
+  } catch (error) {
+    throw new StartupError((error as Error).message, { config: config.source });
+  }
+  const http = createBootHttp(config, {
+    serverAddress,
+    boot,
+    settings,
+    apiRoutes: api.routes,
+    bootRoute: api.bootRoute,
+    managementListen: managementAt,
+    log,
+    counters,
+  });
+  const https = createManagementHttps(config, cert, managementAt, { apiRoutes: api.routes, log, counters });
   inFlight.http = () => http.activeConnections();
 
   // Pushed before they start, so a failed listen closes them too. They close in
-  // the reverse: event streams first (http's close would wait out its grace
-  // period on them), then tftp, then http.
+  // the reverse: event streams first (the servers' close would wait out their
+  // grace period on them), then tftp, then the HTTPS servers, then http.
   stack.push('http', () => http.close());
+  stack.push('https', async () => {
+    await Promise.all(https.map((h) => h.server.close()));
+  });
   stack.push('tftp', () => tftp.close());
   stack.push('event streams', () => api.close());
   // The intake step. The link was opened first, so its own step closes last; but
@@ -168,14 +189,45 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
   try {
     await tftp.start();
     await http.listen(config.http.port);
+    for (const h of https) await h.server.listen(h.port, h.address === '' ? undefined : h.address);
   } catch (error) {
-    throw new StartupError(`cannot listen: ${(error as Error).message}`, { tftpPort: config.tftp.port, httpPort: config.http.port });
+    throw new StartupError(`cannot listen: ${(error as Error).message}`, {
+      tftpPort: config.tftp.port,
+      httpPort: config.http.port,
+      httpsPorts: managementAt.map((l) => `${l.address || '*'}:${l.port}`).join(' '),
+    });
+  }
+  log.info(`management https certificate SHA-256 ${cert.identity.sha256}`, {
+    component: 'tls',
+    listen: managementAt.map((l) => `${l.address || '*'}:${l.port}`).join(' '),
+    pin: `sha256//${cert.identity.spkiSha256}`,
+    source: cert.source,
+    certFile: cert.certFile,
+  });
+  if (managementConfig(config).plainHttp) {
+    log.warn(
+      'http.management.plain_http is on: the web UI and API also answer over plain HTTP, where passwords and session cookies cross the network in the clear',
+    );
   }
   api.start();
 
   if (config.console) {
     const serialConsole = new Console({
-      host: new AppConsoleHost({ api: apiHost, inventory, events, power: () => power, auth, interfaceName: config.interface }),
+      host: new AppConsoleHost({
+        api: apiHost,
+        inventory,
+        events,
+        power: () => power,
+        auth,
+        interfaceName: config.interface,
+        tls: {
+          sha256: cert.identity.sha256,
+          pin: `sha256//${cert.identity.spkiSha256}`,
+          source: cert.source,
+          certFile: cert.certFile,
+          listen: managementAt.map((l) => `${l.address.includes(':') ? `[${l.address}]` : l.address || '*'}:${l.port}`),
+        },
+      }),
       version,
       idleMs: config.console.idleTimeoutMs,
       logger: log.child({ component: 'console' }),

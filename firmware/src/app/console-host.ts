@@ -10,7 +10,7 @@ import type { AuthService } from '../auth/index.js';
 import type { EventLog } from '../inventory/events.js';
 import type { NodeInventory } from '../inventory/nodes.js';
 import { interfaceInfo } from '../net/link.js';
-import type { ConsoleHost, NetworkChange, NetworkSettings, PowerAction } from '../console/host.js';
+import type { ConsoleHost, ManagementTls, NetworkChange, NetworkSettings, PowerAction } from '../console/host.js';
 import type { ApplianceStatus, LeaseView, NodeView, PowerResult, ProfileView, RackbootEvent } from '../model/api.js';
 import type { AppApiHost } from './api-host.js';
 import type { PowerControl } from './power-control.js';
@@ -24,6 +24,7 @@ export interface AppConsoleHostOptions {
   power: () => PowerControl;
   auth: AuthService;
   interfaceName: string;
+  tls: ManagementTls;
 }
 
 export class AppConsoleHost implements ConsoleHost {
@@ -117,6 +118,10 @@ export class AppConsoleHost implements ConsoleHost {
     });
   }
 
+  async tls(): Promise<ManagementTls> {
+    return this.opts.tls;
+  }
+
   async isSetupDone(): Promise<boolean> {
     return this.opts.auth.state().setupDone;
   }
@@ -129,8 +134,8 @@ export class AppConsoleHost implements ConsoleHost {
     return this.opts.auth.verifyPassword(password);
   }
 
-  async setPassword(password: string, by: string): Promise<void> {
-    await this.opts.auth.setPassword(password, by);
+  async setPassword(password: string, by: string, firstSetup = false): Promise<void> {
+    await (firstSetup ? this.opts.auth.setFirstPassword(password, by) : this.opts.auth.setPassword(password, by));
   }
 
   async reboot(by: string): Promise<void> {

@@ -10,6 +10,10 @@
 // - Wrong passwords and setup tokens are throttled per address and overall
 //   (throttle.ts). Setup, lockouts, password changes and token changes are
 //   reported through onEvent (the app turns them into 'auth' events).
+// - Whatever ends access (logout, a password change, a session's expiry or
+//   eviction, a token's revocation) is told to onAccessEnded listeners at
+//   once, so long-lived connections opened with that access (event streams)
+//   end with it.
 
 import type { ApiTokenCreated, ApiTokenInfo, SessionInfo } from '../model/api.js';
 import { Journal } from '../store/journal.js';
@@ -49,6 +53,9 @@ export interface AuthEventInput {
   by?: string;
   detail?: Record<string, unknown>;
 }
+
+/** What stopped granting access: one session (by its key, the SHA-256 of its id) or one API token (by the SHA-256 of its secret). */
+export type Access = { kind: 'session'; key: string } | { kind: 'token'; key: string; name: string };
 
 export interface AuthServiceOptions {
   log: Logger;
@@ -94,6 +101,7 @@ export class AuthService {
   private readonly setupThrottle: AttemptThrottle;
   private readonly tokensByHash = new Map<string, TokenRecord>();
   private readonly tokenLastPersisted = new Map<string, number>();
+  private readonly accessListeners = new Set<(ended: Access) => void>();
   private admin: AdminRecord | undefined;
   private pendingSetupToken: string | undefined;
   /** A setup or password write is under way: a second one waits its turn instead of racing it. */
@@ -109,7 +117,7 @@ export class AuthService {
     private readonly opts: AuthServiceOptions,
   ) {
     this.log = opts.log.child({ component: 'auth' });
-    this.sessions = new SessionStore(opts.sessions);
+    this.sessions = new SessionStore(opts.sessions, (key) => this.accessEnded({ kind: 'session', key }));
     this.loginThrottle = new AttemptThrottle(opts.throttle);
     this.setupThrottle = new AttemptThrottle(opts.throttle);
     this.lastSweepAt = opts.clock.now();
@@ -196,9 +204,30 @@ export class AuthService {
   }
 
   /**
-   * Sets the admin password (console `passwd`, or the API after checking the
-   * current one). Ends every session but `keep`. Before setup it also
-   * completes the setup and retires the setup token.
+   * The console's `passwd` started before setup: sets the first admin password
+   * and completes the setup, unless a password was set (or a setup begun)
+   * meanwhile, through the web UI or another console session; then 409
+   * `already_set_up`, and the password set first stays.
+   */
+  async setFirstPassword(password: string, by: string): Promise<void> {
+    const problem = passwordProblem(password);
+    if (problem) throw new AuthError(400, 'bad_request', `password: ${problem}`, 'password');
+    if (this.admin || this.setupInProgress) {
+      throw new AuthError(409, 'already_set_up', 'The admin password was set meanwhile (through the web UI?); log in with it, then use passwd to change it.');
+    }
+    // Claimed before the first await, as completeSetup does: whichever setup starts first is the only one.
+    this.setupInProgress = true;
+    try {
+      await this.setPassword(password, by);
+    } finally {
+      this.setupInProgress = false;
+    }
+  }
+
+  /**
+   * Sets the admin password (console `passwd` after login, or the API after
+   * checking the current one). Ends every session but `keep`. Before setup it
+   * also completes the setup and retires the setup token.
    */
   async setPassword(password: string, by: string, keep?: Session): Promise<void> {
     const problem = passwordProblem(password);
@@ -241,6 +270,18 @@ export class AuthService {
 
   logout(session: Session): void {
     this.sessions.end(session);
+  }
+
+  /** Whether `access` still grants access now (a session not ended or expired, a token not revoked). Touches nothing. */
+  isLive(access: Access): boolean {
+    if (access.kind === 'session') return this.sessions.isLive(access.key, this.opts.clock.now());
+    return this.tokensByHash.has(access.key);
+  }
+
+  /** Calls `listener` whenever a session or token stops granting access; returns the unsubscribe function. */
+  onAccessEnded(listener: (ended: Access) => void): () => void {
+    this.accessListeners.add(listener);
+    return () => this.accessListeners.delete(listener);
   }
 
   get activeSessions(): number {
@@ -290,13 +331,14 @@ export class AuthService {
     // Out of the map first: the token stops working now, not when the disk says so.
     this.tokensByHash.delete(record.hash);
     this.tokenLastPersisted.delete(name);
+    this.accessEnded({ kind: 'token', key: record.hash, name });
     await this.journal.delete(tokenKey(name));
     this.log.info('api token revoked', { name, by });
     this.emit({ message: `API token ${name} revoked`, by, detail: { token: name } });
   }
 
   /** The token behind a bearer secret, or undefined. Records its use. */
-  useToken(secret: string): { name: string } | undefined {
+  useToken(secret: string): { name: string; key: string } | undefined {
     if (!secret.startsWith(TOKEN_PREFIX) || secret.length > 200) return undefined;
     const record = this.tokensByHash.get(sha256Hex(secret));
     if (!record) return undefined;
@@ -308,7 +350,7 @@ export class AuthService {
         this.log.warn('could not record api token use', { name: record.name, error: error as Error });
       });
     }
-    return { name: record.name };
+    return { name: record.name, key: record.hash };
   }
 
   close(): Promise<void> {
@@ -346,7 +388,7 @@ export class AuthService {
   private refuseIfThrottled(verdict: ThrottleVerdict, what: string): void {
     if (verdict.allowed) return;
     const seconds = Math.max(1, Math.ceil(verdict.retryAfterMs / 1000));
-    const whose = verdict.scope === 'global' ? 'from all addresses together' : 'from this address';
+    const whose = verdict.scope === 'global' ? 'while many addresses fail at once, from an address that failed recently' : 'from this address';
     throw new AuthError(429, 'rate_limited', `Too many failed ${what} ${whose}; try again in ${seconds} s.`, undefined, seconds);
   }
 
@@ -355,9 +397,12 @@ export class AuthService {
     this.failuresSinceEvent++;
     if (verdict.lockoutStarted && !verdict.allowed) {
       const seconds = Math.ceil(verdict.retryAfterMs / 1000);
-      const scope = verdict.scope === 'global' ? 'everyone' : address;
+      const message =
+        verdict.scope === 'global'
+          ? `Too many failed ${what} attempts from many addresses: addresses that failed recently wait up to ${seconds} s, others may still log in`
+          : `Too many failed ${what} attempts: ${address} locked out for ${seconds} s`;
       this.log.warn('too many failed attempts; locked out', { what, address, scope: verdict.scope, seconds });
-      this.emit({ message: `Too many failed ${what} attempts: ${scope} locked out for ${seconds} s`, detail: { address, scope: verdict.scope, seconds } });
+      this.emit({ message, detail: { address, scope: verdict.scope, seconds } });
       this.failuresSinceEvent = 0;
       this.failureEventAt = now;
       return;
@@ -371,6 +416,16 @@ export class AuthService {
       message: `Failed ${what} from ${address}` + (count > 1 ? ` (${count} failures since the last report)` : ''),
       detail: { address, failures: count },
     });
+  }
+
+  private accessEnded(ended: Access): void {
+    for (const listener of [...this.accessListeners]) {
+      try {
+        listener(ended);
+      } catch (error) {
+        this.log.warn('access-ended listener failed', { error: error as Error });
+      }
+    }
   }
 
   private emit(event: AuthEventInput): void {

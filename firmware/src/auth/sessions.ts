@@ -30,7 +30,11 @@ export class SessionStore {
   /** Least recently used first (re-inserted on use). */
   private readonly sessions = new Map<string, Session>();
 
-  constructor(limits: Partial<SessionLimits> = {}) {
+  /** `onEnd` hears the key of every session that ends, however it ends (logout, password change, expiry, eviction). */
+  constructor(
+    limits: Partial<SessionLimits> = {},
+    private readonly onEnd: (key: string) => void = () => {},
+  ) {
     this.limits = { ...DEFAULT_SESSION_LIMITS, ...limits };
   }
 
@@ -41,7 +45,7 @@ export class SessionStore {
     this.sessions.set(session.key, session);
     while (this.sessions.size > this.limits.maxSessions) {
       const oldest = this.sessions.keys().next().value as string;
-      this.sessions.delete(oldest);
+      this.remove(oldest);
     }
     return { id, session };
   }
@@ -52,7 +56,7 @@ export class SessionStore {
     const session = this.sessions.get(key);
     if (!session) return undefined;
     if (this.expiresAt(session) <= now) {
-      this.sessions.delete(key);
+      this.remove(key);
       return undefined;
     }
     session.lastSeenAt = now;
@@ -66,7 +70,13 @@ export class SessionStore {
   }
 
   end(session: Session): void {
-    this.sessions.delete(session.key);
+    this.remove(session.key);
+  }
+
+  /** Whether the session is still live, without touching it (an open event stream asks this; it is not use). */
+  isLive(key: string, now: number): boolean {
+    const session = this.sessions.get(key);
+    return session !== undefined && this.expiresAt(session) > now;
   }
 
   /** Ends every session but `keep` (after a password change). Returns how many ended. */
@@ -74,7 +84,7 @@ export class SessionStore {
     let ended = 0;
     for (const key of [...this.sessions.keys()]) {
       if (key === keep?.key) continue;
-      this.sessions.delete(key);
+      this.remove(key);
       ended++;
     }
     return ended;
@@ -82,7 +92,11 @@ export class SessionStore {
 
   /** Drops expired sessions (called now and then so abandoned ones do not pile up). */
   sweep(now: number): void {
-    for (const [key, session] of this.sessions) if (this.expiresAt(session) <= now) this.sessions.delete(key);
+    for (const [key, session] of [...this.sessions]) if (this.expiresAt(session) <= now) this.remove(key);
+  }
+
+  private remove(key: string): void {
+    if (this.sessions.delete(key)) this.onEnd(key);
   }
 
   get size(): number {

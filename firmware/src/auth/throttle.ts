@@ -1,10 +1,19 @@
-// Limits on password and setup-token guessing: per client address and for the
-// whole appliance. After `perAddress` failures within `windowMs` an address is
-// locked out, first for `lockMs`, then twice as long for each further lockout
-// (up to `maxLockMs`); `global` failures within `windowMs` from all addresses
-// together lock everyone out for the rest of that window, which bounds an
-// attacker who has many addresses. A locked-out attempt is refused before the
-// password is even checked, so it tells the guesser nothing.
+// Limits on password and setup-token guessing, per client address and for the
+// whole appliance, built so that a flood from many addresses can never lock the
+// owner out:
+//
+// - Per address: after `perAddress` failures within `windowMs` an address is
+//   locked out, first for `lockMs`, then twice as long for each further lockout
+//   (up to `maxLockMs`, so every lockout ends). An IPv6 address counts by its
+//   /64, which one host can fill with addresses of its own.
+// - Overall: once `global` failures from all addresses together fall within
+//   `windowMs`, an address with a failure of its own in the last `windowMs`
+//   waits until that failure is `windowMs` old. An address with no recent
+//   failure (the owner at their own desk) still gets its attempts. This bounds
+//   an attacker with many addresses to about one guess per address per window,
+//   without a lockout of everyone that the attacker could keep renewing.
+// A refused attempt is refused before the password is checked, so it tells the
+// guesser nothing. API tokens and the serial console are not throttled here.
 
 export interface ThrottleOptions {
   perAddress: number;
@@ -46,24 +55,27 @@ export class AttemptThrottle {
 
   /** May `address` try now? */
   check(address: string, now: number): ThrottleVerdict {
-    const record = this.addresses.get(address);
+    const record = this.addresses.get(throttleKey(address));
     if (record && record.blockedUntil > now) return { allowed: false, retryAfterMs: record.blockedUntil - now, scope: 'address' };
-    const globalUntil = this.globalBlockedUntil(now);
-    if (globalUntil > now) return { allowed: false, retryAfterMs: globalUntil - now, scope: 'global' };
+    if (record && this.globalBusy(now)) {
+      const recentUntil = record.lastFailureAt + this.opts.windowMs;
+      if (recentUntil > now) return { allowed: false, retryAfterMs: recentUntil - now, scope: 'global' };
+    }
     return { allowed: true };
   }
 
-  /** Records a failed attempt; the verdict says whether the address is now locked out (and for how long). */
+  /** Records a failed attempt; the verdict says whether the address must now wait (and for how long). */
   failure(address: string, now: number): ThrottleVerdict & { lockoutStarted: boolean } {
     const { opts } = this;
-    const globalWasBlocked = this.globalBlockedUntil(now) > now;
+    const globalWasBusy = this.globalBusy(now);
     this.globalFailures.push(now);
     if (this.globalFailures.length > opts.global) this.globalFailures.shift();
 
-    let record = this.addresses.get(address);
+    const key = throttleKey(address);
+    let record = this.addresses.get(key);
     if (!record) {
       record = { failures: [], lockouts: 0, blockedUntil: 0, lastFailureAt: now };
-      this.addresses.set(address, record);
+      this.addresses.set(key, record);
       this.evict(now);
     }
     // A long quiet spell earns a fresh start; otherwise lockouts keep doubling.
@@ -80,7 +92,7 @@ export class AttemptThrottle {
       lockoutStarted = true;
     }
     const verdict = this.check(address, now);
-    if (!globalWasBlocked && this.globalBlockedUntil(now) > now) lockoutStarted = true;
+    if (!globalWasBusy && this.globalBusy(now)) lockoutStarted = true;
     return { ...verdict, lockoutStarted };
   }
 
@@ -91,7 +103,7 @@ export class AttemptThrottle {
    * provisional failure from the global count too.
    */
   success(address: string, attemptAt?: number): void {
-    this.addresses.delete(address);
+    this.addresses.delete(throttleKey(address));
     if (attemptAt !== undefined) {
       const index = this.globalFailures.lastIndexOf(attemptAt);
       if (index >= 0) this.globalFailures.splice(index, 1);
@@ -102,11 +114,10 @@ export class AttemptThrottle {
     return this.addresses.size;
   }
 
-  private globalBlockedUntil(now: number): number {
+  /** Whether `global` failures from everyone fall within the last window. */
+  private globalBusy(now: number): boolean {
     const { opts } = this;
-    if (this.globalFailures.length < opts.global) return 0;
-    const oldest = this.globalFailures[0];
-    return now - oldest < opts.windowMs ? oldest + opts.windowMs : 0;
+    return this.globalFailures.length >= opts.global && now - this.globalFailures[0] < opts.windowMs;
   }
 
   private evict(now: number): void {
@@ -120,4 +131,15 @@ export class AttemptThrottle {
       this.addresses.delete(address);
     }
   }
+}
+
+/** The unit an address is throttled by: IPv4 addresses as they are, IPv6 ones by their /64 (one host may hold all of it). */
+export function throttleKey(address: string): string {
+  if (!address.includes(':') || address.includes('.')) return address;
+  const [head, tail] = address.toLowerCase().split('::');
+  const left = head === '' ? [] : head.split(':');
+  if (tail === undefined) return `${left.slice(0, 4).join(':')}::/64`;
+  const right = tail === '' ? [] : tail.split(':');
+  const groups = [...left, ...Array<string>(Math.max(0, 8 - left.length - right.length)).fill('0'), ...right];
+  return `${groups.slice(0, 4).join(':')}::/64`;
 }

@@ -37,6 +37,9 @@ export const DEFAULTS = {
 /** Menu timeouts default to this when a menu profile does not say. */
 export const DEFAULT_MENU_TIMEOUT = 10;
 
+/** http.management: HTTPS on port 443 of every address, a self-signed certificate, no UI or API over plain HTTP. */
+export const MANAGEMENT_DEFAULTS = { port: 443, listen: [] as { address: string; port: number }[], plainHttp: false };
+
 export const POWER_DEFAULTS = {
   driver: 'gpio' as PowerDriverKind,
   safeState: 'keep' as SafeState,

@@ -116,6 +116,23 @@ export interface HttpConfig {
   headerTimeout?: number;
   /** Memory for boot files kept in memory, MiB; 0 streams every file. */
   memoryCacheMb?: number;
+  /** The management plane (web UI, API, event stream) over HTTPS; absent: MANAGEMENT_DEFAULTS. */
+  management?: ManagementConfig;
+}
+
+/** Where the web UI, the API and the event stream are served over HTTPS, and with which certificate. */
+export interface ManagementConfig {
+  /** The port of addresses listed without one. */
+  port: number;
+  /** Addresses to serve on (with their ports); none and no interface: every address. */
+  listen: { address: string; port: number }[];
+  /** Also serve on every address of this interface (resolved at start). */
+  interface?: string;
+  /** The operator's certificate and key (PEM files); absent: a self-signed pair made at first start in the state directory. */
+  cert?: string;
+  key?: string;
+  /** Also serve the UI and API on the plain-HTTP port, as before HTTPS existed (warned at start). */
+  plainHttp: boolean;
 }
 
 /**

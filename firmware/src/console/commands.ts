@@ -369,16 +369,44 @@ export const COMMANDS: readonly Command[] = [
         return;
       }
       const net = await ctx.host.network().catch(() => undefined);
-      ctx.print(`setup token: ${token}`, `Open http://${net?.address ?? '<appliance address>'}/ and enter it to set the admin password.`);
+      ctx.print(
+        `setup token: ${token}`,
+        `Open https://${net?.address ?? '<appliance address>'}/ and enter it to set the admin password.`,
+        'The browser warns about the certificate: accept it only if its SHA-256 fingerprint is the one the tls command prints.',
+      );
+    },
+  },
+  {
+    name: 'tls',
+    usage: 'tls',
+    summary: 'the web UI certificate fingerprint and addresses',
+    details: ['Compare the SHA-256 fingerprint with the one the browser shows before trusting the certificate.', 'The pin is what curl --pinnedpubkey takes.'],
+    async run(args, ctx) {
+      expectArgs(args, 0, 0);
+      const tls = await ctx.host.tls();
+      ctx.print(
+        `web UI and API: ${tls.listen.map((l) => `https://${l.replace(/^\*:/, '<any address>:').replace(/:443$/, '')}/`).join('  ')}`,
+        // 32 bytes as 16 + 16, so the fingerprint fits an 80-column terminal unwrapped.
+        `certificate SHA-256 fingerprint:`,
+        `  ${tls.sha256.slice(0, 47)}`,
+        `  ${tls.sha256.slice(48)}`,
+        `key pin: ${tls.pin}`,
+        tls.source === 'generated' ? `self-signed, made by rackboot: ${tls.certFile}` : `the operator's certificate: ${tls.certFile}`,
+      );
     },
   },
   {
     name: 'passwd',
     usage: 'passwd',
     summary: 'set the web admin password',
-    details: ['Asks for the new password twice; nothing is echoed.', 'Before setup this completes it: the setup token is then used up.'],
+    details: [
+      'Asks for the new password twice; nothing is echoed.',
+      'Before setup this completes it: the setup token is then used up. If the web setup finished while you typed, the password set there stays.',
+    ],
     async run(args, ctx) {
       expectArgs(args, 0, 0);
+      // Asked before the prompts: setup may be completed through the web while this one types, and must then not be overwritten.
+      const firstSetup = !(await ctx.host.isSetupDone());
       const first = await ctx.ask('New password: ', false);
       if (!first) {
         ctx.print('Password not changed.');
@@ -389,7 +417,7 @@ export const COMMANDS: readonly Command[] = [
         ctx.print(second === undefined ? 'Password not changed.' : 'The passwords differ; password not changed.');
         return;
       }
-      await ctx.host.setPassword(first, CONSOLE_ACTOR);
+      await ctx.host.setPassword(first, CONSOLE_ACTOR, firstSetup);
       ctx.print('Password changed.');
     },
   },
@@ -423,4 +451,4 @@ export const COMMANDS: readonly Command[] = [
 ];
 
 /** Commands available before the admin password has been set. */
-export const SETUP_COMMANDS: readonly string[] = ['help', 'setup-token', 'passwd'];
+export const SETUP_COMMANDS: readonly string[] = ['help', 'setup-token', 'tls', 'passwd'];

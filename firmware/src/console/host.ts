@@ -24,6 +24,18 @@ export interface NetworkChange {
   gateway?: string;
 }
 
+/** The management plane's HTTPS certificate, as the `tls` command shows it. */
+export interface ManagementTls {
+  /** SHA-256 fingerprint of the certificate, "AB:CD:…". */
+  sha256: string;
+  /** curl --pinnedpubkey form of its key: "sha256//BASE64". */
+  pin: string;
+  source: 'generated' | 'operator';
+  certFile: string;
+  /** Where HTTPS listens: "10.0.0.1:443", "*:443". */
+  listen: string[];
+}
+
 export interface ConsoleHost {
   status(): Promise<ApplianceStatus>;
   nodes(): Promise<NodeView[]>;
@@ -43,11 +55,16 @@ export interface ConsoleHost {
   /** Applies a new address; rejects with a message for people when it cannot. */
   setNetwork(change: NetworkChange, by: string): Promise<void>;
   isSetupDone(): Promise<boolean>;
+  /** The management plane's certificate and addresses. */
+  tls(): Promise<ManagementTls>;
   /** The one-time web setup token; undefined once setup is done. */
   setupToken(): Promise<string | undefined>;
   verifyPassword(password: string): Promise<boolean>;
-  /** Sets the web admin password; rejects with a message for people when the password is refused. */
-  setPassword(password: string, by: string): Promise<void>;
+  /**
+   * Sets the web admin password; rejects with a message for people when the password is refused.
+   * `firstSetup`: the caller saw no password set; rejects (already set up) rather than overwrite one set since.
+   */
+  setPassword(password: string, by: string, firstSetup?: boolean): Promise<void>;
   reboot(by: string): Promise<void>;
   shutdown(by: string): Promise<void>;
 }

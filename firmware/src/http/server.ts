@@ -27,6 +27,7 @@
 // (of those, too slow: 408), http.address_limited (dropped by the per-address cap).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { ProfileConfig } from '../config/schema.js';
 import { isMac, normalizeMac } from '../net/addr.js';
@@ -136,6 +137,10 @@ export interface HttpServerOptions {
   /** Path of the endpoint a booted OS calls (`/api/v1/booted`); Linux scripts of nodes with a boot token then carry `rackboot.booted=URL?mac=MAC&token=T`. */
   bootedCallbackPath?: string;
   limits?: Partial<HttpLimits>;
+  /** Serve HTTPS with this PEM key and certificate instead of plain HTTP. */
+  tls?: { key: string; cert: string };
+  /** Serve /boot.ipxe and the boot root (default true); false: only extraRoutes (the management plane). */
+  bootFiles?: boolean;
   /** Boot files kept in memory (boot-files.ts); absent or false streams every file. */
   hotFiles?: HotFilesOptions | false;
   clock?: Clock;
@@ -159,28 +164,18 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
 
   const router = new Router(log, counters);
   for (const route of opts.extraRoutes ?? []) router.add(route);
-  router.add({ name: 'boot-script', methods: ['GET', 'HEAD'], prefix: '/boot.ipxe', exact: true, handler: bootScriptHandler(opts, log) });
-  router.add({
-    name: 'boot-files',
-    methods: ['GET', 'HEAD'],
-    prefix: '/',
-    handler: createBootFilesHandler({
-      root: new BootRoot(opts.root),
-      log,
-      counters,
-      onEvent: opts.onEvent,
-      clock: opts.clock,
-      ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }),
-    }),
-  });
+  if (opts.bootFiles !== false) addBootRoutes(router, opts, log);
 
-  const server = createServer({
+  const serverOptions = {
     keepAliveTimeout: limits.keepAliveTimeoutMs,
     headersTimeout: limits.headersTimeoutMs,
     // Node refuses a head timeout longer than the whole request's.
     requestTimeout: Math.max(limits.requestTimeoutMs, limits.headersTimeoutMs),
     connectionsCheckingInterval: limits.checkIntervalMs,
-  });
+  };
+  const server: Server = opts.tls ? createHttpsServer({ ...serverOptions, key: opts.tls.key, cert: opts.tls.cert }) : createServer(serverOptions);
+  // A failed TLS handshake (a scanner, a client that does not trust the certificate) is counted; Node closes the socket.
+  if (opts.tls) server.on('tlsClientError', () => counters.inc('http.tls_errors'));
   server.maxConnections = limits.maxConnections + BUSY_ANSWER_ALLOWANCE;
   // No progress either way for this long: destroy (Node destroys on 'timeout' when the server has no listener).
   server.setTimeout(limits.idleTimeoutMs);
@@ -261,7 +256,11 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
         server.listen(port, host, () => {
           server.off('error', onError);
           const address = server.address() as AddressInfo;
-          log.info('http listening', { address: address.address, port: address.port, root: opts.root });
+          log.info(opts.tls ? 'https listening' : 'http listening', {
+            address: address.address,
+            port: address.port,
+            ...(opts.bootFiles !== false && { root: opts.root }),
+          });
           resolve();
         });
       });
@@ -288,6 +287,23 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
     },
     activeConnections: () => active,
   };
+}
+
+function addBootRoutes(router: Router, opts: HttpServerOptions, log: Logger): void {
+  router.add({ name: 'boot-script', methods: ['GET', 'HEAD'], prefix: '/boot.ipxe', exact: true, handler: bootScriptHandler(opts, log) });
+  router.add({
+    name: 'boot-files',
+    methods: ['GET', 'HEAD'],
+    prefix: '/',
+    handler: createBootFilesHandler({
+      root: new BootRoot(opts.root),
+      log,
+      counters: opts.counters,
+      onEvent: opts.onEvent,
+      clock: opts.clock,
+      ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }),
+    }),
+  });
 }
 
 /**

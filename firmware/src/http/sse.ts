@@ -10,12 +10,19 @@
 // stops reading is disconnected once it falls that far behind (it can resume
 // with Last-Event-ID). The number of streams is capped.
 //
-// Counters: sse.opened, sse.dropped.slow_client, sse.refused.too_many.
+// A stream lives no longer than the access it was opened with: when that
+// session or API token ends (logout, password change, expiry, revocation),
+// endAccess() closes its streams at once, and every keep-alive tick checks
+// each stream's access again, so none outlives it by more than keepAliveMs.
+//
+// Counters: sse.opened, sse.dropped.slow_client, sse.refused.too_many,
+// sse.closed.access_ended.
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { RackbootEvent } from '../model/event.js';
 import type { Counters } from '../util/counters.js';
 import type { Logger } from '../util/log.js';
+import type { Access } from '../auth/service.js';
 import type { Awaitable, EventsQuery } from './api/host.js';
 
 export interface EventFeed {
@@ -52,6 +59,8 @@ export const DEFAULT_SSE_LIMITS: SseLimits = {
 
 export interface EventStreamsOptions {
   source: EventFeed;
+  /** Whether the access a stream was opened with still grants access (asked on every keep-alive tick). */
+  isLive?(access: Access): boolean;
   log: Logger;
   counters: Counters;
   limits?: Partial<SseLimits>;
@@ -63,6 +72,8 @@ export type OpenResult = { ok: true } | { ok: false; reason: 'too_many' };
 
 interface Stream {
   res: ServerResponse;
+  /** The session or token the stream was opened with. */
+  access: Access | undefined;
   /** Live events that arrived while the backlog was being sent. */
   pending: RackbootEvent[] | null;
   /** The newest event this stream has sent; live events at or below it were already sent by the replay. */
@@ -97,7 +108,7 @@ export class EventStreams {
    * `lastEventId` the events after it are sent first. Resolves once the
    * backlog is out; the stream then lives until either side closes it.
    */
-  async open(req: IncomingMessage, res: ServerResponse, lastEventId: number | undefined): Promise<OpenResult> {
+  async open(req: IncomingMessage, res: ServerResponse, lastEventId: number | undefined, access?: Access): Promise<OpenResult> {
     if (this.streams.size >= this.limits.maxStreams) {
       this.opts.counters.inc('sse.refused.too_many');
       return { ok: false, reason: 'too_many' };
@@ -117,6 +128,7 @@ export class EventStreams {
     let closed = false;
     const stream: Stream = {
       res,
+      access,
       pending: lastEventId !== undefined ? [] : null,
       // Not the client's Last-Event-ID: if the log started over (a wiped state directory), ids below it are new events.
       lastSentId: -1,
@@ -146,6 +158,17 @@ export class EventStreams {
       for (const event of pending) this.sendLive(stream, event);
     }
     return { ok: true };
+  }
+
+  /** Ends the streams opened with `ended` (its session or token no longer grants access). Returns how many. */
+  endAccess(ended: Access): number {
+    let closed = 0;
+    for (const stream of [...this.streams]) {
+      if (stream.access?.kind !== ended.kind || stream.access.key !== ended.key) continue;
+      this.endForAccess(stream);
+      closed++;
+    }
+    return closed;
   }
 
   /** Ends every stream (shutdown). */
@@ -204,11 +227,19 @@ export class EventStreams {
     stream.res.destroy();
   }
 
+  /** The stream's access ended: the response ends cleanly (an EventSource then reconnects and is refused with 401). */
+  private endForAccess(stream: Stream): void {
+    this.opts.counters.inc('sse.closed.access_ended');
+    stream.close();
+    stream.res.end();
+  }
+
   private startKeepAlive(): void {
     if (this.keepAlive) return;
     this.keepAlive = setInterval(() => {
-      for (const stream of this.streams) {
-        if (stream.res.writableLength + KEEP_ALIVE.length > this.limits.maxBufferedBytes) this.drop(stream);
+      for (const stream of [...this.streams]) {
+        if (stream.access && this.opts.isLive && !this.opts.isLive(stream.access)) this.endForAccess(stream);
+        else if (stream.res.writableLength + KEEP_ALIVE.length > this.limits.maxBufferedBytes) this.drop(stream);
         else stream.res.write(KEEP_ALIVE);
       }
     }, this.limits.keepAliveMs);

@@ -4,7 +4,7 @@
 // operator's browser (a second line behind SameSite=Strict).
 
 import type { IncomingMessage } from 'node:http';
-import type { AuthService } from '../../auth/service.js';
+import type { Access, AuthService } from '../../auth/service.js';
 import type { Session } from '../../auth/sessions.js';
 import { constantTimeEqual } from '../../auth/secrets.js';
 import { ApiFailure } from './respond.js';
@@ -12,7 +12,12 @@ import { ApiFailure } from './respond.js';
 export const SESSION_COOKIE = 'rackboot_session';
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-export type Principal = { kind: 'session'; session: Session; by: 'admin' } | { kind: 'token'; name: string; by: `token:${string}` };
+export type Principal = { kind: 'session'; session: Session; by: 'admin' } | { kind: 'token'; name: string; key: string; by: `token:${string}` };
+
+/** The session or token a principal holds, as the auth service names it when it ends. */
+export function accessOf(principal: Principal): Access {
+  return principal.kind === 'session' ? { kind: 'session', key: principal.session.key } : { kind: 'token', key: principal.key, name: principal.name };
+}
 
 export function isStateChanging(method: string): boolean {
   return STATE_CHANGING.has(method);
@@ -28,7 +33,7 @@ export function identify(req: IncomingMessage, auth: AuthService): Principal | u
       throw new ApiFailure(401, 'unauthorized', 'The API token is not valid (revoked, mistyped, or not a bearer token).', undefined, {
         'WWW-Authenticate': 'Bearer',
       });
-    return { kind: 'token', name: token.name, by: `token:${token.name}` };
+    return { kind: 'token', name: token.name, key: token.key, by: `token:${token.name}` };
   }
   const sessionId = readCookie(req, SESSION_COOKIE);
   if (sessionId === undefined) return undefined;

@@ -17,7 +17,18 @@ import type { RequestContext, Route } from '../router.js';
 import { EventStreams, parseLastEventId, type SseLimits } from '../sse.js';
 import { discardBody, readJsonBody } from './body.js';
 import type { AuthState, NodeView } from '../../model/api.js';
-import { checkCsrf, checkOrigin, clearedSessionCookie, identify, isHttps, isStateChanging, requirePrincipal, sessionCookie, type Principal } from './guard.js';
+import {
+  accessOf,
+  checkCsrf,
+  checkOrigin,
+  clearedSessionCookie,
+  identify,
+  isHttps,
+  isStateChanging,
+  requirePrincipal,
+  sessionCookie,
+  type Principal,
+} from './guard.js';
 import type { ApiHost } from './host.js';
 import { ApiFailure, notFound, sendEmpty, sendFailure, sendJson, toFailure } from './respond.js';
 import * as valid from './validate.js';
@@ -59,8 +70,10 @@ interface Endpoint {
 }
 
 export interface Api {
-  /** Rows for createHttpServer's extraRoutes: /api/v1 and /metrics. */
+  /** Rows for createHttpServer's extraRoutes: /api/v1 and /metrics (the management plane). */
   routes: Route[];
+  /** The row nodes call over plain HTTP: /api/v1/booted (a booted OS has neither the certificate nor a way to check it). */
+  bootRoute: Route;
   /** The API's routes, for documentation and tests: method, path under /api/v1 (':name' for a parameter), public or not. */
   endpoints: { method: string; path: string; public: boolean }[];
   streams: EventStreams;
@@ -73,7 +86,8 @@ export interface Api {
 
 export function createApi(opts: ApiOptions): Api {
   const log = opts.log.child({ component: 'api' });
-  const streams = new EventStreams({ source: opts.host, log, counters: opts.counters, limits: opts.sse });
+  const streams = new EventStreams({ source: opts.host, log, counters: opts.counters, limits: opts.sse, isLive: (access) => opts.auth.isLive(access) });
+  const stopListening = opts.auth.onAccessEnded((ended) => streams.endAccess(ended));
   const metrics = createMetricsRoute({
     source: opts.host,
     counters: opts.counters,
@@ -85,6 +99,7 @@ export function createApi(opts: ApiOptions): Api {
     ],
   });
   const endpoints = buildEndpoints(opts, streams);
+  const bootEndpoints = endpoints.filter((e) => e.path.join('/') === BOOTED_PATH.slice(API_PREFIX.length + 1));
   const methods = [...new Set(endpoints.map((e) => e.method))];
   const apiRoute: Route = {
     name: 'api',
@@ -93,13 +108,22 @@ export function createApi(opts: ApiOptions): Api {
     prefix: API_PREFIX,
     handler: (req, res, ctx) => dispatch(endpoints, opts, log, req, res, ctx),
   };
+  const bootRoute: Route = {
+    name: 'booted',
+    methods: [...new Set(bootEndpoints.map((e) => e.method))],
+    prefix: BOOTED_PATH,
+    exact: true,
+    handler: (req, res, ctx) => dispatch(bootEndpoints, opts, log, req, res, ctx),
+  };
   return {
     routes: [apiRoute, metrics.route],
+    bootRoute,
     endpoints: endpoints.map((e) => ({ method: e.method, path: e.path.join('/'), public: e.public === true })),
     streams,
     meter: metrics.meter,
     start: () => metrics.meter.start(),
     close: () => {
+      stopListening();
       streams.closeAll();
       metrics.meter.stop();
     },
@@ -287,7 +311,7 @@ function buildEndpoints(opts: ApiOptions, streams: EventStreams): Endpoint[] {
   route('GET', 'events', async (c) => ({ body: await host.events(valid.eventsQuery(c.ctx.query)) }));
   route('GET', 'events/stream', async (c) => {
     const lastEventId = parseLastEventId(c.req.headers['last-event-id'], c.ctx.query.get('lastEventId'));
-    const opened = await streams.open(c.req, c.res, lastEventId);
+    const opened = await streams.open(c.req, c.res, lastEventId, accessOf(c.principal!));
     if (!opened.ok)
       throw new ApiFailure(503, 'too_many_streams', `At most ${streams.limits.maxStreams} event streams at once; close one or try again later.`, undefined, {
         'Retry-After': '10',
