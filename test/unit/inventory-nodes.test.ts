@@ -201,7 +201,7 @@ describe('NodeInventory', () => {
       await refused(inv.create({ mac: M2, ip: '10.0.0.11' }, 'admin'), {
         field: 'ip',
         code: 'conflict',
-        message: `ip: 10.0.0.11 is already the address of node01 (${M1})`,
+        message: `ip: expected an address no other host has (10.0.0.11 is fixed for node01, ${M1}), found "10.0.0.11"`,
       });
       await refused(inv.create({ mac: M2, profile: 'windows' }, 'admin'), {
         field: 'profile',

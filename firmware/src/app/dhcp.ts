@@ -5,8 +5,10 @@
 
 import { ipxeBooter, type LoaderChoice } from '../boot-policy/booter.js';
 import { loaderPolicy } from '../boot-policy/loader.js';
+import { fixedAddressRules } from '../config/fixed-address.js';
 import type { Mac } from '../net/addr.js';
 import type { RackbootConfig } from '../config/schema.js';
+import type { PlanHost } from '../dhcp/address-plan.js';
 import type { ClientDirectory } from '../dhcp/client-limits.js';
 import type { ForeignServerReport } from '../dhcp/rogue-detector.js';
 import { DhcpService } from '../dhcp/service.js';
@@ -36,8 +38,9 @@ export async function startDhcp(
   deps: StartDhcpDeps,
 ): Promise<DhcpService> {
   const { leases, events, inventory, settings } = stores;
+  let service: DhcpService;
   try {
-    return await DhcpService.start({
+    service = await DhcpService.start({
       config,
       serverAddress: serving.serverAddress,
       link: serving.link,
@@ -64,6 +67,32 @@ export async function startDhcp(
   } catch (error) {
     throw new StartupError(`cannot start DHCP: ${(error as Error).message}`, { interface: config.interface });
   }
+  // One source of reservations and host names: the inventory (seeded from the
+  // configuration's hosts). Every change reaches the address plan before the
+  // API call that made it returns.
+  const server = service.server;
+  server.setHosts(inventoryHosts(inventory));
+  inventory.subscribe(() => server.setHosts(inventoryHosts(inventory)));
+  inventory.setAddressRules({
+    ...fixedAddressRules(config, serving.serverAddress),
+    boundTo: (ip) => {
+      const lease = leases.byIp(ip);
+      return lease && lease.state === 'bound' && lease.expires > deps.clock.now() ? lease.mac : undefined;
+    },
+  });
+  return service;
+}
+
+/**
+ * The nodes DHCP knows by name and address: those from the configuration or the
+ * API (and discovered ones an operator edited, which become API nodes). A node's
+ * name is the host name it is sent; its ip, if any, is reserved for it.
+ */
+function inventoryHosts(inventory: NodeInventory): PlanHost[] {
+  return inventory
+    .list()
+    .filter((node) => node.origin !== 'discovered')
+    .map((node) => ({ mac: node.mac, hostname: node.name, ...(node.ip !== undefined && { ip: node.ip }) }));
 }
 
 /** Each node's loader (boot-policy/loader.ts); a GRUB node that cannot get GRUB is reported once per node and client kind. */

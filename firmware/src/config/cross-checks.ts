@@ -8,7 +8,8 @@ import { didYouMean } from './errors.js';
 import type { PowerConfig } from './schema.js';
 import type { HostDraft } from './sections/hosts.js';
 import { checkRouter, type PoolDraft } from './sections/pools.js';
-import { bounds, inSubnet, subnetsConflict } from './subnets.js';
+import { fixedAddressExpectation, fixedElsewhereExpectation, type FixedAddressRules } from './fixed-address.js';
+import { bounds, subnetsConflict } from './subnets.js';
 import type { DocumentReader } from './yaml-reader.js';
 
 /** Reports every problem between the sections of `draft`. */
@@ -101,11 +102,15 @@ function checkHosts(r: DocumentReader, draft: ConfigDraft): void {
   const byIp = new Map<Ipv4, string>();
   const byName = new Map<string, string>();
   const poolSubnets = draft.pools.map((pool) => pool.subnet);
-  const allSubnetsKnown = poolSubnets.every((s) => s !== undefined);
-  const subnetList = [...new Set(poolSubnets.map((s) => (s ? `${s.subnet}/${s.prefix}` : '')))].join(', ');
   const routers = new Map<Ipv4, string>();
   if (draft.options.router) routers.set(draft.options.router, 'options.router');
   for (const pool of draft.pools) if (pool.router) routers.set(pool.router, `${pool.keyPath}.router`);
+  const rules: FixedAddressRules = {
+    mode: draft.mode === 'proxy' ? 'proxy' : 'dhcp',
+    ...(draft.serverAddress !== undefined && { serverAddress: draft.serverAddress }),
+    ...(draft.mode === 'dhcp' && poolSubnets.every((s) => s !== undefined) && { subnets: poolSubnets }),
+    routers,
+  };
 
   for (const host of draft.hosts) {
     if (host.mac) {
@@ -125,32 +130,12 @@ function checkHosts(r: DocumentReader, draft: ConfigDraft): void {
     const found = JSON.stringify(host.ip);
     const first = byIp.get(host.ip);
     if (first) {
-      r.report(ipPath, undefined, found, `an address no other host has (${first}.ip is the same address)`);
+      r.report(ipPath, undefined, found, fixedElsewhereExpectation(`${first}.ip is the same address`));
       continue;
     }
     byIp.set(host.ip, host.keyPath);
-    if (draft.serverAddress === host.ip) {
-      r.report(ipPath, undefined, found, "an address other than server_address, which is rackboot's own");
-      continue;
-    }
-    const router = routers.get(host.ip);
-    if (router) {
-      r.report(ipPath, undefined, found, `an address other than the router's (${router})`);
-      continue;
-    }
-    // In dhcp mode a static address is only handed out on a link rackboot has a pool (subnet, netmask, router) for.
-    if (draft.mode === 'dhcp' && allSubnetsKnown && draft.pools.length > 0) {
-      const subnet = poolSubnets.find((s) => s && inSubnet(s, host.ip!));
-      if (!subnet) {
-        r.report(ipPath, undefined, found, `an address inside one of the pool subnets (${subnetList}), because mode is dhcp`);
-      } else {
-        const { network, broadcast, text } = bounds(subnet);
-        const value = ipToInt(host.ip);
-        if (value === network || value === broadcast) {
-          r.report(ipPath, undefined, found, `a host address of ${text}, not its network or broadcast address`);
-        }
-      }
-    }
+    const expected = fixedAddressExpectation(host.ip, rules);
+    if (expected) r.report(ipPath, undefined, found, expected);
   }
 }
 

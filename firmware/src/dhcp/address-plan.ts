@@ -1,34 +1,69 @@
-// The static shape of the address space: subnets with dynamic ranges, static
-// host reservations and addresses never to hand out (the server's own). Pure:
-// what is currently leased lives in the lease table, not here.
+// The shape of the address space: subnets with dynamic ranges, the known hosts
+// (fixed addresses are reservations: offered to their MAC only, never in the
+// dynamic ranges) and addresses never to hand out (the server's own). The hosts
+// follow the inventory at run time (setHosts); `generation` changes with them so
+// caches built on the plan know to start over. What is currently leased lives in
+// the lease table, not here.
 
 import { intToIp, ipToInt, prefixToMask, type Ipv4, type Mac } from '../net/addr.js';
 import type { HostConfig, PoolConfig } from '../config/schema.js';
 
+/** A known host as DHCP sees it: its fixed address and the host name it is sent (option 12). */
+export type PlanHost = Pick<HostConfig, 'mac' | 'ip' | 'hostname'>;
+
 export class AddressPlan {
-  private readonly hostsByMac = new Map<Mac, HostConfig>();
-  private readonly staticIps = new Map<number, HostConfig>();
+  private hostsByMac = new Map<Mac, PlanHost>();
+  private staticIps = new Map<number, PlanHost>();
   private readonly reserved: Set<number>;
   private readonly ranges = new Map<PoolConfig, { start: number; end: number }>();
+  private hostsGeneration = 0;
 
   constructor(
     readonly pools: readonly PoolConfig[],
-    hosts: readonly HostConfig[],
+    hosts: readonly PlanHost[],
     reserved: readonly Ipv4[],
   ) {
-    for (const host of hosts) {
-      this.hostsByMac.set(host.mac, host);
-      if (host.ip) this.staticIps.set(ipToInt(host.ip), host);
-    }
     this.reserved = new Set(reserved.map(ipToInt));
+    this.index(hosts);
   }
 
-  hostFor(mac: Mac): HostConfig | undefined {
+  /** Replaces the known hosts; takes effect for the next request. */
+  setHosts(hosts: readonly PlanHost[]): void {
+    const before = this.staticIps;
+    this.index(hosts);
+    // Only a changed set of fixed addresses changes what is assignable; a rename or a new
+    // dynamic node (a boot storm discovers many) leaves the callers' caches valid.
+    const same = before.size === this.staticIps.size && [...before].every(([ip, host]) => this.staticIps.get(ip)?.mac === host.mac);
+    if (!same) this.hostsGeneration++;
+  }
+
+  /** Changes whenever the fixed addresses (and so the assignable addresses) change. */
+  get generation(): number {
+    return this.hostsGeneration;
+  }
+
+  /** Every known host. */
+  hosts(): Iterable<PlanHost> {
+    return this.hostsByMac.values();
+  }
+
+  private index(hosts: readonly PlanHost[]): void {
+    const byMac = new Map<Mac, PlanHost>();
+    const byIp = new Map<number, PlanHost>();
+    for (const host of hosts) {
+      byMac.set(host.mac, host);
+      if (host.ip) byIp.set(ipToInt(host.ip), host);
+    }
+    this.hostsByMac = byMac;
+    this.staticIps = byIp;
+  }
+
+  hostFor(mac: Mac): PlanHost | undefined {
     return this.hostsByMac.get(mac);
   }
 
   /** The host that owns `ip` by static reservation, if any. */
-  staticOwner(ip: Ipv4): HostConfig | undefined {
+  staticOwner(ip: Ipv4): PlanHost | undefined {
     return this.staticIps.get(ipToInt(ip));
   }
 

@@ -42,13 +42,17 @@ export class ClientLimits {
   /** Known dynamic clients with no address remembered for them: each will need one. */
   private knownWithout = 0;
   private countedAt = Number.NEGATIVE_INFINITY;
+  /** The plan's generation the sizes and counts were made for. */
+  private planGeneration: number;
 
   constructor(
     private readonly plan: AddressPlan,
     private readonly leases: LeaseTable,
     private readonly directory: ClientDirectory,
     private readonly unknownSharePercent: number,
-  ) {}
+  ) {
+    this.planGeneration = plan.generation;
+  }
 
   isKnown(mac: Mac): boolean {
     return this.directory.isKnown(mac);
@@ -73,6 +77,12 @@ export class ClientLimits {
   }
 
   private count(pool: PoolConfig, now: number): PoolCount {
+    if (this.planGeneration !== this.plan.generation) {
+      // Fixed addresses came or went: pool sizes and who holds what are counted again.
+      this.planGeneration = this.plan.generation;
+      this.sizes.clear();
+      this.countedAt = Number.NEGATIVE_INFINITY;
+    }
     if (now - this.countedAt >= RECOUNT_MS || now < this.countedAt) this.recount(now);
     let count = this.counts.get(pool);
     if (!count) {
@@ -124,10 +134,10 @@ export class ClientLimits {
   }
 }
 
-/** The directory when the app gives none: the configuration's hosts are the known clients. */
-export function hostsDirectory(plan: AddressPlan, hosts: readonly { mac: Mac; ip?: string }[]): ClientDirectory {
+/** The directory when the app gives none: the plan's hosts are the known clients. */
+export function hostsDirectory(plan: AddressPlan): ClientDirectory {
   return {
     isKnown: (mac) => plan.hostFor(mac) !== undefined,
-    knownDynamic: () => hosts.filter((h) => !h.ip).map((h) => h.mac),
+    knownDynamic: () => [...plan.hosts()].filter((h) => !h.ip).map((h) => h.mac),
   };
 }

@@ -30,11 +30,15 @@ interface PoolState {
 
 export class FreeAddressFinder {
   private readonly pools = new Map<PoolConfig, PoolState>();
+  /** The plan's generation the cursors were made for: a fixed address removed from a range is free again. */
+  private planGeneration: number;
 
   constructor(
     private readonly plan: AddressPlan,
     private readonly leases: LeaseTable,
-  ) {}
+  ) {
+    this.planGeneration = plan.generation;
+  }
 
   /** Free addresses of `pools` in offer order. Lazy: the caller stops once it reserved one. */
   *candidates(pools: readonly PoolConfig[], now: number): Generator<Ipv4> {
@@ -43,6 +47,10 @@ export class FreeAddressFinder {
   }
 
   private state(pool: PoolConfig): PoolState {
+    if (this.planGeneration !== this.plan.generation) {
+      this.planGeneration = this.plan.generation;
+      this.pools.clear();
+    }
     let state = this.pools.get(pool);
     if (!state) {
       const range = this.plan.rangeOf(pool);

@@ -9,7 +9,7 @@ import type { Counters } from '../util/counters.js';
 import type { Clock } from '../util/clock.js';
 import type { Lease, LeaseTable } from './leases.js';
 import type { PoolConfig, RackbootConfig } from '../config/schema.js';
-import { AddressPlan, broadcastOf, netmaskOf } from './address-plan.js';
+import { AddressPlan, broadcastOf, netmaskOf, type PlanHost } from './address-plan.js';
 import { FreeAddressFinder } from './free-addresses.js';
 import { ProbeAhead } from './probe-ahead.js';
 import { ClientLimits, hostsDirectory, type ClientDirectory, type LimitRefusal } from './client-limits.js';
@@ -156,7 +156,16 @@ export class DhcpServer {
     this.free = new FreeAddressFinder(this.plan, opts.leases);
     this.probeAhead = new ProbeAhead({ clock: opts.clock, verdicts: opts.prober, free: this.free, probe: (ip) => this.probeAndQuarantine(ip), log: opts.log });
     opts.leases.limitOffers(opts.config.dhcp.maxOffers);
-    this.limits = new ClientLimits(this.plan, opts.leases, opts.clients ?? hostsDirectory(this.plan, opts.config.hosts), opts.config.dhcp.unknownSharePercent);
+    this.limits = new ClientLimits(this.plan, opts.leases, opts.clients ?? hostsDirectory(this.plan), opts.config.dhcp.unknownSharePercent);
+  }
+
+  /**
+   * Replaces the known hosts (the inventory's nodes): their fixed addresses are
+   * reserved for them and their names are the host names sent. Takes effect for
+   * the next DISCOVER or REQUEST. Until called, the configuration's hosts.
+   */
+  setHosts(hosts: readonly PlanHost[]): void {
+    this.plan.setHosts(hosts);
   }
 
   /** Handles one decoded request. Never throws: failures are logged and counted. */

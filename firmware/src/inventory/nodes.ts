@@ -25,7 +25,8 @@
 // cap, discover() refuses (logged, counted) until the operator cleans up.
 
 import { Journal, type LoadReport } from '../store/journal.js';
-import { isIpv4, isMac, normalizeMac, type Mac } from '../net/addr.js';
+import { isIpv4, isMac, normalizeMac, type Ipv4, type Mac } from '../net/addr.js';
+import { fixedAddressExpectation, fixedElsewhereExpectation, leasedElsewhereExpectation, type FixedAddressRules } from '../config/fixed-address.js';
 import type { HostConfig } from '../config/schema.js';
 import { isHostnameLabel } from '../config/value-specs.js';
 import { defaultNodeName, type NodeRecord } from '../model/node.js';
@@ -98,6 +99,14 @@ export interface InventoryOptions {
   onChange?: InventoryListener;
   maxDiscovered?: number;
   compactAfterBytes?: number;
+  /** What an API-set ip may be; see setAddressRules(). */
+  addressRules?: NodeAddressRules;
+}
+
+/** The configuration's rules for fixed addresses, and who holds a lease on an address now. */
+export interface NodeAddressRules extends FixedAddressRules {
+  /** The MAC an unexpired bound lease of `ip` belongs to, if any. */
+  boundTo?(ip: Ipv4): Mac | undefined;
 }
 
 export const MAX_TAGS = 32;
@@ -122,12 +131,14 @@ export class NodeInventory {
   private discoveredCount = 0;
   private refusedDiscoveries = 0;
   private lastRefusalLog = -Infinity;
+  private addressRules: NodeAddressRules | undefined;
 
   private constructor(
     private readonly journal: Journal<NodeRecord>,
     private readonly opts: InventoryOptions,
   ) {
     this.policy = opts.unknownNodes;
+    this.addressRules = opts.addressRules;
     if (opts.onChange) this.listeners.add(opts.onChange);
     this.reindex();
   }
@@ -168,6 +179,16 @@ export class NodeInventory {
     if (policy !== 'boot' && policy !== 'hold')
       throw new InventoryError('unknownNodes', `unknownNodes: expected "boot" or "hold", found ${show(policy)}`, 'bad_request');
     this.policy = policy;
+  }
+
+  /**
+   * From now on an ip set through create() or update() must pass the same rules
+   * as a host's ip in the configuration file (config/fixed-address.ts) and be
+   * leased to no other MAC. Seeding from the configuration is checked by the
+   * configuration loader instead.
+   */
+  setAddressRules(rules: NodeAddressRules): void {
+    this.addressRules = rules;
   }
 
   /** Discoveries refused because the cap on discovered nodes was reached. */
@@ -477,14 +498,24 @@ export class NodeInventory {
     return value;
   }
 
-  /** undefined: clear (null or ''). */
+  /** undefined: clear (null or ''). Refuses what the configuration file would refuse for a host's ip. */
   private readIp(value: unknown, mac: Mac): string | undefined {
     if (value === undefined || value === null || value === '') return undefined;
     if (typeof value !== 'string' || !isIpv4(value))
       throw new InventoryError('ip', `ip: expected an IPv4 address like 10.0.0.11, found ${show(value)}`, 'bad_request');
+    const refuse = (expected: string, code: InventoryErrorCode): never => {
+      throw new InventoryError('ip', `ip: expected ${expected}, found ${show(value)}`, code);
+    };
+    const rules = this.addressRules;
+    const expected = rules && fixedAddressExpectation(value, rules);
+    if (expected) refuse(expected, 'bad_request');
     for (const node of this.journal.values()) {
-      if (node.ip === value && node.mac !== mac)
-        throw new InventoryError('ip', `ip: ${value} is already the address of ${node.name} (${node.mac})`, 'conflict');
+      if (node.ip === value && node.mac !== mac) refuse(fixedElsewhereExpectation(`${value} is fixed for ${node.name}, ${node.mac}`), 'conflict');
+    }
+    const holder = rules?.boundTo?.(value);
+    if (holder !== undefined && holder !== mac) {
+      const named = this.journal.get(holder);
+      refuse(leasedElsewhereExpectation(value, named ? `${named.name}, ${holder}` : holder), 'conflict');
     }
     return value;
   }
