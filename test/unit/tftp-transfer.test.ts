@@ -3,7 +3,7 @@
 // timer, client errors and PXE's tsize probe, netascii, pacing gates.
 import { describe, expect, it } from 'vitest';
 import { decodeTftp, TftpError, type TftpPacket } from '../../firmware/src/tftp/codec.js';
-import { ReadTransfer, type TransferEvent, type TransferLimits } from '../../firmware/src/tftp/transfer.js';
+import { ReadTransfer, REPEAT_CROSSED_MS, type TransferEvent, type TransferLimits } from '../../firmware/src/tftp/transfer.js';
 import type { SendGate } from '../../firmware/src/tftp/scheduler.js';
 import { decodeNetascii, streamNetascii } from '../../firmware/src/tftp/netascii.js';
 import { FakeClock } from '../helpers/fake-clock.js';
@@ -360,6 +360,7 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     const h = harness({ size: 10, options: [['blksize', '1024']] });
     h.transfer.start();
     expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.clock.advance(REPEAT_CROSSED_MS);
     h.transfer.requestRepeated();
     expect(h.take().map((p) => p.op)).toEqual(['oack']);
     h.ack(0);
@@ -370,6 +371,22 @@ describe('ReadTransfer: options (RFC 2347/2348/2349)', () => {
     expect(blocks(plain.take())).toEqual([1]);
     plain.transfer.requestRepeated();
     expect(blocks(plain.take())).toEqual([1]);
+  });
+
+  it('a repeated RRQ that crossed our OACK gets nothing, nor one after ACK 0 (atftp aborts on a second OACK)', () => {
+    const h = harness({ size: 3000, options: [['blksize', '1024']] });
+    h.transfer.start();
+    expect(h.take().map((p) => p.op)).toEqual(['oack']);
+    h.clock.advance(REPEAT_CROSSED_MS - 1);
+    h.transfer.requestRepeated(); // sent before the client had our OACK
+    expect(h.take()).toEqual([]);
+    h.ack(0);
+    expect(blocks(h.take())).toEqual([1]);
+    h.clock.advance(REPEAT_CROSSED_MS);
+    h.transfer.requestRepeated(); // stale: the ACK 0 proved the client has the OACK
+    expect(h.take()).toEqual([]);
+    h.ack(1);
+    expect(blocks(h.take())).toEqual([2]);
   });
 
   it('OACK answered with DATA: ERROR 4 and illegal-operation', () => {

@@ -50,7 +50,8 @@
 //   OACK is a PXE ROM reading tsize before its real RRQ: 'aborted', detail
 //   'tsize probe' when tsize was asked for.
 // - A lost OACK shows as a repeated RRQ (requestRepeated() answers it at once,
-//   within the unproven budget); a lost ACK 0 as a repeated ACK 0. Our own OACK
+//   within the unproven budget, unless it came within REPEAT_CROSSED_MS of our
+//   OACK and so crossed it); a lost ACK 0 as a repeated ACK 0. Our own OACK
 //   timer is only a backstop, longer than clients wait: on expiry nothing is
 //   sent (the OACK is never resent unasked: atftp aborts on a second OACK after
 //   its ACK 0), and DATA never starts without ACK 0.
@@ -78,6 +79,13 @@ const OACK_BACKSTOP_MS = 6000;
  * is there; the transfer gives up at the timeout after them (see the top of this file).
  */
 export const UNPROVEN_RESENDS = 4;
+/**
+ * A repeated RRQ this soon after our last OACK crossed it on the wire (or is a ROM's
+ * back-to-back duplicate): answering would hand the client a second OACK after its
+ * ACK 0, which atftp treats as fatal. A client that really lost the OACK repeats
+ * again after its own timer, which is longer.
+ */
+export const REPEAT_CROSSED_MS = 1000;
 /** How much longer than the client's negotiated timeout the OACK backstop waits. */
 const CLIENT_TIMER_MARGIN_MS = 1000;
 /**
@@ -160,6 +168,8 @@ export class ReadTransfer {
   private params: TransferParams = { blksize: 512, windowsize: 1 };
   private oack?: Buffer;
   private oackSentAt = 0;
+  /** When the OACK last went out (first send or an answer to a repeated RRQ). */
+  private oackLastSentAt = 0;
   private oackResent = false;
   /** Blocks in the file; Infinity until a short read marks the end of a file of unknown size. */
   private totalBlocks = 1;
@@ -256,6 +266,7 @@ export class ReadTransfer {
       this.oack = encodeTftp({ op: 'oack', options: negotiation.accepted });
       this.currentState = 'oack-sent';
       this.oackSentAt = this.env.now();
+      this.oackLastSentAt = this.oackSentAt;
       this.send(this.oack);
       this.armTimer();
     } else {
@@ -270,12 +281,16 @@ export class ReadTransfer {
    */
   requestRepeated(): void {
     if (this.currentState === 'oack-sent') {
+      if (this.env.now() - this.oackLastSentAt < REPEAT_CROSSED_MS) return;
       if (!this.takeUnprovenResend()) return;
       this.oackResent = true;
       this.retransmits++;
+      this.oackLastSentAt = this.env.now();
       this.send(this.oack!);
       this.armTimer();
-    } else if (this.currentState === 'sending' && this.acked === 0 && this.highestSent > 0) {
+    } else if (this.currentState === 'sending' && this.oack === undefined && this.acked === 0 && this.highestSent > 0) {
+      // Without options a repeated RRQ means block 1 was lost. After an OACK the client's
+      // ACK 0 proved it has the OACK: a repeat is stale and gets nothing.
       if (!this.proven && !this.takeUnprovenResend()) return;
       this.recoverUntil = Math.max(this.recoverUntil, this.highestSent);
       this.nextToSend = 1;
