@@ -1,6 +1,7 @@
 // Words and numbers for people: stage and diagnosis names, times, durations.
 // Pure functions (unit-tested in test/unit/web-format.test.ts).
 
+import type { NodeLoader } from '../firmware/src/model/api.js';
 import { BOOT_STAGES, DIAGNOSES, type BootStage, type Diagnosis } from '../firmware/src/model/boot.js';
 
 export { BOOT_STAGES, DIAGNOSES };
@@ -31,6 +32,17 @@ const DIAGNOSIS_LABELS: Record<Diagnosis, string> = {
   took_too_long: 'Boot took too long',
   booted: 'Booted',
 };
+
+const LOADER_LABELS: Record<NodeLoader, string> = {
+  ipxe: 'iPXE',
+  grub: 'GRUB',
+  rpi: 'Pi bootloader',
+};
+
+/** The boot loader rackboot hands a node, as the UI names it ("iPXE", "GRUB"). */
+export function loaderLabel(loader: string): string {
+  return (LOADER_LABELS as Record<string, string>)[loader] ?? loader;
+}
 
 export function stageLabel(stage: string): string {
   return (STAGE_LABELS as Record<string, string>)[stage] ?? stage;

@@ -34,6 +34,9 @@ export function applyEvent(nodes: Map<string, NodeView>, event: RackbootEvent): 
       }
       if (event.diagnosis) patched.diagnosis = event.diagnosis;
       nodes.set(mac, patched);
+      // A new architecture can change the loader the node gets (the boot policy's), which only the API knows.
+      const arch = event.detail?.arch;
+      if (typeof arch === 'string' && arch !== node.arch) return 'refetch';
       return 'updated';
     }
     case 'diagnosis': {

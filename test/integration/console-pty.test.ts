@@ -162,20 +162,25 @@ describe('serial console over a socat pty pair', () => {
     expect(status.join('\n')).toMatch(/dhcp\.ack +80 +dhcp\.discover +120/);
 
     const nodes = await run('nodes');
-    expect(nodes[0]).toMatch(/^NAME +MAC +IP +STAGE +DIAGNOSIS$/);
-    expect(nodes).toContainEqual(expect.stringMatching(/^compute-with-a~ +52:54:00:00:00:0c +10\.0\.0\.12 +off$/));
-    expect(nodes).toContainEqual(expect.stringMatching(/^node-b +52:54:00:00:00:0b +10\.0\.0\.11 +nbp_tftp +tftp_read_time~$/));
+    expect(nodes[0]).toMatch(/^NAME +MAC +IP +STAGE +BOOT +DIAGNOSIS$/);
+    // BOOT: the architecture the firmware announced (compact) and the loader; "-" until a firmware has asked.
+    expect(nodes).toContainEqual(expect.stringMatching(/^compute-with-~ +52:54:00:00:00:0c +10\.0\.0\.12 +off +- ipxe$/));
+    expect(nodes).toContainEqual(expect.stringMatching(/^node-a +52:54:00:00:00:0a +10\.0\.0\.10 +booted +x64 grub +booted$/));
+    expect(nodes).toContainEqual(expect.stringMatching(/^node-b +52:54:00:00:00:0b +10\.0\.0\.11 +nbp_tftp +arm64h ipxe +tftp_read_tim~$/));
     expect(nodes.at(-1)).toBe('3 nodes');
 
     const node = await run('node node-a');
     expect(node[0]).toBe('node-a  52:54:00:00:00:0a  ip 10.0.0.10  power on');
     expect(node).toContain('recovery on (1 power-cycle since an operator switched it)');
+    expect(node).toContain('arch x64 UEFI  loader GRUB (shim)');
     expect(node).toContain('timeline (2 of 2 events):');
     expect(node).toContain('  22:01:02 stage           booted in 42 s');
     expect(await run('node ghost')).toEqual(["node: no node named 'ghost' (type nodes to list them)", 'usage: node NAME']);
     const nodeB = (await run('node node-b')).join('\n');
     expect(nodeB).toContain('diagnosis: tftp_read_timeout - block 17 never acknowledged');
     expect(nodeB).toContain('recovery off');
+    expect(nodeB).toContain('arch arm64 UEFI HTTP  loader iPXE');
+    expect(await run('node compute-with-a-very-long-name-01')).toContain('arch not seen yet  loader iPXE');
 
     const leases = await run('leases');
     expect(leases[0]).toMatch(/^IP +MAC +STATE +EXPIRES +NODE$/);

@@ -150,7 +150,7 @@ console:
     expect(status.join('\n')).toMatch(/dhcp\S* +\d+/);
 
     const nodes = await run('nodes');
-    expect(nodes[0]).toMatch(/^NAME +MAC +IP +STAGE +DIAGNOSIS$/);
+    expect(nodes[0]).toMatch(/^NAME +MAC +IP +STAGE +BOOT +DIAGNOSIS$/);
     expect(nodes).toContainEqual(expect.stringMatching(new RegExp(`^rack1-n01 +${NODE_MAC} +${NODE_IP.replace(/\./g, '\\.')} +\\S+`)));
 
     const leases = await run('leases');

@@ -28,6 +28,7 @@ function nodeView(mac: string, name: string, currentIp?: string): NodeView {
     createdAt: 0,
     updatedAt: 0,
     stage: 'off',
+    loader: 'ipxe',
     stageSince: 0,
     boots: 0,
     booted: 0,

@@ -195,6 +195,53 @@ describe('good paths', () => {
   });
 });
 
+describe('platform: the architecture the boot firmware announced', () => {
+  const discover = (firmware: ClientKind, xid: number, arch?: number) => ({ kind: 'dhcp_discover' as const, firmware, ipxe: firmware === 'ipxe', xid, arch });
+  const ack = (firmware: ClientKind, arch?: number) => ({
+    kind: 'dhcp_ack' as const,
+    ip: IP,
+    bootFile: SCRIPT_URL,
+    firmware,
+    ipxe: firmware === 'ipxe',
+    proxy: false,
+    arch,
+  });
+
+  it('unknown until a boot firmware asks; the OS own DHCP tells nothing', () => {
+    const s = new Script();
+    expect(publicBootState(s.state)).not.toHaveProperty('arch');
+    s.see(discover('plain', 0x1, 7)).see(ack('plain', 7));
+    expect(s.state.arch).toBeUndefined();
+    expect(s.state.platform).toBeUndefined();
+  });
+
+  it('the firmware names it, not the iPXE it chainloads (which says only x64 UEFI)', () => {
+    const s = new Script()
+      .see(discover('uefi-x64-http', 0x10, 16))
+      .see(ack('uefi-x64-http', 16))
+      .download('/snponly.efi', 'other', false, true, 200)
+      .see(discover('ipxe', 0x20, 7))
+      .see(ack('ipxe', 7));
+    expect(publicBootState(s.state)).toMatchObject({ platform: 'uefi-x64-http', arch: 'x64 UEFI HTTP', firmware: 'ipxe' });
+  });
+
+  it('a native iPXE ROM: from its option 93', () => {
+    const s = new Script().see(discover('ipxe', 0x77, 0)).see(ack('ipxe', 0));
+    expect(s.state).toMatchObject({ platform: 'ipxe', arch: 'x86 BIOS' });
+  });
+
+  it("a node's next boot from other firmware (a board swapped, UEFI switched on) replaces it", () => {
+    const s = new Script()
+      .see(discover('bios-pxe', 0x1, 0))
+      .see(ack('bios-pxe', 0))
+      .see({ kind: 'os_booted', source: 'callback' }, 20_000)
+      .see(discover('uefi-arm64-pxe', 0x2, 11), 60_000);
+    expect(s.state).toMatchObject({ platform: 'uefi-arm64-pxe', arch: 'arm64 UEFI' });
+    s.see(discover('uefi-x64-pxe', 0x3, 7), 60_000);
+    expect(s.state).toMatchObject({ platform: 'uefi-x64-pxe', arch: 'x64 UEFI' });
+  });
+});
+
 describe('diagnoses', () => {
   it('no_offer: two more DISCOVERs after our OFFER and no REQUEST; retransmissions keep it; a REQUEST clears it', () => {
     const s = new Script().discover('bios-pxe', 5).offer('undionly.kpxe').discover('bios-pxe', 5, false, 4000).offer('undionly.kpxe');

@@ -91,6 +91,10 @@ describe('BootTracker', () => {
     ]);
     expect(timeline.every((e) => e.node === 'node01')).toBe(true);
     expect(timeline[0].message).toBe('node01: new boot, dhcp_discover');
+    // Stage events carry the node's architecture once its firmware has said it (a live view learns a new one).
+    expect(timeline[0].detail).toMatchObject({ arch: 'x86 BIOS' });
+    expect(timeline.filter((e) => e.type === 'stage').every((e) => e.detail?.arch === 'x86 BIOS')).toBe(true);
+    expect(t.state(KNOWN)).toMatchObject({ platform: 'bios-pxe', arch: 'x86 BIOS' });
     expect(timeline.at(-1)).toMatchObject({ message: 'node01: booted: the OS called back', detail: { source: 'callback', firmware: 'bios-pxe', dhcpAcks: 2 } });
     expect(t.state(KNOWN)).toMatchObject({ stage: 'booted', diagnosis: 'booted', boots: 1, booted: 1, dhcpAcks: 2 });
     expect(t.state(KNOWN)).not.toHaveProperty('progress');

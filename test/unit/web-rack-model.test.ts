@@ -15,6 +15,7 @@ function node(name: string, mac: string, extra: Partial<NodeView> = {}): NodeVie
     createdAt: 0,
     updatedAt: 0,
     stage: 'off',
+    loader: 'ipxe',
     stageSince: 0,
     boots: 0,
     booted: 0,
@@ -69,6 +70,13 @@ describe('applyEvent', () => {
     expect(applyEvent(nodes, event({ type: 'node.deleted', mac: A, at: 1 }))).toBe('removed');
     expect(nodes.size).toBe(0);
     expect(applyEvent(nodes, event({ type: 'node.deleted', mac: A, at: 1 }))).toBe('none');
+  });
+
+  it('a stage event naming a new architecture asks for a refetch (the loader may change with it); the same one does not', () => {
+    const nodes = new Map([[A, node('n1', A, { arch: 'x86 BIOS' })]]);
+    expect(applyEvent(nodes, event({ type: 'stage', mac: A, stage: 'offered', at: 1, detail: { arch: 'x86 BIOS' } }))).toBe('updated');
+    expect(applyEvent(nodes, event({ type: 'stage', mac: A, stage: 'dhcp_discover', at: 2, detail: { arch: 'x64 UEFI' } }))).toBe('refetch');
+    expect(nodes.get(A)!.stage).toBe('dhcp_discover');
   });
 
   it('ignores a stage event without a stage', () => {

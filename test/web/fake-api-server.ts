@@ -73,6 +73,8 @@ export function fakeMac(index: number): string {
   return `52:54:00:00:${((index >> 8) & 0xff).toString(16).padStart(2, '0')}:${(index & 0xff).toString(16).padStart(2, '0')}`;
 }
 
+const FAKE_ARCHES = ['', 'x64 UEFI', 'x86 BIOS', 'arm64 UEFI HTTP'];
+
 function makeNode(index: number, now: number): NodeView {
   return {
     mac: fakeMac(index),
@@ -87,6 +89,9 @@ function makeNode(index: number, now: number): NodeView {
     powerChannel: `relay-${index}`,
     stage: 'off',
     stageSince: now,
+    // node-0001, 0009, ... (x64 UEFI) have shim + GRUB; the firmware of every fourth node is not yet seen.
+    loader: index % 8 === 1 ? 'grub' : 'ipxe',
+    ...(index % 4 !== 0 && { arch: FAKE_ARCHES[index % 4] }),
     boots: 0,
     booted: 0,
     dhcpAcks: 0,

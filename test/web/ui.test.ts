@@ -255,6 +255,25 @@ describe('web UI in Chromium', () => {
     await screenshot(page, 'node');
   });
 
+  it('each card and the node page show the architecture and the boot loader', async () => {
+    const page = await open();
+    await logIn(page);
+    // From the API: node-0001 x64 UEFI with GRUB, node-0003 arm64 UEFI HTTP with iPXE, node-0004 not seen yet.
+    const platform = (index: number) => card(page, mac(index)).locator('.platform');
+    await platform(1).waitFor();
+    expect(await platform(1).textContent()).toBe('x64 UEFI · GRUB');
+    expect(await platform(3).textContent()).toBe('arm64 UEFI HTTP · iPXE');
+    expect(await platform(4).textContent()).toBe('arch unknown · iPXE');
+    await page.getByRole('link', { name: 'node-0001' }).click();
+    await page.getByRole('heading', { name: 'node-0001' }).waitFor();
+    expect(await page.locator('dl.facts dd.arch').textContent()).toBe('x64 UEFI');
+    expect(await page.locator('dl.facts dd.loader').textContent()).toBe('GRUB');
+    await page.goto(`${target!.baseUrl}/#/node/${encodeURIComponent(mac(4))}`);
+    await page.getByRole('heading', { name: 'node-0004' }).waitFor();
+    expect(await page.locator('dl.facts dd.arch').textContent()).toBe('not seen yet');
+    expect(await page.locator('dl.facts dd.loader').textContent()).toBe('iPXE');
+  });
+
   it('1,000 nodes render, and search and stage filters narrow them', async () => {
     const page = await open({ nodes: 1000 });
     await logIn(page);

@@ -7,7 +7,7 @@ import { api, nodePath } from '../api.js';
 import { DiagnosisText, ErrorText, PowerButtons, StageBadge } from '../components/common.js';
 import { TimelineChart } from '../components/timeline-chart.js';
 import { useLoad } from '../components/use-load.js';
-import { formatAgo, formatTime } from '../format.js';
+import { formatAgo, formatTime, loaderLabel } from '../format.js';
 import { onLiveEvent, putNode, rack } from '../live.js';
 import { track } from '../notices.js';
 import { useStore } from '../store.js';
@@ -103,6 +103,10 @@ export function NodePage({ id }: { id: string }) {
             <dd>{node.ip ?? '—'}</dd>
             <dt>Current address</dt>
             <dd>{node.currentIp ?? '—'}</dd>
+            <dt>Architecture</dt>
+            <dd class="arch">{node.arch ?? 'not seen yet'}</dd>
+            <dt>Boot loader</dt>
+            <dd class="loader">{loaderLabel(node.loader)}</dd>
             <dt>Firmware</dt>
             <dd>{node.firmware ?? '—'}</dd>
             <dt>Power</dt>

@@ -9,7 +9,7 @@ import type { NodeView, PowerResult } from '../../firmware/src/model/api.js';
 import { api } from '../api.js';
 import { DiagnosisText, ErrorText, PowerButtons, StageBadge, type PowerAction } from '../components/common.js';
 import { confirmAction } from '../components/confirm.js';
-import { BOOT_STAGES, DIAGNOSES, diagnosisLabel, formatAgo, stageColor, stageLabel } from '../format.js';
+import { BOOT_STAGES, DIAGNOSES, diagnosisLabel, formatAgo, loaderLabel, stageColor, stageLabel } from '../format.js';
 import { loadNodes, rack } from '../live.js';
 import { track } from '../notices.js';
 import { EMPTY_FILTER, countByStage, countFailed, visibleNodes, type RackFilter } from '../rack-model.js';
@@ -35,6 +35,9 @@ function NodeCardBody({ node }: { node: NodeView }) {
       </a>
       <StageBadge stage={node.stage} />
       <span class="ip">{ip ?? 'no address'}</span>
+      <span class="platform" title="Architecture (from its firmware's DHCP request) and the boot loader rackboot hands it">
+        {node.arch ?? 'arch unknown'} · {loaderLabel(node.loader)}
+      </span>
       <DiagnosisText diagnosis={node.diagnosis} detail={node.diagnosisDetail} />
       {!node.approved && <span class="diag fail">Waiting for approval</span>}
       {node.recovery.on && (

@@ -3,7 +3,8 @@
 // run-time settings, put together into the contract's shapes.
 
 import { hostname } from 'node:os';
-import type { RackbootConfig } from '../config/schema.js';
+import { nodeLoader } from '../boot-policy/loader.js';
+import type { BootLoader, RackbootConfig } from '../config/schema.js';
 import type { LeaseTable } from '../dhcp/leases.js';
 import type { BootTracker } from '../boot-tracking/tracker.js';
 import type { EventLog } from '../inventory/events.js';
@@ -43,6 +44,8 @@ export interface AppApiHostOptions {
   clock: Clock;
   power: PowerControl;
   settings: RuntimeSettings;
+  /** The loader the boot policy chooses for a node (boot-policy/loader.ts). */
+  loaderOf(mac: Mac): BootLoader;
   /** The address a MAC was last seen with on the link. */
   addressOf(mac: Mac): string | undefined;
   /** Confirms the node's current boot when `token` is its boot token (app/boot-tracking.ts). */
@@ -208,6 +211,8 @@ export class AppApiHost implements ApiHost {
       ...(boot?.bootStartedAt !== undefined && { bootStartedAt: boot.bootStartedAt }),
       ...(boot?.lastSeenAt !== undefined && { lastSeenAt: boot.lastSeenAt }),
       ...(boot?.firmware !== undefined && { firmware: boot.firmware }),
+      loader: nodeLoader(this.opts.loaderOf(record.mac), boot?.platform),
+      ...(boot?.arch !== undefined && { arch: boot.arch }),
       ...(currentIp !== undefined && { currentIp }),
       boots: boot?.boots ?? 0,
       booted: boot?.booted ?? 0,

@@ -21,7 +21,7 @@ import type { LogFields, Logger } from '../util/log.js';
 import { AppApiHost } from './api-host.js';
 import { trackBoots, type BootTracking } from './boot-tracking.js';
 import { AppConsoleHost } from './console-host.js';
-import { startDhcp } from './dhcp.js';
+import { nodeLoaderPolicy, startDhcp } from './dhcp.js';
 import { createBootHttp, createManagementHttps, managementCertificate, managementConfig, managementListen } from './http.js';
 import { openInterface } from './interface.js';
 import { openPower } from './open-power.js';
@@ -143,6 +143,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     clock,
     power,
     settings,
+    loaderOf: nodeLoaderPolicy(config, stores),
     addressOf: (mac) => boot.addresses.addressOf(mac),
     confirmBoot: (mac, token) => boot.confirmBoot(mac, token),
     activeTftpTransfers: () => tftp.activeCount,

@@ -7,7 +7,7 @@ import { ipxeBooter, type LoaderChoice } from '../boot-policy/booter.js';
 import { loaderPolicy } from '../boot-policy/loader.js';
 import { fixedAddressRules } from '../config/fixed-address.js';
 import type { Mac } from '../net/addr.js';
-import type { RackbootConfig } from '../config/schema.js';
+import type { BootLoader, RackbootConfig } from '../config/schema.js';
 import type { PlanHost } from '../dhcp/address-plan.js';
 import type { ClientDirectory } from '../dhcp/client-limits.js';
 import type { ForeignServerReport } from '../dhcp/rogue-detector.js';
@@ -95,17 +95,23 @@ function inventoryHosts(inventory: NodeInventory): PlanHost[] {
     .map((node) => ({ mac: node.mac, hostname: node.name, ...(node.ip !== undefined && { ip: node.ip }) }));
 }
 
+/** Each node's loader as the boot policy chooses it (boot-policy/loader.ts), for DHCP and the API alike. */
+export function nodeLoaderPolicy(config: RackbootConfig, stores: Pick<Stores, 'inventory' | 'settings'>): (mac: Mac) => BootLoader {
+  const { inventory, settings } = stores;
+  return loaderPolicy({
+    hosts: config.hosts,
+    profiles: config.boot.profiles,
+    defaultLoader: config.boot.loader,
+    profileOf: (mac: Mac) => inventory.nextBoot(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile,
+  });
+}
+
 /** Each node's loader (boot-policy/loader.ts); a GRUB node that cannot get GRUB is reported once per node and client kind. */
 function loaderChoice(config: RackbootConfig, stores: Stores): LoaderChoice {
-  const { inventory, settings, events } = stores;
+  const { events } = stores;
   const warned = new Set<string>();
   return {
-    loaderOf: loaderPolicy({
-      hosts: config.hosts,
-      profiles: config.boot.profiles,
-      defaultLoader: config.boot.loader,
-      profileOf: (mac: Mac) => inventory.nextBoot(mac) ?? inventory.get(mac)?.profile ?? settings.defaultProfile,
-    }),
+    loaderOf: nodeLoaderPolicy(config, stores),
     onGrubUnavailable: (mac, kind) => {
       const key = `${mac} ${kind}`;
       if (warned.has(key)) return;

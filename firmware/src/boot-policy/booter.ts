@@ -7,7 +7,7 @@
 import type { Ipv4, Mac } from '../net/addr.js';
 import type { ClientClass, ClientKind } from '../model/boot.js';
 import type { BootLoader } from '../config/schema.js';
-import { SHIM_FILE } from './loader.js';
+import { grubCanBoot, SHIM_FILE } from './loader.js';
 
 /** The boot decision the DHCP server is given: what this client, on this NIC, is told to load. */
 export interface Booter {
@@ -24,8 +24,7 @@ export function ipxeBooter(ctx: BootPolicyContext, loaders?: LoaderChoice): Boot
   return {
     answer: (client, mac) => {
       if (loaders && client.kind !== 'plain' && client.kind !== 'ipxe' && client.kind !== 'rpi-boot' && loaders.loaderOf(mac) === 'grub') {
-        if (client.kind === 'uefi-x64-pxe')
-          return { bootFile: SHIM_FILE, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'boot-file' };
+        if (grubCanBoot(client.kind)) return { bootFile: SHIM_FILE, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'boot-file' };
         loaders.onGrubUnavailable?.(mac, client.kind);
       }
       return bootAnswerFor(client, ctx);

@@ -14,6 +14,8 @@
 
 import type { Ipv4, Mac } from '../net/addr.js';
 import type { BootLoader, HostConfig, ProfileConfig } from '../config/schema.js';
+import type { NodeLoader } from '../model/api.js';
+import type { ClientKind } from '../model/boot.js';
 import { grubEntryConfig, grubFileName, grubNodeConfig } from './grub-config.js';
 import type { NodeResolver } from './nodes.js';
 
@@ -37,6 +39,20 @@ export function loaderPolicy(opts: LoaderPolicyOptions): (mac: Mac) => BootLoade
     if (profile?.kind === 'chain' || profile?.kind === 'menu') return 'ipxe';
     return byMac.get(mac) ?? profile?.loader ?? opts.defaultLoader;
   };
+}
+
+/** Debian's signed shim + GRUB boot only UEFI x64 PXE clients. */
+export function grubCanBoot(kind: ClientKind): boolean {
+  return kind === 'uefi-x64-pxe';
+}
+
+/**
+ * The loader a node is handed given its policy's choice and its boot firmware's class
+ * (NodeBootState.platform; unknown until its firmware asked, when the choice stands).
+ */
+export function nodeLoader(chosen: BootLoader, platform: ClientKind | undefined): NodeLoader {
+  if (platform === 'rpi-boot') return 'rpi';
+  return chosen === 'grub' && (platform === undefined || grubCanBoot(platform)) ? 'grub' : 'ipxe';
 }
 
 export interface GrubFilesOptions {

@@ -47,10 +47,11 @@ export class BootObservations {
     const { mac } = event;
     const firmware = event.client.kind;
     const ipxe = event.client.isIpxe;
+    const arch = event.client.arch !== undefined ? { arch: event.client.arch } : {};
     if (event.ip && (event.type === 'ack' || event.type === 'request' || event.type === 'inform')) this.opts.addresses.learn(event.ip, mac);
     switch (event.type) {
       case 'discover':
-        return this.emit({ kind: 'dhcp_discover', mac, at, firmware, ipxe, xid: event.xid });
+        return this.emit({ kind: 'dhcp_discover', mac, at, firmware, ipxe, xid: event.xid, ...arch });
       case 'offer':
       case 'proxy-offer':
         return this.emit({ kind: 'dhcp_offer', mac, at, ip: event.ip, bootFile: event.bootFile, proxy: event.type === 'proxy-offer' });
@@ -58,7 +59,7 @@ export class BootObservations {
         return this.emit({ kind: 'dhcp_request', mac, at, ip: event.ip });
       case 'ack':
       case 'proxy-ack':
-        return this.emit({ kind: 'dhcp_ack', mac, at, ip: event.ip, bootFile: event.bootFile, firmware, ipxe, proxy: event.type === 'proxy-ack' });
+        return this.emit({ kind: 'dhcp_ack', mac, at, ip: event.ip, bootFile: event.bootFile, firmware, ipxe, proxy: event.type === 'proxy-ack', ...arch });
       case 'nak':
         return this.emit({ kind: 'dhcp_nak', mac, at });
       default:

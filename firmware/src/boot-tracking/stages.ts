@@ -67,6 +67,7 @@ import {
   type EvidenceItem,
   type NodeBootState,
   type TftpRole,
+  platformName,
 } from '../model/boot.js';
 
 export interface BootLimits {
@@ -396,6 +397,7 @@ function onDiscover(m: Machine, obs: Obs<'dhcp_discover'>, previousSeen: number 
   const p = s.progress; // newBoot replaced it
   p.firmware ??= obs.firmware; // the first DISCOVER of the boot names its firmware
   s.firmware = obs.firmware;
+  notePlatform(s, obs);
 
   const dhcp = p.dhcp;
   const laterStage = stageIndex(s.stage) >= stageIndex('acknowledged');
@@ -432,6 +434,21 @@ function onDiscover(m: Machine, obs: Obs<'dhcp_discover'>, previousSeen: number 
   }
 }
 
+/**
+ * The node's platform from a boot client's DISCOVER or ACK. An iPXE chainloaded in
+ * this boot says less than the firmware that loaded it (an x64 iPXE started by UEFI
+ * HTTP Boot sends option 93 = 7), so it names the platform only for a native iPXE
+ * ROM's boot, or when nothing was known.
+ */
+function notePlatform(s: BootMachineState, obs: Obs<'dhcp_discover'> | Obs<'dhcp_ack'>): void {
+  if (obs.firmware === 'ipxe' && s.platform !== undefined && s.progress.firmware !== 'ipxe') return;
+  const name = platformName(obs.firmware, obs.arch);
+  if (name === undefined && obs.firmware === 'ipxe' && s.platform !== undefined) return;
+  s.platform = obs.firmware;
+  if (name !== undefined) s.arch = name;
+  else delete s.arch;
+}
+
 function onOffer(m: Machine, obs: Obs<'dhcp_offer'>): void {
   const s = m.s;
   if (obs.ip) s.ip = obs.ip;
@@ -452,6 +469,7 @@ function onAck(m: Machine, obs: Obs<'dhcp_ack'>): void {
   if (obs.ip) s.ip = obs.ip;
   if (obs.firmware === 'plain' || (!m.active() && !m.failed())) return; // the OS renewing its lease, or a finished boot
   s.firmware = obs.firmware;
+  notePlatform(s, obs);
   s.dhcpAcks++;
   const dhcp = s.progress.dhcp;
   dhcp.acked = true;

@@ -209,7 +209,7 @@ export class BootTracker {
   }
 
   private report(mac: Mac, name: string, stage: BootStage, change: StageChange, view: NodeBootState): void {
-    this.opts.events.append(eventOf(mac, name, stage, change));
+    this.opts.events.append(eventOf(mac, name, stage, change, view.arch));
     for (const listener of this.listeners) {
       try {
         listener(mac, change, view);
@@ -268,8 +268,8 @@ export class BootTracker {
   }
 }
 
-/** The event a change becomes. */
-export function eventOf(mac: Mac, name: string, stage: BootStage, change: StageChange): EventInput {
+/** The event a change becomes; `arch` is the node's (NodeBootState.arch) after the change. */
+export function eventOf(mac: Mac, name: string, stage: BootStage, change: StageChange, arch?: string): EventInput {
   switch (change.kind) {
     case 'stage':
       return {
@@ -279,7 +279,8 @@ export function eventOf(mac: Mac, name: string, stage: BootStage, change: StageC
         node: name,
         stage: change.to,
         message: change.newBoot ? `${name}: new boot, ${change.to}` : `${name}: ${change.to}`,
-        detail: { from: change.from, newBoot: change.newBoot },
+        // arch: the node's architecture once its firmware has said it, so a live view sees a new one.
+        detail: { from: change.from, newBoot: change.newBoot, ...(arch !== undefined && { arch }) },
       };
     case 'diagnosis': {
       const detail: Record<string, unknown> = { detail: change.detail, evidence: change.evidence };

@@ -2,7 +2,7 @@
 // argument completion and the code that runs it. Commands talk to the terminal
 // only through CommandContext, so they never see bytes or the serial port.
 
-import type { NodeView, PowerResult, RackbootEvent } from '../model/api.js';
+import type { NodeLoader, NodeView, PowerResult, RackbootEvent } from '../model/api.js';
 import { BOOT_STAGES } from '../model/boot.js';
 import { fit, formatClock, formatRelative, formatUptime, table } from './format.js';
 import type { ConsoleHost, PowerAction } from './host.js';
@@ -58,6 +58,19 @@ async function findNode(ctx: CommandContext, id: string): Promise<NodeView> {
 }
 
 /** "recovery on (1 power-cycle since an operator switched it; boot window until 10:42:07)" or "recovery off". */
+const LOADER_NAMES: Record<NodeLoader, string> = { ipxe: 'iPXE', grub: 'GRUB (shim)', rpi: 'Raspberry Pi bootloader' };
+
+/** The `nodes` table's compact architecture: "x64 UEFI HTTP" -> "x64h", "x86 BIOS" -> "bios", unseen -> "-". */
+function shortArch(arch: string | undefined): string {
+  if (arch === undefined) return '-';
+  if (arch === 'x86 BIOS') return 'bios';
+  if (arch === 'Raspberry Pi') return 'rpi';
+  return arch
+    .replace(/ UEFI HTTP$/, 'h')
+    .replace(/ UEFI$/, '')
+    .replace(/ /g, '-');
+}
+
 function recoveryLine(recovery: NodeView['recovery'], now: number): string {
   if (!recovery.on) return 'recovery off';
   const cycles = `${recovery.attempts} power-cycle${recovery.attempts === 1 ? '' : 's'} since an operator switched it`;
@@ -189,8 +202,12 @@ export const COMMANDS: readonly Command[] = [
   {
     name: 'nodes',
     usage: 'nodes',
-    summary: 'every node: name, MAC, IP, boot stage, diagnosis',
-    details: ['IP is the address the node has now (lease or last seen), else its fixed one.'],
+    summary: 'every node: name, MAC, IP, boot stage, architecture and loader, diagnosis',
+    details: [
+      'IP is the address the node has now (lease or last seen), else its fixed one.',
+      'BOOT is the architecture its firmware announced (bios, x64, arm64, ia32; h: UEFI HTTP Boot; rpi; - not seen yet)',
+      'and the boot loader it is handed (ipxe, grub, rpi). node NAME says both in full.',
+    ],
     async run(args, ctx) {
       expectArgs(args, 0, 0);
       const nodes = (await ctx.host.nodes()).sort((a, b) => a.name.localeCompare(b.name));
@@ -198,18 +215,22 @@ export const COMMANDS: readonly Command[] = [
         ctx.print('No nodes yet: they appear when they ask for a boot, or from the config.');
         return;
       }
+      const rows = nodes.map((n) => [n.name, n.mac, n.currentIp ?? n.ip ?? '-', n.stage, `${shortArch(n.arch)} ${n.loader}`, n.diagnosis ?? '']);
+      // IP, STAGE and BOOT are as wide as their widest cell, so names and diagnoses keep the rest of an 80-column screen.
+      const widest = (i: number, title: string) => Math.max(title.length, ...rows.map((row) => row[i].length));
       ctx.print(
         ...table(
           [
             { title: 'NAME', flex: true },
             { title: 'MAC', width: 17 },
-            { title: 'IP', width: 15 },
-            { title: 'STAGE', width: 13 },
+            { title: 'IP', width: widest(2, 'IP') },
+            { title: 'STAGE', width: widest(3, 'STAGE') },
+            { title: 'BOOT', width: widest(4, 'BOOT') },
             { title: 'DIAGNOSIS', flex: true },
           ],
-          nodes.map((n) => [n.name, n.mac, n.currentIp ?? n.ip ?? '-', n.stage, n.diagnosis ?? '']),
+          rows,
           ctx.columns,
-          1, // a one-space gap leaves names and diagnoses 15 columns each
+          1,
         ),
         `${nodes.length} node${nodes.length === 1 ? '' : 's'}`,
       );
@@ -230,6 +251,7 @@ export const COMMANDS: readonly Command[] = [
         `${n.name}  ${n.mac}  ip ${address}${n.ip && n.ip !== address ? ` (fixed ${n.ip})` : ''}  power ${n.power}`,
         `stage ${n.stage} since ${formatClock(n.stageSince)} (${formatRelative(n.stageSince, now)})${n.lastSeenAt ? `, last seen ${formatRelative(n.lastSeenAt, now)}` : ''}`,
         `profile ${n.profile ?? '(default)'}${n.nextBootProfile ? `, next boot ${n.nextBootProfile}` : ''}  firmware ${n.firmware ?? '-'}  ${n.approved ? '' : 'NOT APPROVED'}`.trimEnd(),
+        `arch ${n.arch ?? 'not seen yet'}  loader ${LOADER_NAMES[n.loader]}`,
         `boots ${n.boots}, booted ${n.booted}, DHCP ACKs this boot ${n.dhcpAcks}`,
         recoveryLine(n.recovery, now),
       );

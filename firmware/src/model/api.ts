@@ -89,6 +89,8 @@ export interface ApiTokenCreated extends ApiTokenInfo {
   token: string;
 }
 
+export type NodeLoader = 'ipxe' | 'grub' | 'rpi';
+
 /** A node as the API shows it: the inventory record plus its boot state and power state. */
 export interface NodeView extends NodeRecord {
   stage: BootStage;
@@ -98,6 +100,14 @@ export interface NodeView extends NodeRecord {
   bootStartedAt?: number;
   lastSeenAt?: number;
   firmware?: string;
+  /**
+   * The boot loader rackboot hands the node: the one its last boot got, or the one it
+   * would get (boot-policy/loader.ts). 'rpi': the Raspberry Pi's own bootloader, which
+   * loads its files by TFTP and runs no loader from rackboot.
+   */
+  loader: NodeLoader;
+  /** The node's platform as its boot firmware's last DHCP request said ("x64 UEFI", "arm64 UEFI HTTP", "x86 BIOS"); unset until seen. */
+  arch?: string;
   /** The address the node has now (lease or last seen), which may differ from the fixed `ip`. */
   currentIp?: string;
   boots: number;

@@ -77,6 +77,13 @@ export interface NodeBootState {
   lastSeenAt?: number;
   /** The firmware class of the latest DHCP exchange. */
   firmware?: ClientKind;
+  /**
+   * The client class of the node's boot firmware in its latest network boot: the
+   * firmware's own, not that of an iPXE it chainloaded (a native iPXE ROM is 'ipxe').
+   */
+  platform?: ClientKind;
+  /** The platform for operators, from the same request's option 93 and class: "x64 UEFI", "arm64 UEFI HTTP", "x86 BIOS". */
+  arch?: string;
   /** The address the node was last seen with. */
   ip?: Ipv4;
   /** How many boots this node has started since rackboot started, and how many reached `booted`. */
@@ -86,6 +93,41 @@ export interface NodeBootState {
   dhcpAcks: number;
   /** The most recent observations, newest last, kept as evidence for a diagnosis (bounded). */
   evidence: EvidenceItem[];
+}
+
+/** Option 93 values (RFC 4578, IANA Processor Architecture Types) as operators say them. */
+const ARCH_NAMES: Record<number, string> = {
+  0: 'x86 BIOS',
+  6: 'ia32 UEFI',
+  7: 'x64 UEFI',
+  9: 'x64 UEFI',
+  10: 'arm32 UEFI',
+  11: 'arm64 UEFI',
+  15: 'ia32 UEFI HTTP',
+  16: 'x64 UEFI HTTP',
+  18: 'arm32 UEFI HTTP',
+  19: 'arm64 UEFI HTTP',
+};
+
+const KIND_ARCH: Record<Exclude<ClientKind, 'ipxe' | 'plain'>, string> = {
+  'bios-pxe': 'x86 BIOS',
+  'uefi-ia32-pxe': 'ia32 UEFI',
+  'uefi-x64-pxe': 'x64 UEFI',
+  'uefi-arm64-pxe': 'arm64 UEFI',
+  'uefi-x64-http': 'x64 UEFI HTTP',
+  'uefi-arm64-http': 'arm64 UEFI HTTP',
+  'rpi-boot': 'Raspberry Pi',
+};
+
+/**
+ * A boot client's platform for operators: from its class where that names one, else
+ * from its option 93 (iPXE says only what it runs on), else undefined (a plain
+ * client, or an iPXE that sent no option 93 or an unlisted one).
+ */
+export function platformName(kind: ClientKind, arch?: number): string | undefined {
+  if (kind !== 'ipxe' && kind !== 'plain') return KIND_ARCH[kind];
+  if (kind === 'ipxe' && arch !== undefined) return ARCH_NAMES[arch] ?? `arch ${arch}`;
+  return undefined;
 }
 
 export interface EvidenceItem {
@@ -102,11 +144,12 @@ export interface EvidenceItem {
 export type BootObservation =
   | { kind: 'power_on'; mac: Mac; at: number; by: string }
   | { kind: 'power_off'; mac: Mac; at: number; by: string }
-  | { kind: 'dhcp_discover'; mac: Mac; at: number; firmware: ClientKind; ipxe: boolean; xid: number }
+  /** arch: the request's option 93 (RFC 4578), when it carried one. */
+  | { kind: 'dhcp_discover'; mac: Mac; at: number; firmware: ClientKind; ipxe: boolean; xid: number; arch?: number }
   /** bootFile undefined: the answer carried no boot file (a hold, an arch rackboot cannot boot, a plain client). */
   | { kind: 'dhcp_offer'; mac: Mac; at: number; ip?: Ipv4; bootFile?: string; proxy: boolean }
   | { kind: 'dhcp_request'; mac: Mac; at: number; ip?: Ipv4 }
-  | { kind: 'dhcp_ack'; mac: Mac; at: number; ip?: Ipv4; bootFile?: string; firmware: ClientKind; ipxe: boolean; proxy: boolean }
+  | { kind: 'dhcp_ack'; mac: Mac; at: number; ip?: Ipv4; bootFile?: string; firmware: ClientKind; ipxe: boolean; proxy: boolean; arch?: number }
   | { kind: 'dhcp_nak'; mac: Mac; at: number }
   /** The node asked (ARP request) who has `target`; rackboot's kernel answers for the server address. */
   | { kind: 'arp_request'; mac: Mac; at: number; target: Ipv4 }
