@@ -1,16 +1,19 @@
-// rackboot command line: serve | storm | check-config | leases | --version, each with --help.
+// rackboot command line: serve | storm | check-config | leases | --version, and the
+// rack verbs that talk to a running server's API (app/cli): nodes | power | boot | events | token.
 
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { checkConfigFile } from './config/load.js';
 import { serve, type ServeArgs } from './serve.js';
 import { existsSync } from 'node:fs';
 import { LeaseTable } from './dhcp/leases.js';
+import { NodeInventory } from './inventory/nodes.js';
 import { formatLeaseTable } from './dhcp/lease-format.js';
 import { printableJson } from './util/printable.js';
 import { ipToInt } from './net/addr.js';
 import { DEFAULTS } from './config/defaults.js';
 import { loadPacketAddon } from './net/native.js';
 import { runStormCli } from './storm/cli.js';
+import { runRackVerb } from './app/cli/verbs.js';
 
 declare const __RACKBOOT_VERSION__: string | undefined;
 export const VERSION = typeof __RACKBOOT_VERSION__ === 'string' ? __RACKBOOT_VERSION__ : '0.1.0 (source)';
@@ -25,6 +28,16 @@ Usage:
   rackboot check-config FILE
   rackboot leases [--state-dir DIR] [--json]
   rackboot --version [--check-native]
+
+Talking to the running server (its API over HTTPS; see docs/cli.md):
+  rackboot nodes [list|show|add|set|rm] [TARGET...]
+  rackboot power TARGET... on|off|cycle|status
+  rackboot boot TARGET... next PROFILE
+  rackboot events [--follow]
+  rackboot token create NAME [--password-file FILE] [--save]
+
+Targets are names, MACs, ranges (rack1-n[01-40]) or tags (tag:gpu).
+The web UI and the API are at https://ADDRESS/ of the server's interface.
 
 Run 'rackboot COMMAND --help' for the options of a command.
 `;
@@ -61,7 +74,7 @@ Exits 0 when the file is valid, 1 when it is not.
 const LEASES_USAGE = `Usage: rackboot leases [--state-dir DIR] [--json]
 
 Lists the stored DHCP leases (bound, released, expired, declined) of a state
-directory. Safe to run while 'rackboot serve' owns the directory.
+directory, with the inventory name of each lease's node (NODE, '-' when unknown). Safe to run while 'rackboot serve' owns the directory.
 
 Options:
   --state-dir DIR   default /var/lib/rackboot
@@ -111,6 +124,16 @@ export async function main(argv: string[]): Promise<number> {
         return await checkConfigCommand(rest);
       case 'leases':
         return await leasesCommand(rest);
+      case 'nodes':
+      case 'power':
+      case 'boot':
+      case 'events':
+      case 'token': {
+        const code = await runRackVerb(command, rest);
+        // An --follow stream or a kept-alive socket must not hold the process once the verb is done.
+        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()));
+        return process.exit(code);
+      }
       default:
         process.stderr.write(`rackboot: unknown command '${command}'\n\n${USAGE}`);
         return 2;
@@ -203,12 +226,28 @@ async function leasesCommand(args: string[]): Promise<number> {
     return 1;
   }
   const leases = (await LeaseTable.readStored(dir)).sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip));
+  const names = await nodeNames(dir);
   if (values.json) {
-    process.stdout.write(printableJson(leases, 1) + '\n');
+    process.stdout.write(
+      printableJson(
+        leases.map((l) => ({ ...l, ...(names.has(l.mac) && { node: names.get(l.mac) }) })),
+        1,
+      ) + '\n',
+    );
     return 0;
   }
-  process.stdout.write(formatLeaseTable(leases, Date.now()));
+  process.stdout.write(formatLeaseTable(leases, Date.now(), names));
   return 0;
+}
+
+/** MAC to inventory name from the state directory's node journal; none when it cannot be read (leases are still worth listing). */
+async function nodeNames(dir: string): Promise<Map<string, string>> {
+  try {
+    return new Map((await NodeInventory.read(dir)).map((n) => [n.mac, n.name]));
+  } catch (error) {
+    process.stderr.write(`rackboot leases: no node names (cannot read the inventory in ${dir}: ${(error as Error).message})\n`);
+    return new Map();
+  }
 }
 
 main(process.argv.slice(2)).then(

@@ -4,9 +4,10 @@
 import { printable } from '../util/printable.js';
 import type { Lease } from './leases.js';
 
-export function formatLeaseTable(leases: readonly Lease[], now: number): string {
-  const rows = leases.map((l) => [l.ip, l.mac, l.state, remaining(l, now), l.hostname ?? ''].map((cell) => printable(cell)));
-  const header = ['ADDRESS', 'MAC', 'STATE', 'EXPIRES IN', 'HOSTNAME'];
+/** The lease table of `rackboot leases`; `nodeNames` (MAC to inventory name) fills the NODE column, '-' for a MAC the inventory lacks. */
+export function formatLeaseTable(leases: readonly Lease[], now: number, nodeNames: ReadonlyMap<string, string> = new Map()): string {
+  const rows = leases.map((l) => [l.ip, l.mac, l.state, remaining(l, now), nodeNames.get(l.mac) ?? '-', l.hostname ?? ''].map((cell) => printable(cell)));
+  const header = ['ADDRESS', 'MAC', 'STATE', 'EXPIRES IN', 'NODE', 'HOSTNAME'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>
     cells
