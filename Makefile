@@ -74,8 +74,17 @@ payload: $(STAMP)
 UNIT_TESTS := test/unit test/web/ui.test.ts
 INTEGRATION_TESTS := test/integration test/web/real-rackboot.test.ts
 
+# Tests that mostly wait (a booted VM left running while a recovery waits out a silence) run in a second vitest
+# process beside the serial main run: they use namespaces of their own and little CPU while they wait. Their log is
+# printed after the main run's.
+BESIDE_TESTS := test/integration/forged-recovery.test.ts test/integration/power-lab.test.ts
+
 test: build typecheck lint payload
-	node_modules/.bin/vitest run
+	@mkdir -p build/out; node_modules/.bin/vitest run $(BESIDE_TESTS) > build/out/beside-tests.log 2>&1 & beside=$$!; \
+	node_modules/.bin/vitest run $(addprefix --exclude ,$(BESIDE_TESTS)); main=$$?; \
+	wait $$beside; besides=$$?; \
+	echo "---- run beside the others: $(BESIDE_TESTS)"; cat build/out/beside-tests.log; \
+	test $$main -eq 0 -a $$besides -eq 0
 
 unit: build typecheck lint
 	node_modules/.bin/vitest run $(UNIT_TESTS)
