@@ -18,7 +18,7 @@ SHELL := /bin/bash
 # peers the integration tests run against (tests need root for network namespaces).
 APT_PACKAGES := make g++ python3 iproute2 nftables tcpdump socat curl \
 	isc-dhcp-client udhcpc busybox kea-admin dnsmasq-base tftp-hpa atftp iputils-ping ethtool \
-	qemu-system-x86 ipxe-qemu ipxe ovmf chromium chromium-driver systemd tmux strace
+	qemu-system-x86 ipxe-qemu ipxe ovmf qemu-system-arm qemu-efi-aarch64 grub-common chromium chromium-driver systemd tmux strace
 
 NODE_GYP := node_modules/.bin/node-gyp
 # Build against the headers of the node that runs rackboot (Debian's are in /usr/include/node).
@@ -27,7 +27,8 @@ STAMP := node_modules/.rackboot-setup
 
 .PHONY: setup apt build native bundle test typecheck lint unit integration clean serve payload lab bench fuzz image overlay-tarball image-check image-boot-test image-apt
 
-# The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries),
+# The firmware tests' boot payload (Debian kernel + busybox initrd + iPXE binaries, shim + GRUB, and the arm64
+# kernel, initrd and GRUB network image; grub-mkimage from grub-common builds the last),
 # downloaded with apt-get download, never installed on this machine.
 PAYLOAD_DIR := node_modules/.cache/rackboot-payload
 

@@ -17,6 +17,8 @@
 #                      Microsoft's UEFI CA) and GRUB's network image (grub-efi-amd64-signed,
 #                      grubnetx64.efi.signed, signed by Debian), under the names shim loads
 #   $1/.payload-stamp  what it was built from; when it still matches, nothing is rebuilt
+#   $1/arm64/          the arm64 UEFI payload (GRUB network image, arm64 kernel, the same
+#                      initrd with arm64 busybox): build/payload-arm64.sh, run after this
 #
 # Nothing is installed on the host: the kernel and busybox packages are fetched with
 # `apt-get download` and unpacked with `dpkg-deb -x` in a temporary directory. The
@@ -33,6 +35,11 @@ fail() {
   exit 1
 }
 say() { echo "payload: $*"; }
+# Every successful end of this script builds (or finds up to date) the arm64 payload too.
+arm64_and_exit() {
+  bash "$(dirname "${BASH_SOURCE[0]}")/payload-arm64.sh" "$OUT/arm64" "$OUT/initrd.img"
+  exit 0
+}
 
 [ $# -eq 1 ] && [ -n "$1" ] || fail "usage: $0 OUTPUT_DIR"
 OUT=$1
@@ -88,11 +95,11 @@ outputs_present() {
 if [ -z "${FORCE:-}" ] && outputs_present; then
   if [ -z "$KERNEL_PKG" ] || [ -z "$KERNEL_VERSION" ] || [ "$KERNEL_VERSION" = "(none)" ]; then
     say "apt cannot resolve linux-image-amd64 now; keeping the existing payload in $OUT"
-    exit 0
+    arm64_and_exit
   fi
   if [ "$(cat "$OUT/.payload-stamp")" = "$STAMP_TEXT" ]; then
     say "up to date in $OUT ($KERNEL_PKG $KERNEL_VERSION, busybox-static $BUSYBOX_VERSION)"
-    exit 0
+    arm64_and_exit
   fi
 fi
 
@@ -116,7 +123,7 @@ if ! (cd "$WORK" && apt-get download -q -o APT::Sandbox::User="$(id -un)" "$KERN
   if outputs_present; then
     say "warning: apt-get download failed; keeping the existing (older) payload in $OUT:"
     sed 's/^/payload:   /' "$WORK/apt.log"
-    exit 0
+    arm64_and_exit
   fi
   fail "apt-get download failed:
 $(cat "$WORK/apt.log")"
@@ -294,3 +301,4 @@ done
 
 printf '%s\n' "$STAMP_TEXT" >"$OUT/.payload-stamp"
 say "done: $OUT"
+arm64_and_exit

@@ -26,6 +26,10 @@
  *              variable store has Microsoft's keys enrolled and Secure Boot on;
  *              `-machine q35,smm=on` and secure pflash, which that build needs.
  *              It runs only images signed by those keys: shim, not Debian's iPXE.
+ *   arch arm64 (uefi-pxe, uefi-http): qemu-system-aarch64 `-M virt -cpu max` with AAVMF
+ *              (Debian qemu-efi-aarch64: read-only CODE, a per-VM copy of VARS) and a
+ *              virtio-net NIC; the same fw_cfg switches as OVMF (ArmVirtQemu reads them
+ *              too). Its serial port is the PL011 (ttyAMA0 in the kernel).
  *   direct     QEMU loads kernel + initrd itself (`-kernel/-initrd/-append`); no firmware
  *              network boot, optional NIC.
  *
@@ -46,6 +50,10 @@ import { REPO_ROOT } from './paths.js';
 export type Firmware = 'bios-ipxe' | 'uefi-pxe' | 'uefi-http' | 'direct';
 
 export const QEMU_BINARY = 'qemu-system-x86_64';
+export const QEMU_BINARY_ARM64 = 'qemu-system-aarch64';
+/** Debian qemu-efi-aarch64: EDK2's ArmVirtQemu build for `-M virt` (64 MiB flash images). */
+export const AAVMF_CODE = '/usr/share/AAVMF/AAVMF_CODE.fd';
+export const AAVMF_VARS = '/usr/share/AAVMF/AAVMF_VARS.fd';
 /** Debian ovmf: the 4 MB flash layout (the 2 MB one is legacy). */
 export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
 export const OVMF_VARS = '/usr/share/OVMF/OVMF_VARS_4M.fd';
@@ -96,6 +104,8 @@ export interface VirtualNodeOptions {
   append?: string;
   /** uefi-pxe and uefi-http: Secure Boot enforced, with Microsoft's keys (see the header). */
   secureBoot?: boolean;
+  /** uefi-pxe and uefi-http: the machine's architecture (default x64; arm64 is `-M virt` with AAVMF). */
+  arch?: 'x64' | 'arm64';
   /** Guest RAM (default 256 MiB: enough for OVMF, iPXE and the Debian kernel with the initrd). */
   memoryMb?: number;
   /** Where the serial output goes (default: SERIAL_LOG_DIR/<name>.serial.log). */
@@ -199,8 +209,11 @@ export class VirtualNode {
       mkdirSync(dirname(serialLog), { recursive: true });
       let varsCopy: string | undefined;
       if (options.firmware === 'uefi-pxe' || options.firmware === 'uefi-http') {
-        const [code, vars] = options.secureBoot ? [OVMF_CODE_SECBOOT, OVMF_VARS_MS] : [OVMF_CODE, OVMF_VARS];
-        for (const file of [code, vars]) if (!existsSync(file)) throw new Error(`${file} not found: install the Debian package ovmf`);
+        const arm64 = options.arch === 'arm64';
+        if (arm64 && options.secureBoot) throw new Error(`${options.name}: Secure Boot is tested on x64 only`);
+        const [code, vars] = arm64 ? [AAVMF_CODE, AAVMF_VARS] : options.secureBoot ? [OVMF_CODE_SECBOOT, OVMF_VARS_MS] : [OVMF_CODE, OVMF_VARS];
+        const pkg = arm64 ? 'qemu-efi-aarch64' : 'ovmf';
+        for (const file of [code, vars]) if (!existsSync(file)) throw new Error(`${file} not found: install the Debian package ${pkg}`);
         // OVMF writes boot options into its variable store: one private copy per VM.
         varsCopy = join(scratch, 'OVMF_VARS.fd');
         copyFileSync(vars, varsCopy);
@@ -349,8 +362,10 @@ export interface QemuArgvOptions extends VirtualNodeOptions {
 /** QEMU's command line for a node (pure: no files are touched). `ovmfVars` is the VM's private copy. */
 export function qemuArgv(options: QemuArgvOptions, paths: { ovmfVars?: string } = {}): string[] {
   const { firmware, mac, tap } = options;
+  const arm64 = options.arch === 'arm64';
+  if (arm64 && firmware !== 'uefi-pxe' && firmware !== 'uefi-http') throw new Error(`${options.name}: arch arm64 is for the UEFI firmwares only`);
   const argv = [
-    QEMU_BINARY,
+    arm64 ? QEMU_BINARY_ARM64 : QEMU_BINARY,
     '-name',
     options.name,
     '-accel',
@@ -378,21 +393,30 @@ export function qemuArgv(options: QemuArgvOptions, paths: { ovmfVars?: string } 
     case 'uefi-pxe':
     case 'uefi-http': {
       if (!paths.ovmfVars) throw new Error('UEFI firmware needs a private copy of OVMF_VARS');
-      // The Secure Boot build keeps its variables behind SMM: the flash must be secure.
-      if (options.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
-      argv.push(
-        '-machine',
-        options.secureBoot ? 'q35,smm=on' : 'q35',
-        '-drive',
-        `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
-        '-drive',
-        `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
-        ...netdev(),
-        '-device',
-        `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`,
-        '-fw_cfg',
-        'name=opt/org.tianocore/IPv6Support,string=n',
-      );
+      if (arm64) {
+        argv.push(
+          '-machine',
+          'virt',
+          '-cpu',
+          'max',
+          '-drive',
+          `if=pflash,format=raw,unit=0,readonly=on,file=${AAVMF_CODE}`,
+          '-drive',
+          `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
+        );
+      } else {
+        // The Secure Boot build keeps its variables behind SMM: the flash must be secure.
+        if (options.secureBoot) argv.push('-global', 'driver=cfi.pflash01,property=secure,value=on');
+        argv.push(
+          '-machine',
+          options.secureBoot ? 'q35,smm=on' : 'q35',
+          '-drive',
+          `if=pflash,format=raw,unit=0,readonly=on,file=${options.secureBoot ? OVMF_CODE_SECBOOT : OVMF_CODE}`,
+          '-drive',
+          `if=pflash,format=raw,unit=1,file=${paths.ovmfVars}`,
+        );
+      }
+      argv.push(...netdev(), '-device', `virtio-net-pci,netdev=n0,mac=${mac},romfile=,bootindex=1`, '-fw_cfg', 'name=opt/org.tianocore/IPv6Support,string=n');
       if (firmware === 'uefi-http') {
         argv.push('-fw_cfg', 'name=opt/org.tianocore/IPv4PXESupport,string=n', '-fw_cfg', 'name=opt/org.tianocore/IPv6PXESupport,string=n');
       }

@@ -12,9 +12,12 @@ const SERVER = '10.87.0.1';
 const NODES = {
   uefi: '52:54:00:87:00:01',
   grub: '52:54:00:87:00:02',
+  bios: '52:54:00:87:00:03',
 };
 /** What OVMF's PXE sends: x64 UEFI, option 93 = 7. */
 const UEFI_X64_PXE = ['-V', 'PXEClient:Arch:00007:UNDI:003016', '-x', '0x5d:0007'];
+/** What a BIOS PXE ROM sends: option 93 = 0. */
+const X86_BIOS_PXE = ['-V', 'PXEClient:Arch:00000:UNDI:002001', '-x', '0x5d:0000'];
 /** What arm64 UEFI HTTP Boot sends: option 93 = 19. */
 const UEFI_ARM64_HTTP = ['-V', 'HTTPClient:Arch:00019:UNDI:003000', '-x', '0x5d:0013'];
 
@@ -35,6 +38,7 @@ pools:
 hosts:
   - { mac: "${NODES.uefi}", hostname: uefi-node }
   - { mac: "${NODES.grub}", hostname: grub-node, loader: grub }
+  - { mac: "${NODES.bios}", hostname: bios-node, loader: grub }
 boot:
   root: ${root}
   profiles:
@@ -68,9 +72,15 @@ boot:
     expect(node).toMatchObject({ name: 'uefi-node', arch: 'x64 UEFI', loader: 'ipxe', firmware: 'uefi-x64-pxe' });
   }, 90_000);
 
-  it('a node with loader grub whose firmware is arm64 UEFI HTTP Boot: GRUB cannot boot it, so iPXE', async () => {
+  it('a node whose firmware is arm64 UEFI HTTP Boot: the arm64 GRUB image (there is no arm64 iPXE)', async () => {
     await firmwareDhcp(NODES.grub, 'grub', UEFI_ARM64_HTTP);
     const node = await api.waitForNode(NODES.grub, (n) => n.arch !== undefined, 30_000);
-    expect(node).toMatchObject({ name: 'grub-node', arch: 'arm64 UEFI HTTP', loader: 'ipxe' });
+    expect(node).toMatchObject({ name: 'grub-node', arch: 'arm64 UEFI HTTP', loader: 'grub' });
+  }, 90_000);
+
+  it('a node with loader grub whose firmware is x86 BIOS: signed GRUB cannot boot it, so iPXE', async () => {
+    await firmwareDhcp(NODES.bios, 'bios', X86_BIOS_PXE);
+    const node = await api.waitForNode(NODES.bios, (n) => n.arch !== undefined, 30_000);
+    expect(node).toMatchObject({ name: 'bios-node', arch: 'x86 BIOS', loader: 'ipxe' });
   }, 90_000);
 });

@@ -228,6 +228,12 @@ describe('QEMU virtual nodes', () => {
     const bios = qemuArgv({ name: 'x', firmware: 'bios-ipxe', mac: '52:54:00:00:00:01', tap: 'tap0' }).join(' ');
     expect(bios).toContain('-machine pc,graphics=off');
     expect(bios).toContain('romfile=/usr/lib/ipxe/qemu/pxe-e1000.rom');
+    const arm64 = qemuArgv({ name: 'x', firmware: 'uefi-pxe', arch: 'arm64', mac: '52:54:00:00:00:01', tap: 'tap0' }, { ovmfVars: '/tmp/v.fd' });
+    expect(arm64[0]).toBe('qemu-system-aarch64');
+    expect(arm64.join(' ')).toContain('-machine virt -cpu max -drive if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd');
+    expect(arm64.join(' ')).toContain('virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01,romfile=,bootindex=1');
+    expect(arm64.join(' ')).not.toContain('q35');
+    expect(() => qemuArgv({ name: 'x', firmware: 'bios-ipxe', arch: 'arm64', mac: '52:54:00:00:00:01', tap: 'tap0' })).toThrow(/UEFI firmwares only/);
   });
 });
 

@@ -119,4 +119,28 @@ describe('loader choice and the DHCP answer', () => {
     expect(booter.answer(client('plain'), '52:54:00:00:00:02')).toBeUndefined();
     expect(warnings).toEqual(['52:54:00:00:00:02 bios-pxe', '52:54:00:00:00:02 uefi-x64-http']);
   });
+
+  it('an arm64 UEFI node gets the arm64 GRUB image whatever its loader: over TFTP after PXE, as a URL for HTTP Boot', () => {
+    const warnings: string[] = [];
+    const booter = ipxeBooter({ serverAddress: '10.0.0.1', httpPort: 80 }, { loaderOf, onGrubUnavailable: (mac, kind) => warnings.push(`${mac} ${kind}`) });
+    const client = (kind: ClientKind) => ({ kind, isIpxe: false });
+    for (const mac of ['52:54:00:00:00:02', '52:54:00:00:00:09']) {
+      expect(booter.answer(client('uefi-arm64-pxe'), mac)).toEqual({
+        bootFile: 'arm64/grubaa64.efi',
+        nextServer: '10.0.0.1',
+        vendorClass: 'PXEClient',
+        pxeVendorOptions: 'boot-file',
+      });
+      expect(booter.answer(client('uefi-arm64-http'), mac)).toEqual({
+        bootFile: 'http://10.0.0.1/arm64/grubaa64.efi',
+        vendorClass: 'HTTPClient',
+        pxeVendorOptions: false,
+      });
+    }
+    // Without a loader choice (the DHCP server's tests), the same.
+    expect(ipxeBooter({ serverAddress: '10.0.0.1', httpPort: 8080 }).answer(client('uefi-arm64-http'), '52:54:00:00:00:02')?.bootFile).toBe(
+      'http://10.0.0.1:8080/arm64/grubaa64.efi',
+    );
+    expect(warnings).toEqual([]);
+  });
 });

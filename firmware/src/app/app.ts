@@ -7,7 +7,7 @@ import { stat } from 'node:fs/promises';
 import type { RackbootConfig } from '../config/schema.js';
 import { Console } from '../console/index.js';
 import { createApi } from '../http/api/index.js';
-import { sameSubnet, type Ipv4 } from '../net/addr.js';
+import { isIpv4, sameSubnet, type Ipv4 } from '../net/addr.js';
 import type { ArpProber } from '../net/arp-prober.js';
 import { icmpEchoProbe } from '../net/icmp-probe.js';
 import type { LivenessProbes } from '../power/index.js';
@@ -168,6 +168,7 @@ async function openApp(config: RackbootConfig, { version, log }: StartAppOptions
     managementListen: managementAt,
     log,
     counters,
+    generated: async (relative, client) => (isIpv4(client) ? (await grubFiles.file(relative, client))?.content : undefined),
   });
   const https = createManagementHttps(config, cert, managementAt, { apiRoutes: api.routes, log, counters });
   inFlight.http = () => http.activeConnections();

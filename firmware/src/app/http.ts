@@ -36,6 +36,8 @@ export interface BootHttpDeps {
   managementListen: readonly { address: string; port: number }[];
   log: Logger;
   counters: Counters;
+  /** The generated GRUB configurations (boot-policy/loader.ts GrubFiles), served as TFTP serves them. */
+  generated?: (relative: string, client: string) => Promise<Buffer | undefined>;
 }
 
 export function createBootHttp(config: RackbootConfig, deps: BootHttpDeps): RackbootHttpServer {
@@ -47,6 +49,7 @@ export function createBootHttp(config: RackbootConfig, deps: BootHttpDeps): Rack
     defaultProfile: () => settings.defaultProfile,
     serverBase: httpBaseUrl(deps.serverAddress, config.http.port),
     bootedCallbackPath: BOOTED_PATH,
+    ...(deps.generated && { generated: deps.generated }),
     extraRoutes: managementConfig(config).plainHttp
       ? [deps.bootRoute, ...deps.apiRoutes, ...createUiRoutes(webAssets)]
       : [

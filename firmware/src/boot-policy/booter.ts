@@ -2,12 +2,14 @@
 // client is told to load. Plain PXE firmware gets a small iPXE binary over
 // TFTP; iPXE and UEFI HTTP Boot get HTTP URLs, so everything large moves over TCP.
 // A UEFI x64 PXE node whose loader is GRUB (loader.ts) gets shim over TFTP instead.
+// arm64 UEFI nodes always get rackboot's own arm64 GRUB network image (there is
+// no arm64 iPXE in Debian): over TFTP after PXE, as a URL after HTTP Boot.
 // The DHCP server asks a `Booter` and knows nothing of loaders or URLs.
 
 import type { Ipv4, Mac } from '../net/addr.js';
 import type { ClientClass, ClientKind } from '../model/boot.js';
 import type { BootLoader } from '../config/schema.js';
-import { grubCanBoot, SHIM_FILE } from './loader.js';
+import { GRUB_ARM64_FILE, grubCanBoot, SHIM_FILE } from './loader.js';
 
 /** The boot decision the DHCP server is given: what this client, on this NIC, is told to load. */
 export interface Booter {
@@ -23,7 +25,15 @@ export interface Booter {
 export function ipxeBooter(ctx: BootPolicyContext, loaders?: LoaderChoice): Booter {
   return {
     answer: (client, mac) => {
-      if (loaders && client.kind !== 'plain' && client.kind !== 'ipxe' && client.kind !== 'rpi-boot' && loaders.loaderOf(mac) === 'grub') {
+      if (
+        loaders &&
+        client.kind !== 'plain' &&
+        client.kind !== 'ipxe' &&
+        client.kind !== 'rpi-boot' &&
+        client.kind !== 'uefi-arm64-pxe' &&
+        client.kind !== 'uefi-arm64-http' &&
+        loaders.loaderOf(mac) === 'grub'
+      ) {
         if (grubCanBoot(client.kind)) return { bootFile: SHIM_FILE, nextServer: ctx.serverAddress, vendorClass: 'PXEClient', pxeVendorOptions: 'boot-file' };
         loaders.onGrubUnavailable?.(mac, client.kind);
       }
@@ -34,7 +44,7 @@ export function ipxeBooter(ctx: BootPolicyContext, loaders?: LoaderChoice): Boot
 
 export interface LoaderChoice {
   loaderOf(mac: Mac): BootLoader;
-  /** A node whose loader is GRUB asked as a client GRUB cannot boot (BIOS, HTTP Boot, arm64, ia32): it gets iPXE. */
+  /** A node whose loader is GRUB asked as a client the signed x64 chain cannot boot (BIOS, x64 HTTP Boot, ia32): it gets iPXE. */
   onGrubUnavailable?(mac: Mac, kind: ClientKind): void;
 }
 
@@ -68,10 +78,11 @@ const BOOT_TABLE: Record<Exclude<ClientKind, 'plain' | 'rpi-boot'>, { file: stri
   // UEFI PXE: snponly.efi uses the firmware's own network stack (SNP), which every UEFI NIC has.
   'uefi-x64-pxe': { file: 'snponly.efi', http: false },
   'uefi-ia32-pxe': { file: 'i386/snponly.efi', http: false },
-  'uefi-arm64-pxe': { file: 'arm64/snponly.efi', http: false },
+  // arm64 UEFI: GRUB (rackboot's arm64-efi network image, loader.ts), whatever the node's loader.
+  'uefi-arm64-pxe': { file: GRUB_ARM64_FILE, http: false },
   // UEFI HTTP Boot (option 60 "HTTPClient") wants a URL and the same vendor class back.
   'uefi-x64-http': { file: 'snponly.efi', http: true },
-  'uefi-arm64-http': { file: 'arm64/snponly.efi', http: true },
+  'uefi-arm64-http': { file: GRUB_ARM64_FILE, http: true },
   // iPXE (chainloaded or native) fetches its per-node script over HTTP.
   ipxe: { file: 'boot.ipxe', http: true },
 };

@@ -8,9 +8,10 @@
 // menu profiles are iPXE scripts and always get iPXE.
 //
 // shim + GRUB is signed for UEFI x64 only, and Debian's signed GRUB can boot
-// only after PXE (over HTTP Boot it gets no network configuration): a node of
-// any other kind whose loader is grub gets iPXE, and the caller is told so it
-// can warn (booter.ts).
+// only after PXE (over HTTP Boot it gets no network configuration): an x86 node
+// of any other kind whose loader is grub gets iPXE, and the caller is told so it
+// can warn (booter.ts). arm64 UEFI nodes get GRUB whatever their loader: the
+// unsigned arm64 network image rackboot builds, which has the http module.
 
 import type { Ipv4, Mac } from '../net/addr.js';
 import type { BootLoader, HostConfig, ProfileConfig } from '../config/schema.js';
@@ -22,6 +23,12 @@ import type { NodeResolver } from './nodes.js';
 /** The NBP a GRUB node is given over TFTP: shim, which then loads grubx64.efi beside it. */
 export const SHIM_FILE = 'shimx64.efi';
 export const GRUB_FILE = 'grubx64.efi';
+/**
+ * The NBP of every arm64 UEFI node (PXE and HTTP Boot), whatever its loader: GRUB's
+ * arm64-efi network image that build/payload-arm64.sh makes (unsigned; Debian 12
+ * has no arm64 iPXE). It reads the same generated grub/grub.cfg as the x64 chain.
+ */
+export const GRUB_ARM64_FILE = 'arm64/grubaa64.efi';
 
 export interface LoaderPolicyOptions {
   hosts: readonly HostConfig[];
@@ -52,6 +59,8 @@ export function grubCanBoot(kind: ClientKind): boolean {
  */
 export function nodeLoader(chosen: BootLoader, platform: ClientKind | undefined): NodeLoader {
   if (platform === 'rpi-boot') return 'rpi';
+  // arm64 UEFI nodes always get the arm64 GRUB network image (there is no arm64 iPXE; booter.ts).
+  if (platform === 'uefi-arm64-pxe' || platform === 'uefi-arm64-http') return 'grub';
   return chosen === 'grub' && (platform === undefined || grubCanBoot(platform)) ? 'grub' : 'ipxe';
 }
 

@@ -24,7 +24,8 @@
 // (client left mid-download), http.read_errors, http.range_unsatisfiable,
 // http.scripts, http.connections, http.busy (503), http.dropped,
 // http.client_errors (unparseable or too slow requests), http.request_timeouts
-// (of those, too slow: 408), http.address_limited (dropped by the per-address cap).
+// (of those, too slow: 408), http.address_limited (dropped by the per-address cap),
+// http.grub_configs (generated GRUB configurations served).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
@@ -141,6 +142,12 @@ export interface HttpServerOptions {
   tls?: { key: string; cert: string };
   /** Serve /boot.ipxe and the boot root (default true); false: only extraRoutes (the management plane). */
   bootFiles?: boolean;
+  /**
+   * Files generated per node in place of boot-root files under /grub/ (the GRUB
+   * configurations, boot-policy/loader.ts), the same the TFTP server generates: `relative`
+   * is the path without its leading slash; undefined serves the boot root's file, if any.
+   */
+  generated?: (relative: string, client: string) => Promise<Buffer | undefined>;
   /** Boot files kept in memory (boot-files.ts); absent or false streams every file. */
   hotFiles?: HotFilesOptions | false;
   clock?: Clock;
@@ -291,19 +298,37 @@ export function createHttpServer(opts: HttpServerOptions): RackbootHttpServer {
 
 function addBootRoutes(router: Router, opts: HttpServerOptions, log: Logger): void {
   router.add({ name: 'boot-script', methods: ['GET', 'HEAD'], prefix: '/boot.ipxe', exact: true, handler: bootScriptHandler(opts, log) });
-  router.add({
-    name: 'boot-files',
-    methods: ['GET', 'HEAD'],
-    prefix: '/',
-    handler: createBootFilesHandler({
-      root: new BootRoot(opts.root),
-      log,
-      counters: opts.counters,
-      onEvent: opts.onEvent,
-      clock: opts.clock,
-      ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }),
-    }),
+  const bootFiles = createBootFilesHandler({
+    root: new BootRoot(opts.root),
+    log,
+    counters: opts.counters,
+    onEvent: opts.onEvent,
+    clock: opts.clock,
+    ...(opts.hotFiles !== undefined && { hotFiles: opts.hotFiles }),
   });
+  router.add({ name: 'boot-files', methods: ['GET', 'HEAD'], prefix: '/', handler: bootFiles });
+  const generated = opts.generated;
+  if (generated) {
+    // GRUB after UEFI HTTP Boot reads its configuration over HTTP: /grub/grub.cfg, then /grub/node-<mac>.cfg.
+    router.add({
+      name: 'grub-config',
+      methods: ['GET', 'HEAD'],
+      prefix: '/grub/',
+      handler: async (req, res, ctx) => {
+        let relative: string;
+        try {
+          relative = decodeURIComponent(ctx.path.replace(/^\/+/, ''));
+        } catch {
+          return bootFiles(req, res, ctx);
+        }
+        const content = await generated(relative, ctx.remote);
+        if (!content) return bootFiles(req, res, ctx);
+        opts.counters.inc('http.grub_configs');
+        res.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': String(content.length), 'Cache-Control': 'no-store' });
+        res.end(req.method === 'HEAD' ? undefined : content);
+      },
+    });
+  }
 }
 
 /**
