@@ -8,7 +8,7 @@
 // menu profiles are iPXE scripts and always get iPXE.
 //
 // shim + GRUB is signed for UEFI x64 only, and Debian's signed GRUB can boot
-// only after PXE (over HTTP Boot it gets no network configuration): an x86 node
+// only after PXE (over HTTP Boot it has an address but no http module): an x86 node
 // of any other kind whose loader is grub gets iPXE, and the caller is told so it
 // can warn (booter.ts). arm64 UEFI nodes get GRUB whatever their loader: the
 // unsigned arm64 network image rackboot builds, which has the http module.
